@@ -1,0 +1,74 @@
+/* result: the one record every input URL yields, success or failure.
+ *
+ * Field names and meanings are the stable output contract (docs/spate.1,
+ * "RESULT FORMAT"). A result is built on the loop and extraction threads,
+ * then handed whole to a sink, which owns it from then on and frees it with
+ * result_free(). */
+#ifndef SPATE_RESULT_H
+#define SPATE_RESULT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Stable error codes. They are static strings: compare with ==, print as
+ * is. NULL means "no error". */
+#define ERR_TIMEOUT "timeout"
+#define ERR_CONNECT "connect"
+#define ERR_DNS "dns"
+#define ERR_TLS "tls"
+#define ERR_RESET "reset"
+#define ERR_TOO_LARGE "too_large"
+#define ERR_ROBOTS "robots"
+#define ERR_CIRCUIT_OPEN "circuit_open"
+#define ERR_BLOCKED_ADDRESS "blocked_address"
+#define ERR_HTTP "http"
+#define ERR_BAD_URL "bad_url"
+#define ERR_URL_TOO_LONG "url_too_long"
+#define ERR_UNSUPPORTED_SCHEME "unsupported_scheme"
+#define ERR_REDIRECT_LOOP "redirect_loop"
+#define ERR_TOO_MANY_REDIRECTS "too_many_redirects"
+#define ERR_PROTOCOL "protocol"
+#define ERR_CANCELLED "cancelled"
+#define ERR_INTERNAL "internal"
+
+/* One --extract value: name is borrowed from the options (lives as long as
+ * the run); json is an owned, already-serialised JSON value ("\"text\"",
+ * "42", "null", an object...). */
+struct result_field {
+  const char *name;
+  char *json;
+};
+
+struct result {
+  char *url;          /* the input line, trimmed (owned, never NULL) */
+  char *final_url;    /* after redirects (owned), NULL when no request
+                         was made */
+  int status;         /* last HTTP status, 0 when none */
+  const char *error;  /* NULL or one of the ERR_* codes */
+  int attempts;       /* requests made for this URL, redirect hops not
+                         counted; 0 when none was made */
+  double elapsed_ms;  /* admission to completion, retry waits included */
+  double ttfb_ms;     /* last attempt: request start to first byte, -1 */
+  int64_t bytes;      /* body bytes after decoding */
+  char *content_type; /* owned or NULL */
+  char *title;        /* owned, valid UTF-8, whitespace collapsed, or NULL */
+  int nlinks;         /* number of links found */
+  char *links;        /* with --links: nlinks absolute URLs, each ended by
+                         '\0', back to back (owned); else NULL */
+  char *canonical;    /* owned or NULL */
+  char *meta_robots;  /* owned or NULL */
+  char hash[65];      /* SHA-256 of the body, lowercase hex; "" if none */
+  int64_t fetched_at_us; /* Unix time of completion, microseconds */
+  int nfields;
+  struct result_field *fields; /* owned array of nfields */
+};
+
+/* A zeroed result for url (copied). Returns NULL when out of memory. */
+struct result *result_new(const char *url, size_t len);
+void result_free(struct result *r);
+
+/* Stable order of the CSV columns and SQLite columns, for documentation and
+ * the sinks. */
+extern const char *const result_columns[];
+
+#endif
