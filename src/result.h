@@ -9,14 +9,16 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
-/* Stable error codes. They are static strings: compare with ==, print as
- * is. NULL means "no error". */
+/* Stable error codes, printed as is; compare with ERR_IS. NULL means "no
+ * error". */
 #define ERR_TIMEOUT "timeout"
 #define ERR_CONNECT "connect"
 #define ERR_DNS "dns"
 #define ERR_TLS "tls"
 #define ERR_RESET "reset"
+#define ERR_TRUNCATED "truncated"
 #define ERR_TOO_LARGE "too_large"
 #define ERR_ROBOTS "robots"
 #define ERR_CIRCUIT_OPEN "circuit_open"
@@ -30,6 +32,9 @@
 #define ERR_PROTOCOL "protocol"
 #define ERR_CANCELLED "cancelled"
 #define ERR_INTERNAL "internal"
+
+/* Whether error code e (may be NULL) is code. */
+#define ERR_IS(e, code) ((e) != NULL && strcmp((e), (code)) == 0)
 
 /* One --extract value: name is borrowed from the options (lives as long as
  * the run); json is an owned, already-serialised JSON value ("\"text\"",

@@ -1,0 +1,617 @@
+#include "cli.h"
+
+#include "extract.h"
+#include "input.h"
+#include "origin.h"
+#include "result.h"
+#include "scheduler.h"
+#include "sink.h"
+#include "url.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SPATE_VERSION "0.1.0"
+#define DEFAULT_UA "spate/" SPATE_VERSION " (+https://github.com/spate-dev/spate)"
+
+long long cli_parse_duration_ms(const char *s)
+{
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (end == s || errno || v < 0 || !isfinite(v))
+    return -1;
+  if (strcmp(end, "ms") == 0)
+    return (long long)v;
+  if (*end == '\0' || strcmp(end, "s") == 0)
+    return (long long)(v * 1000.0);
+  if (strcmp(end, "m") == 0)
+    return (long long)(v * 60000.0);
+  return -1;
+}
+
+long long cli_parse_size(const char *s)
+{
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (end == s || errno || v < 0)
+    return -1;
+  int shift = 0;
+  switch (*end) {
+  case '\0': break;
+  case 'k': case 'K': shift = 10; end++; break;
+  case 'm': case 'M': shift = 20; end++; break;
+  case 'g': case 'G': shift = 30; end++; break;
+  default: return -1;
+  }
+  if (*end == 'B' || *end == 'b')
+    end++;
+  if (*end || v > (LLONG_MAX >> shift))
+    return -1;
+  return v << shift;
+}
+
+/* ---- progress and summary ------------------------------------------- */
+
+struct progress {
+  uv_timer_t timer;
+  struct scheduler *s;
+  struct input *in;
+  int on;
+};
+
+static void fmt_eta(char *out, size_t n, double secs)
+{
+  if (secs < 0 || !isfinite(secs))
+    snprintf(out, n, "?");
+  else if (secs < 60)
+    snprintf(out, n, "%.0fs", secs);
+  else if (secs < 3600)
+    snprintf(out, n, "%.0fm%02.0fs", floor(secs / 60), fmod(secs, 60));
+  else
+    snprintf(out, n, "%.0fh%02.0fm", floor(secs / 3600),
+             fmod(secs / 60, 60));
+}
+
+static void progress_tick(uv_timer_t *t)
+{
+  struct progress *p = t->data;
+  const struct scheduler_stats *st = &p->s->stats;
+  double secs = (double)(uv_hrtime() - st->start_ns) / 1e9;
+  double rate = secs > 0 ? (double)st->done / secs : 0;
+  int known;
+  size_t total = input_total(p->in, &known);
+  char tot[32], eta[32];
+  if (known)
+    snprintf(tot, sizeof(tot), "%zu", total);
+  else
+    snprintf(tot, sizeof(tot), "%zu+", total);
+  fmt_eta(eta, sizeof(eta),
+          known && rate > 0 ? (double)(total - st->done) / rate : -1);
+  fprintf(stderr,
+          "\r\033[K%llu/%s done  %.0f/s  %llu errors  %d in flight  ETA %s",
+          (unsigned long long)st->done, tot, rate,
+          (unsigned long long)st->failed, p->s->inflight, eta);
+  fflush(stderr);
+}
+
+static void print_summary(const struct scheduler *s, FILE *out)
+{
+  const struct scheduler_stats *st = &s->stats;
+  double secs = (double)(uv_hrtime() - st->start_ns) / 1e9;
+  fprintf(out, "spate: %llu URLs in %.2f s (%.0f/s): %llu ok, %llu failed",
+          (unsigned long long)st->done, secs,
+          secs > 0 ? (double)st->done / secs : 0.0,
+          (unsigned long long)st->ok, (unsigned long long)st->failed);
+  if (st->nerrors) {
+    fputs(" (", out);
+    for (int i = 0; i < st->nerrors; i++)
+      fprintf(out, "%s%s %llu", i ? ", " : "", st->errors[i].code,
+              (unsigned long long)st->errors[i].n);
+    fputc(')', out);
+  }
+  fputc('\n', out);
+  fputs("  status:", out);
+  static const char *cls[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
+  for (int i = 0; i < 6; i++)
+    if (st->status_class[i])
+      fprintf(out, " %s %llu", cls[i],
+              (unsigned long long)st->status_class[i]);
+  fputc('\n', out);
+  const struct histogram *h = &st->latency_us;
+  if (h->count)
+    fprintf(out,
+            "  latency ms: p50 %.1f  p95 %.1f  p99 %.1f  max %.1f"
+            "   first byte p50 %.1f  p99 %.1f\n",
+            (double)histogram_quantile(h, 0.50) / 1000,
+            (double)histogram_quantile(h, 0.95) / 1000,
+            (double)histogram_quantile(h, 0.99) / 1000,
+            (double)h->max / 1000,
+            (double)histogram_quantile(&st->ttfb_us, 0.50) / 1000,
+            (double)histogram_quantile(&st->ttfb_us, 0.99) / 1000);
+  fprintf(out, "  %.1f MB received, %llu retries, %llu redirects, "
+          "%llu circuit-breaker trips\n",
+          (double)st->bytes / 1e6, (unsigned long long)st->retries,
+          (unsigned long long)st->redirects,
+          (unsigned long long)st->breaker_trips);
+}
+
+/* ---- fetch ---------------------------------------------------------- */
+
+struct fetch_cli {
+  struct scheduler_options so;
+  struct extract_spec ex;
+  const char *input_path;
+  const char *output;
+  int quiet;
+  int progress; /* -1 auto (a terminal), 0 off, 1 on */
+};
+
+static void usage_fetch(FILE *out)
+{
+  fputs(
+      "usage: spate fetch [OPTIONS] [URL...] [-i FILE]\n"
+      "Fetch every URL (arguments, then FILE or stdin; '-' is stdin) and\n"
+      "write one result per URL, JSON lines on stdout by default.\n\n"
+      "  -i, --input FILE          read URLs from FILE, one per line\n"
+      "  -o, --output TARGET       out.jsonl | out.csv | out.db (SQLite)\n"
+      "  -c, --concurrency N       requests in flight in all (256)\n"
+      "      --per-host N          requests in flight per host (16)\n"
+      "      --rate R              requests per second per host (no limit)\n"
+      "      --timeout T           whole transfer (30s); T as 2, 2.5s, 500ms\n"
+      "      --connect-timeout T   TCP+TLS connect (10s)\n"
+      "      --first-byte-timeout T  request start to first byte (20s)\n"
+      "      --stall-timeout T     no body byte for this long (10s)\n"
+      "      --retries N           retries of transient failures (2)\n"
+      "      --max-retry-after T   longest Retry-After honoured (120s)\n"
+      "      --user-agent S        User-Agent header\n"
+      "      --extract NAME=json:/pointer | NAME=re:REGEX   (repeatable)\n"
+      "      --links               list links in each result, not just "
+      "count\n"
+      "      --max-body SIZE       decoded body cap (10M): too_large\n"
+      "      --max-headers SIZE    response header cap (64k)\n"
+      "      --max-redirects N     (10); loops are detected: redirect_loop\n"
+      "      --max-url-length N    (8192)\n"
+      "      --breaker N           consecutive failures that pause a host "
+      "(5; 0 off)\n"
+      "      --breaker-cooldown T  pause before a probe (10s)\n"
+      "  -k, --insecure            do not verify TLS certificates\n"
+      "      --progress / --no-progress   force the progress line on/off\n"
+      "  -q, --quiet               no progress line and no summary\n"
+      "  -h, --help                this help\n\n"
+      "Exit status: 0 all ok, 1 some URLs failed, 2 usage, 3 input/output\n"
+      "could not be opened, 4 writing failed, 130 interrupted.\n",
+      out);
+}
+
+enum {
+  OPT_PER_HOST = 1000,
+  OPT_RATE,
+  OPT_TIMEOUT,
+  OPT_CONNECT_TIMEOUT,
+  OPT_TTFB_TIMEOUT,
+  OPT_STALL_TIMEOUT,
+  OPT_RETRIES,
+  OPT_MAX_RETRY_AFTER,
+  OPT_USER_AGENT,
+  OPT_EXTRACT,
+  OPT_LINKS,
+  OPT_MAX_BODY,
+  OPT_MAX_HEADERS,
+  OPT_MAX_REDIRECTS,
+  OPT_MAX_URL_LENGTH,
+  OPT_BREAKER,
+  OPT_BREAKER_COOLDOWN,
+  OPT_PROGRESS,
+  OPT_NO_PROGRESS,
+  OPT_BACKOFF_BASE,
+  OPT_DRAIN,
+};
+
+static const struct option fetch_longopts[] = {
+    {"input", required_argument, NULL, 'i'},
+    {"output", required_argument, NULL, 'o'},
+    {"concurrency", required_argument, NULL, 'c'},
+    {"per-host", required_argument, NULL, OPT_PER_HOST},
+    {"rate", required_argument, NULL, OPT_RATE},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
+    {"first-byte-timeout", required_argument, NULL, OPT_TTFB_TIMEOUT},
+    {"stall-timeout", required_argument, NULL, OPT_STALL_TIMEOUT},
+    {"retries", required_argument, NULL, OPT_RETRIES},
+    {"max-retry-after", required_argument, NULL, OPT_MAX_RETRY_AFTER},
+    {"backoff-base", required_argument, NULL, OPT_BACKOFF_BASE},
+    {"drain", required_argument, NULL, OPT_DRAIN},
+    {"user-agent", required_argument, NULL, OPT_USER_AGENT},
+    {"extract", required_argument, NULL, OPT_EXTRACT},
+    {"links", no_argument, NULL, OPT_LINKS},
+    {"max-body", required_argument, NULL, OPT_MAX_BODY},
+    {"max-headers", required_argument, NULL, OPT_MAX_HEADERS},
+    {"max-redirects", required_argument, NULL, OPT_MAX_REDIRECTS},
+    {"max-url-length", required_argument, NULL, OPT_MAX_URL_LENGTH},
+    {"breaker", required_argument, NULL, OPT_BREAKER},
+    {"breaker-cooldown", required_argument, NULL, OPT_BREAKER_COOLDOWN},
+    {"insecure", no_argument, NULL, 'k'},
+    {"progress", no_argument, NULL, OPT_PROGRESS},
+    {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static void defaults(struct fetch_cli *fc)
+{
+  memset(fc, 0, sizeof(*fc));
+  struct scheduler_options *o = &fc->so;
+  o->concurrency = 256;
+  o->per_host = 16;
+  o->rate = 0;
+  o->retries = 2;
+  o->backoff_base_ms = 250;
+  o->backoff_cap_ms = 20000;
+  o->max_retry_after_ms = 120000;
+  o->max_redirects = 10;
+  o->max_url_len = URL_MAX_LEN_DEFAULT;
+  o->breaker_threshold = 5;
+  o->breaker_cooldown_ms = 10000;
+  o->drain_ms = 2000;
+  o->backlog = 1024;
+  o->fetch.connect_timeout_ms = 10000;
+  o->fetch.ttfb_timeout_ms = 20000;
+  o->fetch.total_timeout_ms = 30000;
+  o->fetch.stall_timeout_ms = 10000;
+  o->fetch.max_body = 10 << 20;
+  o->fetch.max_headers = 64 << 10;
+  o->fetch.user_agent = DEFAULT_UA;
+  o->fetch.buffer_size = 16384;
+  fc->progress = -1;
+}
+
+static int bad(const char *opt, const char *val, const char *want)
+{
+  fprintf(stderr, "spate fetch: %s '%s': %s\n", opt, val, want);
+  return CLI_EXIT_USAGE;
+}
+
+static int int_arg(const char *s, long lo, long hi, int *out)
+{
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (end == s || *end || errno || v < lo || v > hi)
+    return -1;
+  *out = (int)v;
+  return 0;
+}
+
+/* Parses fetch options into fc. Returns -1 to go on, or an exit code. */
+static int parse_fetch(struct fetch_cli *fc, int argc, char **argv)
+{
+  struct scheduler_options *o = &fc->so;
+  char err[256];
+  long long v;
+  int c;
+  optind = 1;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, ":i:o:c:kqh", fetch_longopts, NULL)) !=
+         -1) {
+    const char *name = argv[optind - 1];
+    switch (c) {
+    case 'i': fc->input_path = optarg; break;
+    case 'o': fc->output = optarg; break;
+    case 'c':
+      if (int_arg(optarg, 1, 100000, &o->concurrency))
+        return bad("--concurrency", optarg, "want 1..100000");
+      break;
+    case OPT_PER_HOST:
+      if (int_arg(optarg, 1, 100000, &o->per_host))
+        return bad("--per-host", optarg, "want 1..100000");
+      break;
+    case OPT_RATE: {
+      char *end;
+      o->rate = strtod(optarg, &end);
+      if (end == optarg || *end || !(o->rate > 0) || o->rate > 1e6)
+        return bad("--rate", optarg, "want requests per second > 0");
+      break;
+    }
+#define DURATION(OPT, FIELD)                                                 \
+  if ((v = cli_parse_duration_ms(optarg)) < 0)                               \
+    return bad(OPT, optarg, "want a duration such as 10, 2.5s or 500ms");    \
+  FIELD = v;                                                                 \
+  break
+    case OPT_TIMEOUT: DURATION("--timeout", o->fetch.total_timeout_ms);
+    case OPT_CONNECT_TIMEOUT:
+      DURATION("--connect-timeout", o->fetch.connect_timeout_ms);
+    case OPT_TTFB_TIMEOUT:
+      DURATION("--first-byte-timeout", o->fetch.ttfb_timeout_ms);
+    case OPT_STALL_TIMEOUT:
+      DURATION("--stall-timeout", o->fetch.stall_timeout_ms);
+    case OPT_MAX_RETRY_AFTER:
+      DURATION("--max-retry-after", o->max_retry_after_ms);
+    case OPT_BREAKER_COOLDOWN:
+      DURATION("--breaker-cooldown", o->breaker_cooldown_ms);
+    case OPT_BACKOFF_BASE: DURATION("--backoff-base", o->backoff_base_ms);
+    case OPT_DRAIN: DURATION("--drain", o->drain_ms);
+#undef DURATION
+    case OPT_RETRIES:
+      if (int_arg(optarg, 0, 100, &o->retries))
+        return bad("--retries", optarg, "want 0..100");
+      break;
+    case OPT_USER_AGENT: o->fetch.user_agent = optarg; break;
+    case OPT_EXTRACT:
+      if (extract_spec_add(&fc->ex, optarg, err, sizeof(err))) {
+        fprintf(stderr, "spate fetch: %s\n", err);
+        return CLI_EXIT_USAGE;
+      }
+      break;
+    case OPT_LINKS: fc->ex.want_links = 1; break;
+    case OPT_MAX_BODY:
+      if ((v = cli_parse_size(optarg)) <= 0)
+        return bad("--max-body", optarg, "want a size such as 10M");
+      o->fetch.max_body = v;
+      break;
+    case OPT_MAX_HEADERS:
+      if ((v = cli_parse_size(optarg)) <= 0)
+        return bad("--max-headers", optarg, "want a size such as 64k");
+      o->fetch.max_headers = (size_t)v;
+      break;
+    case OPT_MAX_REDIRECTS:
+      if (int_arg(optarg, 0, 64, &o->max_redirects))
+        return bad("--max-redirects", optarg, "want 0..64");
+      break;
+    case OPT_MAX_URL_LENGTH: {
+      int n;
+      if (int_arg(optarg, 16, INPUT_LINE_MAX, &n))
+        return bad("--max-url-length", optarg, "want 16..65536");
+      o->max_url_len = (size_t)n;
+      break;
+    }
+    case OPT_BREAKER:
+      if (int_arg(optarg, 0, 1000000, &o->breaker_threshold))
+        return bad("--breaker", optarg, "want 0 (off) or a count");
+      break;
+    case 'k': o->fetch.insecure = 1; break;
+    case OPT_PROGRESS: fc->progress = 1; break;
+    case OPT_NO_PROGRESS: fc->progress = 0; break;
+    case 'q': fc->quiet = 1; break;
+    case 'h': usage_fetch(stdout); return CLI_EXIT_OK;
+    case ':':
+      fprintf(stderr, "spate fetch: %s needs a value (see --help)\n", name);
+      return CLI_EXIT_USAGE;
+    default:
+      fprintf(stderr, "spate fetch: unknown option '%s' (see --help)\n",
+              name);
+      return CLI_EXIT_USAGE;
+    }
+  }
+  return -1;
+}
+
+/* Runs one fetch job: URLs from args and/or input_path into output. */
+static int run_fetch(struct fetch_cli *fc, char **args, int nargs)
+{
+  int code = CLI_EXIT_INTERNAL;
+  uv_loop_t loop;
+  struct input *in = NULL;
+  struct sink *sink = NULL;
+  struct scheduler *s = calloc(1, sizeof(*s));
+  struct progress prog = {0};
+  char err[SINK_ERRMSG_MAX];
+  int have_loop = 0, have_input = 0, have_sched = 0;
+  if (!s || uv_loop_init(&loop))
+    goto out;
+  have_loop = 1;
+  int rc = input_open(&in, args, nargs, fc->input_path, scheduler_notify, s);
+  if (rc) {
+    fprintf(stderr, "spate fetch: cannot read %s: %s\n", fc->input_path,
+            strerror(-rc));
+    code = CLI_EXIT_INPUT;
+    goto out;
+  }
+  have_input = 1;
+  struct sink_options sopt = {
+      .batch_rows = 500,
+      .queue_cap = fc->so.concurrency + fc->so.backlog + 16,
+      .on_written = scheduler_written,
+      .arg = s,
+  };
+  rc = sink_open(&sink, fc->output, &sopt, err);
+  if (rc) {
+    fprintf(stderr, "spate fetch: cannot open output %s: %s\n",
+            fc->output ? fc->output : "-", err);
+    code = CLI_EXIT_INPUT;
+    goto out;
+  }
+  fc->so.extract = &fc->ex;
+  if (scheduler_init(s, &loop, &fc->so, in, sink)) {
+    fprintf(stderr, "spate fetch: cannot start the engine\n");
+    goto out;
+  }
+  have_sched = 1;
+  int show = fc->progress < 0 ? isatty(2) && !fc->quiet : fc->progress;
+  if (show) {
+    prog.s = s;
+    prog.in = in;
+    prog.on = 1;
+    uv_timer_init(&loop, &prog.timer);
+    prog.timer.data = &prog;
+    uv_timer_start(&prog.timer, progress_tick, 250, 250);
+    uv_unref((uv_handle_t *)&prog.timer);
+  }
+  scheduler_run(s);
+  if (prog.on) {
+    uv_close((uv_handle_t *)&prog.timer, NULL);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    fputs("\r\033[K", stderr);
+  }
+  int in_err = input_error(in);
+  rc = sink_close(sink);
+  sink = NULL;
+  if (!fc->quiet)
+    print_summary(s, stderr);
+  if (in_err) {
+    fprintf(stderr, "spate fetch: reading input failed: %s\n",
+            strerror(in_err));
+    code = CLI_EXIT_INPUT;
+  } else if (rc || s->sink_failed) {
+    if (rc != -EPIPE)
+      fprintf(stderr, "spate fetch: writing results failed: %s\n",
+              strerror(rc ? -rc : EIO));
+    code = CLI_EXIT_OUTPUT;
+  } else if (s->interrupted) {
+    code = 128 + s->interrupted;
+  } else {
+    code = s->stats.failed ? CLI_EXIT_SOME_FAILED : CLI_EXIT_OK;
+  }
+out:
+  if (sink)
+    sink_close(sink);
+  if (have_sched)
+    scheduler_free(s);
+  if (have_input)
+    input_close(in);
+  if (have_loop) {
+    uv_run(&loop, UV_RUN_NOWAIT);
+    uv_loop_close(&loop);
+  }
+  free(s);
+  return code;
+}
+
+int cli_fetch(int argc, char **argv)
+{
+  struct fetch_cli fc;
+  defaults(&fc);
+  if (extract_spec_init(&fc.ex)) {
+    fprintf(stderr, "spate fetch: cannot initialise SHA-256\n");
+    return CLI_EXIT_INTERNAL;
+  }
+  int code = parse_fetch(&fc, argc, argv);
+  if (code >= 0)
+    goto out;
+  char **args = argv + optind;
+  int nargs = argc - optind;
+  if (nargs == 0 && !fc.input_path) {
+    if (isatty(0)) {
+      fprintf(stderr, "spate fetch: no URLs: give them as arguments, with "
+              "-i FILE, or on stdin (see --help)\n");
+      code = CLI_EXIT_USAGE;
+      goto out;
+    }
+    fc.input_path = "-";
+  }
+  code = run_fetch(&fc, args, nargs);
+out:
+  extract_spec_free(&fc.ex);
+  return code;
+}
+
+/* ---- demo ----------------------------------------------------------- */
+
+/* The origin runs on a loop and thread of its own, beside the fetch loop:
+ * two engines in one process sharing nothing. */
+struct demo_origin {
+  uv_loop_t loop;
+  uv_async_t stop;
+  struct origin *origin;
+  uv_thread_t thread;
+};
+
+static void demo_origin_stop(uv_async_t *a)
+{
+  struct demo_origin *d = a->data;
+  origin_stop(d->origin, NULL, NULL);
+  uv_close((uv_handle_t *)&d->stop, NULL);
+}
+
+static void demo_origin_main(void *arg)
+{
+  struct demo_origin *d = arg;
+  uv_run(&d->loop, UV_RUN_DEFAULT);
+}
+
+int cli_demo(int argc, char **argv)
+{
+  struct fetch_cli fc;
+  struct demo_origin d;
+  int pages = 2000, code = CLI_EXIT_INTERNAL;
+  char **urls = NULL;
+  defaults(&fc);
+  if (extract_spec_init(&fc.ex))
+    return CLI_EXIT_INTERNAL;
+  fc.output = "results.db";
+  fc.so.per_host = 64;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--pages") == 0 && i + 1 < argc) {
+      if (int_arg(argv[++i], 1, 1000000, &pages))
+        return bad("--pages", argv[i], "want 1..1000000");
+    } else if ((strcmp(argv[i], "-o") == 0 ||
+                strcmp(argv[i], "--output") == 0) &&
+               i + 1 < argc) {
+      fc.output = argv[++i];
+    } else if (strcmp(argv[i], "-q") == 0 ||
+               strcmp(argv[i], "--quiet") == 0) {
+      fc.quiet = 1;
+    } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+      puts("usage: spate demo [--pages N] [-o results.db] [-q]\n"
+           "Starts the synthetic origin on 127.0.0.1, fetches its N pages "
+           "(2000)\ninto results.db and prints the summary.");
+      extract_spec_free(&fc.ex);
+      return 0;
+    } else {
+      fprintf(stderr, "spate demo: unknown option '%s'\n", argv[i]);
+      extract_spec_free(&fc.ex);
+      return CLI_EXIT_USAGE;
+    }
+  }
+
+  struct origin_options oo;
+  origin_options_init(&oo);
+  oo.pages = pages;
+  oo.quiet = 1;
+  if (uv_loop_init(&d.loop))
+    goto out;
+  if (origin_start(&d.origin, &d.loop, &oo)) {
+    fprintf(stderr, "spate demo: cannot start the origin\n");
+    uv_loop_close(&d.loop);
+    goto out;
+  }
+  uv_async_init(&d.loop, &d.stop, demo_origin_stop);
+  d.stop.data = &d;
+  int port = origin_port(d.origin);
+  if (uv_thread_create(&d.thread, demo_origin_main, &d))
+    goto out;
+  urls = calloc((size_t)pages, sizeof(*urls));
+  for (int i = 0; urls && i < pages; i++) {
+    if (asprintf(&urls[i], "http://127.0.0.1:%d/p/%d.html", port, i) < 0) {
+      urls[i] = NULL;
+      pages = i; /* fetch what could be listed */
+    }
+  }
+  if (!fc.quiet)
+    fprintf(stderr, "spate demo: origin on http://127.0.0.1:%d/ (%d pages), "
+            "fetching into %s\n", port, pages, fc.output);
+  code = urls ? run_fetch(&fc, urls, pages) : CLI_EXIT_INTERNAL;
+  if (!fc.quiet && code <= CLI_EXIT_SOME_FAILED)
+    fprintf(stderr, "spate demo: results in %s; try\n  sqlite3 %s "
+            "'select status, count(*) from results group by status'\n",
+            fc.output, fc.output);
+  uv_async_send(&d.stop);
+  uv_thread_join(&d.thread);
+  uv_loop_close(&d.loop);
+out:
+  for (int i = 0; urls && i < pages; i++)
+    free(urls[i]);
+  free(urls);
+  extract_spec_free(&fc.ex);
+  return code;
+}

@@ -1,0 +1,286 @@
+#include "extract.h"
+
+#include "buf.h"
+#include "html.h"
+#include "result.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <curl/curl.h>
+#include <errno.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <pcre2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum extractor_kind { EXTRACT_JSON, EXTRACT_RE };
+
+struct extractor {
+  char *name;
+  enum extractor_kind kind;
+  char *expr;      /* JSON pointer, or the regex source */
+  pcre2_code *re;
+};
+
+int extract_spec_init(struct extract_spec *s)
+{
+  memset(s, 0, sizeof(*s));
+  s->max_links = 10000;
+  s->md = EVP_MD_fetch(NULL, "SHA256", NULL);
+  return s->md ? 0 : -ENOMEM;
+}
+
+int extract_spec_add(struct extract_spec *s, const char *arg, char *err,
+                     size_t errlen)
+{
+  const char *eq = strchr(arg, '=');
+  if (!eq || eq == arg) {
+    snprintf(err, errlen, "--extract wants NAME=json:/pointer or "
+             "NAME=re:REGEX, got '%s'", arg);
+    return -EINVAL;
+  }
+  const char *spec = eq + 1;
+  struct extractor x = {0};
+  if (strncmp(spec, "json:", 5) == 0) {
+    x.kind = EXTRACT_JSON;
+    x.expr = strdup(spec + 5);
+    if (x.expr && x.expr[0] != '\0' && x.expr[0] != '/') {
+      snprintf(err, errlen, "--extract %.*s: a JSON pointer starts with '/'"
+               " (or is empty for the whole document)", (int)(eq - arg), arg);
+      free(x.expr);
+      return -EINVAL;
+    }
+  } else if (strncmp(spec, "re:", 3) == 0) {
+    int code;
+    PCRE2_SIZE off;
+    x.kind = EXTRACT_RE;
+    x.expr = strdup(spec + 3);
+    x.re = pcre2_compile((PCRE2_SPTR)(spec + 3), PCRE2_ZERO_TERMINATED,
+                         PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &code, &off,
+                         NULL);
+    if (!x.re) {
+      PCRE2_UCHAR msg[160];
+      pcre2_get_error_message(code, msg, sizeof(msg));
+      snprintf(err, errlen, "--extract %.*s: bad regex at offset %zu: %s",
+               (int)(eq - arg), arg, (size_t)off, (char *)msg);
+      free(x.expr);
+      return -EINVAL;
+    }
+    /* JIT is an optimisation; matching works without it. */
+    pcre2_jit_compile(x.re, PCRE2_JIT_COMPLETE);
+  } else {
+    snprintf(err, errlen, "--extract %.*s: unknown kind; use json:/pointer "
+             "or re:REGEX", (int)(eq - arg), arg);
+    return -EINVAL;
+  }
+  x.name = strndup(arg, (size_t)(eq - arg));
+  struct extractor *v = realloc(s->v, (size_t)(s->n + 1) * sizeof(*v));
+  if (!x.name || !x.expr || !v) {
+    free(x.name);
+    free(x.expr);
+    pcre2_code_free(x.re);
+    if (v)
+      s->v = v;
+    snprintf(err, errlen, "out of memory");
+    return -ENOMEM;
+  }
+  s->v = v;
+  s->v[s->n++] = x;
+  if (x.kind == EXTRACT_JSON)
+    s->any_json = 1;
+  return 0;
+}
+
+void extract_spec_free(struct extract_spec *s)
+{
+  for (int i = 0; i < s->n; i++) {
+    free(s->v[i].name);
+    free(s->v[i].expr);
+    pcre2_code_free(s->v[i].re);
+  }
+  free(s->v);
+  EVP_MD_free(s->md);
+  memset(s, 0, sizeof(*s));
+}
+
+/* RFC 6901: '/'-separated reference tokens, "~1" is '/', "~0" is '~'. */
+static json_t *resolve_pointer(json_t *doc, const char *p)
+{
+  char tok[1024];
+  while (doc && *p == '/') {
+    p++;
+    size_t n = 0;
+    while (*p && *p != '/') {
+      char c = *p++;
+      if (c == '~') {
+        if (*p == '0')
+          c = '~';
+        else if (*p == '1')
+          c = '/';
+        else
+          return NULL;
+        p++;
+      }
+      if (n + 1 >= sizeof(tok))
+        return NULL;
+      tok[n++] = c;
+    }
+    tok[n] = '\0';
+    if (json_is_object(doc)) {
+      doc = json_object_get(doc, tok);
+    } else if (json_is_array(doc)) {
+      char *end;
+      if (n == 0 || (tok[0] == '0' && n > 1) || tok[0] < '0' || tok[0] > '9')
+        return NULL;
+      unsigned long i = strtoul(tok, &end, 10);
+      doc = *end ? NULL : json_array_get(doc, i);
+    } else {
+      return NULL;
+    }
+  }
+  return *p ? NULL : doc;
+}
+
+static char *pointer_in(json_t *doc, const char *pointer)
+{
+  json_t *v = resolve_pointer(doc, pointer);
+  return v ? json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+}
+
+char *extract_json_pointer(const char *json, size_t len, const char *pointer)
+{
+  json_t *doc = json_loadb(json, len, JSON_DECODE_ANY, NULL);
+  if (!doc)
+    return NULL;
+  char *out = pointer_in(doc, pointer);
+  json_decref(doc);
+  return out;
+}
+
+/* The first capture group when the regex has one, else the whole match. */
+static char *regex_field(const struct extractor *x, const char *body,
+                         size_t len)
+{
+  pcre2_match_data *md = pcre2_match_data_create_from_pattern(x->re, NULL);
+  char *out = NULL;
+  if (!md)
+    return NULL;
+  int rc = pcre2_match(x->re, (PCRE2_SPTR)body, len, 0, 0, md, NULL);
+  if (rc > 0) {
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+    int g = rc > 1 ? 1 : 0;
+    if (ov[2 * g] != PCRE2_UNSET) {
+      struct buf b = {0};
+      if (buf_json_str(&b, body + ov[2 * g], ov[2 * g + 1] - ov[2 * g]) == 0)
+        out = buf_steal(&b);
+      buf_free(&b);
+    }
+  }
+  pcre2_match_data_free(md);
+  return out;
+}
+
+static void run_fields(const struct extract_spec *s, const char *body,
+                       size_t len, struct result *r)
+{
+  json_t *doc = NULL;
+  if (s->any_json)
+    doc = json_loadb(body, len, JSON_DECODE_ANY, NULL);
+  r->fields = calloc((size_t)s->n, sizeof(*r->fields));
+  if (!r->fields)
+    goto out;
+  r->nfields = s->n;
+  for (int i = 0; i < s->n; i++) {
+    const struct extractor *x = &s->v[i];
+    char *v = NULL;
+    if (x->kind == EXTRACT_JSON)
+      v = doc ? pointer_in(doc, x->expr) : NULL;
+    else
+      v = regex_field(x, body, len);
+    r->fields[i].name = x->name;
+    r->fields[i].json = v ? v : strdup("null");
+  }
+out:
+  json_decref(doc);
+}
+
+/* Resolves each raw href against base; keeps http(s) links only. */
+static void resolve_links(const struct html_info *h, const char *base,
+                          struct result *r)
+{
+  CURLU *u = curl_url();
+  struct buf out = {0};
+  int n = 0;
+  if (!u || curl_url_set(u, CURLUPART_URL, base, 0) != CURLUE_OK)
+    goto done;
+  const char *p = h->links, *end = h->links + h->links_len;
+  while (p && p < end) {
+    size_t l = strlen(p);
+    char *abs = NULL, *scheme = NULL;
+    CURLU *c = curl_url_dup(u);
+    if (c && curl_url_set(c, CURLUPART_URL, p, CURLU_NON_SUPPORT_SCHEME) ==
+                 CURLUE_OK &&
+        curl_url_get(c, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0) &&
+        curl_url_set(c, CURLUPART_FRAGMENT, NULL, 0) == CURLUE_OK &&
+        curl_url_get(c, CURLUPART_URL, &abs, 0) == CURLUE_OK) {
+      if (buf_append(&out, abs, strlen(abs) + 1) == 0)
+        n++;
+    }
+    curl_free(abs);
+    curl_free(scheme);
+    curl_url_cleanup(c);
+    p += l + 1;
+  }
+done:
+  curl_url_cleanup(u);
+  r->links = out.data ? out.data : strdup("");
+  r->nlinks = n;
+}
+
+static int is_html(const char *ct, const char *body, size_t len)
+{
+  if (ct)
+    return strncasecmp(ct, "text/html", 9) == 0 ||
+           strncasecmp(ct, "application/xhtml", 17) == 0;
+  /* No Content-Type: sniff the start as browsers do, roughly. */
+  for (size_t i = 0; i < len && i < 512; i++)
+    if (body[i] == '<')
+      return 1;
+  return 0;
+}
+
+void extract_run(const struct extract_spec *s, const char *body, size_t len,
+                 const char *content_type, const char *base_url,
+                 struct result *r)
+{
+  if (len) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (EVP_Digest(body, len, md, &mdlen, s->md, NULL) && mdlen == 32) {
+      static const char hex[] = "0123456789abcdef";
+      for (unsigned i = 0; i < 32; i++) {
+        r->hash[2 * i] = hex[md[i] >> 4];
+        r->hash[2 * i + 1] = hex[md[i] & 15];
+      }
+      r->hash[64] = '\0';
+    }
+  }
+  if (is_html(content_type, body, len)) {
+    struct html_info h;
+    if (html_scan(body, len, s->want_links, s->max_links, &h) == 0) {
+      r->title = h.title;
+      r->canonical = h.canonical;
+      r->meta_robots = h.meta_robots;
+      h.title = h.canonical = h.meta_robots = NULL;
+      r->nlinks = h.nlinks;
+      if (s->want_links)
+        resolve_links(&h, h.base_href ? h.base_href : base_url, r);
+      html_info_free(&h);
+    }
+  }
+  if (s->n)
+    run_fields(s, body, len, r);
+}

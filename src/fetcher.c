@@ -1,0 +1,439 @@
+#include "fetcher.h"
+
+#include "result.h"
+#include "retry.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define SWEEP_MS 100
+#define container_of(p, type, member) \
+  ((type *)(void *)((char *)(p)-offsetof(type, member)))
+
+/* One socket curl asked us to watch. */
+struct fsock {
+  uv_poll_t poll;
+  curl_socket_t fd;
+  struct fetcher *f;
+};
+
+static void check_done(struct fetcher *f);
+
+static void handle_closed(uv_handle_t *h)
+{
+  struct fetcher *f = h->data;
+  if (h->type == UV_POLL)
+    free(container_of((uv_poll_t *)h, struct fsock, poll));
+  if (--f->open_handles == 0 && f->closing && f->closed_cb)
+    f->closed_cb(f);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+  struct fsock *s = container_of(h, struct fsock, poll);
+  struct fetcher *f = s->f;
+  int flags = 0;
+  if (status < 0)
+    flags = CURL_CSELECT_ERR;
+  if (events & UV_READABLE)
+    flags |= CURL_CSELECT_IN;
+  if (events & UV_WRITABLE)
+    flags |= CURL_CSELECT_OUT;
+  curl_multi_socket_action(f->multi, s->fd, flags, &f->running);
+  check_done(f);
+}
+
+static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp,
+                     void *socketp)
+{
+  (void)e;
+  struct fetcher *f = userp;
+  struct fsock *s = socketp;
+  if (what == CURL_POLL_REMOVE) {
+    if (s) {
+      uv_poll_stop(&s->poll);
+      uv_close((uv_handle_t *)&s->poll, handle_closed);
+      curl_multi_assign(f->multi, fd, NULL);
+    }
+    return 0;
+  }
+  if (!s) {
+    s = malloc(sizeof(*s));
+    if (!s)
+      return -1;
+    s->fd = fd;
+    s->f = f;
+    if (uv_poll_init_socket(f->loop, &s->poll, fd)) {
+      free(s);
+      return -1;
+    }
+    s->poll.data = f;
+    f->open_handles++;
+    curl_multi_assign(f->multi, fd, s);
+  }
+  int ev = 0;
+  if (what & CURL_POLL_IN)
+    ev |= UV_READABLE;
+  if (what & CURL_POLL_OUT)
+    ev |= UV_WRITABLE;
+  uv_poll_start(&s->poll, ev, on_poll);
+  return 0;
+}
+
+static void on_timer(uv_timer_t *t)
+{
+  struct fetcher *f = t->data;
+  curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &f->running);
+  check_done(f);
+}
+
+static int on_curl_timer(CURLM *m, long timeout_ms, void *userp)
+{
+  (void)m;
+  struct fetcher *f = userp;
+  if (timeout_ms < 0)
+    uv_timer_stop(&f->timer);
+  else
+    /* Never call back into curl from here: a zero timeout fires on the
+     * next loop iteration instead. */
+    uv_timer_start(&f->timer, on_timer, (uint64_t)timeout_ms, 0);
+  return 0;
+}
+
+static void wait_append(struct fetcher *f, struct transfer *t)
+{
+  t->next = NULL;
+  t->prev = f->wait_tail;
+  if (f->wait_tail)
+    f->wait_tail->next = t;
+  else
+    f->wait_head = t;
+  f->wait_tail = t;
+  t->waiting = 1;
+}
+
+static void wait_remove(struct fetcher *f, struct transfer *t)
+{
+  if (!t->waiting)
+    return;
+  if (t->prev)
+    t->prev->next = t->next;
+  else
+    f->wait_head = t->next;
+  if (t->next)
+    t->next->prev = t->prev;
+  else
+    f->wait_tail = t->prev;
+  t->prev = t->next = NULL;
+  t->waiting = 0;
+}
+
+/* Header lines arrive whole. Retry-After is kept from the last response
+ * (a 100-continue or redirect resets it). */
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+  struct transfer *t = arg;
+  size_t len = size * n;
+  if (!t->first_byte_ns)
+    t->first_byte_ns = uv_hrtime();
+  t->header_bytes += len;
+  if (t->header_bytes > t->max_headers) {
+    t->too_large = 1;
+    return 0;
+  }
+  if (len > 5 && memcmp(p, "HTTP/", 5) == 0) {
+    t->retry_after_ms = -1;
+  } else if (len > 12 && strncasecmp(p, "retry-after:", 12) == 0) {
+    char v[128];
+    size_t k = len - 12 < sizeof(v) - 1 ? len - 12 : sizeof(v) - 1;
+    memcpy(v, p + 12, k);
+    v[k] = '\0';
+    t->retry_after_ms = retry_after_parse(v, time(NULL));
+  }
+  return len;
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+  struct transfer *t = arg;
+  size_t len = size * n;
+  if ((int64_t)(t->body.len + len) > t->max_body) {
+    t->too_large = 1;
+    return 0;
+  }
+  if (t->body.cap == 0) {
+    /* Size the buffer once from Content-Length when it is sane. */
+    curl_off_t cl = -1;
+    curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+    if (cl > 0 && cl <= t->max_body && buf_reserve(&t->body, (size_t)cl))
+      return 0;
+  }
+  if (buf_append(&t->body, p, len))
+    return 0;
+  return len;
+}
+
+static const char *map_error(struct transfer *t, CURLcode rc)
+{
+  if (t->forced_error)
+    return t->forced_error;
+  if (t->too_large)
+    return ERR_TOO_LARGE;
+  switch (rc) {
+  case CURLE_OK:
+    return NULL;
+  case CURLE_COULDNT_RESOLVE_HOST:
+  case CURLE_COULDNT_RESOLVE_PROXY:
+    return ERR_DNS;
+  case CURLE_COULDNT_CONNECT:
+    return ERR_CONNECT;
+  case CURLE_OPERATION_TIMEDOUT:
+    return ERR_TIMEOUT;
+  case CURLE_SSL_CONNECT_ERROR:
+  case CURLE_PEER_FAILED_VERIFICATION:
+  case CURLE_SSL_CERTPROBLEM:
+  case CURLE_SSL_CIPHER:
+  case CURLE_SSL_CACERT_BADFILE:
+  case CURLE_SSL_ENGINE_NOTFOUND:
+  case CURLE_SSL_ENGINE_SETFAILED:
+  case CURLE_SSL_ENGINE_INITFAILED:
+  case CURLE_SSL_CRL_BADFILE:
+  case CURLE_SSL_ISSUER_ERROR:
+  case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+  case CURLE_SSL_INVALIDCERTSTATUS:
+  case CURLE_SSL_SHUTDOWN_FAILED:
+  case CURLE_USE_SSL_FAILED:
+    return ERR_TLS;
+  case CURLE_RECV_ERROR:
+  case CURLE_SEND_ERROR:
+  case CURLE_GOT_NOTHING:
+    return ERR_RESET;
+  case CURLE_PARTIAL_FILE:
+    return ERR_TRUNCATED;
+  case CURLE_FILESIZE_EXCEEDED:
+    return ERR_TOO_LARGE;
+  case CURLE_UNSUPPORTED_PROTOCOL:
+    return ERR_UNSUPPORTED_SCHEME;
+  case CURLE_URL_MALFORMAT:
+    return ERR_BAD_URL;
+  case CURLE_OUT_OF_MEMORY:
+    return ERR_INTERNAL;
+  default:
+    return ERR_PROTOCOL;
+  }
+}
+
+static void sweep(uv_timer_t *h)
+{
+  struct fetcher *f = h->data;
+  uint64_t now = uv_hrtime();
+  uint64_t limit = (uint64_t)f->opt.ttfb_timeout_ms * 1000000u;
+  while (f->wait_head && now - f->wait_head->start_ns >= limit) {
+    struct transfer *t = f->wait_head;
+    if (t->first_byte_ns) {
+      wait_remove(f, t);
+      continue;
+    }
+    fetcher_cancel(f, t, ERR_TIMEOUT);
+  }
+}
+
+int fetcher_init(struct fetcher *f, uv_loop_t *loop,
+                 const struct fetcher_options *opt, fetcher_done_cb done,
+                 void *arg)
+{
+  memset(f, 0, sizeof(*f));
+  f->loop = loop;
+  f->opt = *opt;
+  f->done = done;
+  f->arg = arg;
+  f->multi = curl_multi_init();
+  if (!f->multi)
+    return -ENOMEM;
+  curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+  curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
+  curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+  curl_multi_setopt(f->multi, CURLMOPT_TIMERDATA, f);
+  uv_timer_init(loop, &f->timer);
+  f->timer.data = f;
+  uv_timer_init(loop, &f->sweep);
+  f->sweep.data = f;
+  f->open_handles = 2;
+  if (opt->ttfb_timeout_ms > 0) {
+    uv_timer_start(&f->sweep, sweep, SWEEP_MS, SWEEP_MS);
+    uv_unref((uv_handle_t *)&f->sweep);
+  }
+  return 0;
+}
+
+static CURL *take_easy(struct fetcher *f)
+{
+  if (f->npool)
+    return f->pool[--f->npool];
+  return curl_easy_init();
+}
+
+static void give_easy(struct fetcher *f, CURL *e)
+{
+  if (f->npool == f->pool_cap) {
+    int cap = f->pool_cap ? f->pool_cap * 2 : 64;
+    CURL **p = realloc(f->pool, (size_t)cap * sizeof(*p));
+    if (!p) {
+      curl_easy_cleanup(e);
+      return;
+    }
+    f->pool = p;
+    f->pool_cap = cap;
+  }
+  curl_easy_reset(e);
+  f->pool[f->npool++] = e;
+}
+
+int fetcher_start(struct fetcher *f, struct transfer *t, const char *url)
+{
+  const struct fetcher_options *o = &f->opt;
+  CURL *e = take_easy(f);
+  if (!e)
+    return -ENOMEM;
+  buf_free(&t->body);
+  t->easy = e;
+  t->start_ns = uv_hrtime();
+  t->first_byte_ns = 0;
+  t->header_bytes = 0;
+  t->too_large = 0;
+  t->forced_error = NULL;
+  t->status = 0;
+  t->error = NULL;
+  t->ttfb_ms = -1;
+  t->retry_after_ms = -1;
+  t->max_body = o->max_body;
+  t->max_headers = o->max_headers;
+  free(t->content_type);
+  free(t->location);
+  free(t->effective_url);
+  t->content_type = t->location = t->effective_url = NULL;
+
+  curl_easy_setopt(e, CURLOPT_URL, url);
+  curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+  if (strncasecmp(url, "https:", 6) == 0)
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+  if (o->user_agent)
+    curl_easy_setopt(e, CURLOPT_USERAGENT, o->user_agent);
+  if (o->connect_timeout_ms > 0)
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
+  if (o->total_timeout_ms > 0)
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, o->total_timeout_ms);
+  if (o->stall_timeout_ms > 0) {
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
+                     (o->stall_timeout_ms + 999) / 1000);
+  }
+  if (o->max_body > 0)
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_body);
+  if (o->buffer_size > 0)
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, o->buffer_size);
+  if (o->insecure) {
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
+  if (curl_multi_add_handle(f->multi, e) != CURLM_OK) {
+    give_easy(f, e);
+    t->easy = NULL;
+    return -EINVAL;
+  }
+  t->active = 1;
+  if (o->ttfb_timeout_ms > 0)
+    wait_append(f, t);
+  return 0;
+}
+
+/* Collects what the caller needs, gives the easy handle back and reports
+ * the transfer. */
+static void finish(struct fetcher *f, struct transfer *t, CURLcode rc)
+{
+  CURL *e = t->easy;
+  long status = 0;
+  char *s = NULL;
+  wait_remove(f, t);
+  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+  t->status = (int)status;
+  t->error = map_error(t, rc);
+  if (t->first_byte_ns)
+    t->ttfb_ms = (double)(t->first_byte_ns - t->start_ns) / 1e6;
+  if (curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &s) == CURLE_OK && s)
+    t->content_type = strdup(s);
+  s = NULL;
+  if (status >= 300 && status < 400 &&
+      curl_easy_getinfo(e, CURLINFO_REDIRECT_URL, &s) == CURLE_OK && s)
+    t->location = strdup(s);
+  s = NULL;
+  if (curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &s) == CURLE_OK && s)
+    t->effective_url = strdup(s);
+  curl_multi_remove_handle(f->multi, e);
+  t->active = 0;
+  t->easy = NULL;
+  give_easy(f, e);
+  f->done(f, t, f->arg);
+}
+
+static void check_done(struct fetcher *f)
+{
+  CURLMsg *m;
+  int left;
+  while ((m = curl_multi_info_read(f->multi, &left))) {
+    if (m->msg != CURLMSG_DONE)
+      continue;
+    struct transfer *t = NULL;
+    curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+    finish(f, t, m->data.result);
+  }
+}
+
+void fetcher_cancel(struct fetcher *f, struct transfer *t, const char *err)
+{
+  if (!t->active)
+    return;
+  t->forced_error = err;
+  finish(f, t, CURLE_ABORTED_BY_CALLBACK);
+}
+
+void transfer_release(struct transfer *t)
+{
+  buf_free(&t->body);
+  free(t->content_type);
+  free(t->location);
+  free(t->effective_url);
+  t->content_type = t->location = t->effective_url = NULL;
+}
+
+void fetcher_close(struct fetcher *f, void (*closed)(struct fetcher *f))
+{
+  f->closing = 1;
+  f->closed_cb = closed;
+  uv_timer_stop(&f->timer);
+  uv_timer_stop(&f->sweep);
+  /* Cleaning up the multi closes its cached connections, which calls
+   * on_socket(REMOVE) for each: do it before our handles go. */
+  curl_multi_cleanup(f->multi);
+  f->multi = NULL;
+  for (int i = 0; i < f->npool; i++)
+    curl_easy_cleanup(f->pool[i]);
+  free(f->pool);
+  f->pool = NULL;
+  f->npool = 0;
+  uv_close((uv_handle_t *)&f->timer, handle_closed);
+  uv_close((uv_handle_t *)&f->sweep, handle_closed);
+}

@@ -1,0 +1,91 @@
+/* fetcher: libcurl's multi_socket API driven by a libuv loop.
+ *
+ * The fetcher moves bytes and reports how a transfer ended; it decides
+ * nothing about retries, redirects or politeness (the scheduler does).
+ * One fetcher per loop; it keeps a pool of easy handles so a steady run
+ * allocates nothing per request but the body. */
+#ifndef SPATE_FETCHER_H
+#define SPATE_FETCHER_H
+
+#include "buf.h"
+
+#include <curl/curl.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct fetcher_options {
+  long connect_timeout_ms;
+  long ttfb_timeout_ms;   /* request start to first response byte */
+  long total_timeout_ms;
+  long stall_timeout_ms;  /* no body byte for this long */
+  int64_t max_body;       /* decoded bytes; beyond: too_large */
+  size_t max_headers;     /* total response header bytes */
+  const char *user_agent;
+  int insecure;           /* skip TLS verification */
+  long buffer_size;       /* curl receive buffer per transfer */
+};
+
+/* One request. The caller embeds it (in its job) and owns it; the fetcher
+ * borrows it from fetcher_start() until the done callback. */
+struct transfer {
+  CURL *easy;
+  struct transfer *prev, *next; /* in the fetcher's first-byte list */
+  int waiting;              /* on that list */
+  int active;               /* added to the multi handle */
+  uint64_t start_ns, first_byte_ns;
+  size_t header_bytes;
+  int too_large;
+  int64_t max_body;
+  size_t max_headers;
+  const char *forced_error; /* set when the fetcher ends it itself */
+  struct buf body;
+
+  /* Filled in when done: */
+  int status;              /* HTTP status of the response, 0 if none */
+  const char *error;       /* NULL or an ERR_* code */
+  double ttfb_ms;          /* -1 when no byte arrived */
+  int64_t retry_after_ms;  /* parsed Retry-After, -1 when absent */
+  char *content_type;      /* owned by the transfer, or NULL */
+  char *location;          /* absolute redirect target, or NULL */
+  char *effective_url;     /* owned copy, or NULL */
+};
+
+struct fetcher;
+typedef void (*fetcher_done_cb)(struct fetcher *f, struct transfer *t,
+                                void *arg);
+
+struct fetcher {
+  uv_loop_t *loop;
+  CURLM *multi;
+  uv_timer_t timer;       /* curl's own timeout */
+  uv_timer_t sweep;       /* first-byte deadlines */
+  struct fetcher_options opt;
+  fetcher_done_cb done;
+  void *arg;
+  /* Transfers still waiting for their first byte, in start order, so the
+   * sweep looks only at the expired front. */
+  struct transfer *wait_head, *wait_tail;
+  int running;
+  CURL **pool;
+  int npool, pool_cap;
+  int closing;
+  void (*closed_cb)(struct fetcher *f);
+  int open_handles;
+};
+
+int fetcher_init(struct fetcher *f, uv_loop_t *loop,
+                 const struct fetcher_options *opt, fetcher_done_cb done,
+                 void *arg);
+/* Starts fetching url into t. Returns 0, or a negative code after which
+ * the done callback is NOT called. */
+int fetcher_start(struct fetcher *f, struct transfer *t, const char *url);
+/* Ends an in-flight transfer now with the given error code; the done
+ * callback runs before this returns. */
+void fetcher_cancel(struct fetcher *f, struct transfer *t, const char *err);
+/* Frees what a finished transfer still holds (body, strings). */
+void transfer_release(struct transfer *t);
+/* Cancels nothing: call when no transfer is in flight. closed runs once
+ * every handle is closed. */
+void fetcher_close(struct fetcher *f, void (*closed)(struct fetcher *f));
+
+#endif

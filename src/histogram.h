@@ -1,0 +1,28 @@
+/* histogram: latency distribution with bounded memory and ~3% relative
+ * error, for the end summary and the live metrics.
+ *
+ * Values are microseconds. Buckets are log-linear: 32 sub-buckets per power
+ * of two, so recording is a few integer operations and the struct is a
+ * fixed 16 KiB whatever the number of samples. */
+#ifndef SPATE_HISTOGRAM_H
+#define SPATE_HISTOGRAM_H
+
+#include <stdint.h>
+
+#define HISTOGRAM_SUB_BITS 5
+#define HISTOGRAM_SUB (1 << HISTOGRAM_SUB_BITS)
+#define HISTOGRAM_BUCKETS (64 * HISTOGRAM_SUB)
+
+struct histogram {
+  uint64_t count;
+  uint64_t max;
+  uint64_t buckets[HISTOGRAM_BUCKETS];
+};
+
+void histogram_init(struct histogram *h);
+void histogram_record(struct histogram *h, uint64_t value);
+/* The value at quantile q in [0, 1] (upper edge of its bucket, so never
+ * below the true quantile by more than the bucket width); 0 if empty. */
+uint64_t histogram_quantile(const struct histogram *h, double q);
+
+#endif

@@ -1,0 +1,58 @@
+/* spate: fetch, crawl and stream the web concurrently. */
+#include "cli.h"
+#include "origin.h"
+
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *out)
+{
+  fputs("usage: spate COMMAND [OPTIONS]\n\n"
+        "commands:\n"
+        "  fetch [URL...] [-i FILE]   fetch a list of URLs, one result each\n"
+        "  origin                     a synthetic test website on loopback\n"
+        "  demo                       origin + fetch of its pages into "
+        "results.db\n\n"
+        "'spate COMMAND --help' describes a command; man spate (docs/spate.1)"
+        " the rest.\n",
+        out);
+}
+
+int main(int argc, char **argv)
+{
+  if (argc < 2) {
+    usage(stderr);
+    return CLI_EXIT_USAGE;
+  }
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 ||
+      strcmp(cmd, "help") == 0) {
+    usage(stdout);
+    return 0;
+  }
+  if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+    printf("spate 0.1.0 (%s)\n", curl_version());
+    return 0;
+  }
+  /* A closed stdout must be an error return from write, not a kill. */
+  signal(SIGPIPE, SIG_IGN);
+  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    fputs("spate: cannot initialise libcurl\n", stderr);
+    return CLI_EXIT_INTERNAL;
+  }
+  int rc;
+  if (strcmp(cmd, "fetch") == 0) {
+    rc = cli_fetch(argc - 1, argv + 1);
+  } else if (strcmp(cmd, "origin") == 0) {
+    rc = origin_main(argc - 1, argv + 1);
+  } else if (strcmp(cmd, "demo") == 0) {
+    rc = cli_demo(argc - 1, argv + 1);
+  } else {
+    fprintf(stderr, "spate: unknown command '%s' (see spate --help)\n", cmd);
+    rc = CLI_EXIT_USAGE;
+  }
+  curl_global_cleanup();
+  return rc;
+}

@@ -1,0 +1,731 @@
+#include "scheduler.h"
+
+#include "breaker.h"
+#include "ratelimit.h"
+#include "result.h"
+#include "retry.h"
+#include "sink.h"
+#include "url.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#define MAX_REDIRECTS_CAP 64
+#define container_of(p, type, member) \
+  ((type *)(void *)((char *)(p)-offsetof(type, member)))
+#define HOST_IDLE_KEEP_MS 60000
+#define GC_MS 1000
+
+struct host {
+  char *key;
+  struct host *hnext;           /* hash chain */
+  struct host *rnext;           /* ready list */
+  int in_ready;
+  int blocked;                  /* waiting for a breaker probe */
+  struct job *qhead, *qtail;
+  int queued, inflight, jobs;   /* jobs: every job pointing here */
+  struct ratelimit rl;
+  struct breaker br;
+  uv_timer_t timer;             /* wakes a rate- or breaker-blocked host */
+  int timer_armed;
+  uint64_t last_used_ms;
+  struct scheduler *s;
+};
+
+enum job_state { JOB_QUEUED, JOB_INFLIGHT, JOB_WAITING, JOB_EXTRACTING };
+
+struct job {
+  struct transfer t;            /* first: the fetcher hands it back */
+  struct scheduler *s;
+  struct host *host;
+  struct job *qnext;            /* host queue */
+  struct job *prev, *next;      /* scheduler's list of jobs */
+  enum job_state state;
+  struct result *res;
+  char *url;                    /* current URL (after redirects) */
+  int attempts, redirects;
+  uint64_t chain[MAX_REDIRECTS_CAP + 1]; /* hashes of URLs visited */
+  uint64_t first_ns;            /* first attempt started, 0 before */
+  uv_timer_t *retry_timer;      /* allocated while waiting to retry */
+  uv_work_t work;
+};
+
+static void pump(struct scheduler *s);
+
+static uint64_t hash_str(const char *p)
+{
+  uint64_t h = 1469598103934665603ULL;
+  for (; *p; p++)
+    h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+  return h;
+}
+
+/* ---- hosts ---------------------------------------------------------- */
+
+static int table_grow(struct scheduler *s)
+{
+  size_t n = s->table_size ? s->table_size * 2 : 256;
+  struct host **t = calloc(n, sizeof(*t));
+  if (!t)
+    return -ENOMEM;
+  for (size_t i = 0; i < s->table_size; i++) {
+    struct host *h = s->table[i];
+    while (h) {
+      struct host *next = h->hnext;
+      size_t b = hash_str(h->key) & (n - 1);
+      h->hnext = t[b];
+      t[b] = h;
+      h = next;
+    }
+  }
+  free(s->table);
+  s->table = t;
+  s->table_size = n;
+  return 0;
+}
+
+static struct host *host_get(struct scheduler *s, const char *key)
+{
+  uint64_t hv = hash_str(key);
+  if (s->table_size) {
+    for (struct host *h = s->table[hv & (s->table_size - 1)]; h;
+         h = h->hnext)
+      if (strcmp(h->key, key) == 0)
+        return h;
+  }
+  if (s->nhosts >= s->table_size && table_grow(s))
+    return NULL;
+  struct host *h = calloc(1, sizeof(*h));
+  if (!h || !(h->key = strdup(key))) {
+    free(h);
+    return NULL;
+  }
+  h->s = s;
+  ratelimit_init(&h->rl, s->opt.rate, 1, uv_now(s->loop));
+  breaker_init(&h->br, s->opt.breaker_threshold, s->opt.breaker_cooldown_ms,
+               s->opt.breaker_cooldown_ms * 16);
+  uv_timer_init(s->loop, &h->timer);
+  h->timer.data = h;
+  size_t b = hv & (s->table_size - 1);
+  h->hnext = s->table[b];
+  s->table[b] = h;
+  s->nhosts++;
+  return h;
+}
+
+static void host_closed(uv_handle_t *t)
+{
+  struct host *h = t->data;
+  free(h->key);
+  free(h);
+}
+
+static void host_unlink_free(struct scheduler *s, struct host *h)
+{
+  struct host **pp = &s->table[hash_str(h->key) & (s->table_size - 1)];
+  while (*pp != h)
+    pp = &(*pp)->hnext;
+  *pp = h->hnext;
+  s->nhosts--;
+  uv_close((uv_handle_t *)&h->timer, host_closed);
+}
+
+/* A host is forgotten when nothing refers to it and forgetting loses no
+ * politeness state: its breaker is closed and clean, and with --rate its
+ * last request is long past. Keeps the table bounded by recent hosts. */
+static int host_collectable(struct scheduler *s, struct host *h,
+                            uint64_t now)
+{
+  if (h->jobs || h->in_ready || h->timer_armed)
+    return 0;
+  if (h->br.state != BREAKER_CLOSED || h->br.failures)
+    return now - h->last_used_ms > HOST_IDLE_KEEP_MS * 10;
+  if (s->opt.rate > 0)
+    return now - h->last_used_ms > HOST_IDLE_KEEP_MS;
+  return 1;
+}
+
+static void gc_hosts(uv_timer_t *t)
+{
+  struct scheduler *s = t->data;
+  uint64_t now = uv_now(s->loop);
+  for (size_t i = 0; i < s->table_size; i++) {
+    struct host *h = s->table[i];
+    while (h) {
+      struct host *next = h->hnext;
+      if (host_collectable(s, h, now))
+        host_unlink_free(s, h);
+      h = next;
+    }
+  }
+}
+
+static void ready_push(struct scheduler *s, struct host *h)
+{
+  if (h->in_ready || !h->queued || h->timer_armed || h->blocked ||
+      h->inflight >= s->opt.per_host)
+    return;
+  h->in_ready = 1;
+  h->rnext = NULL;
+  if (s->ready_tail)
+    s->ready_tail->rnext = h;
+  else
+    s->ready_head = h;
+  s->ready_tail = h;
+}
+
+static struct host *ready_pop(struct scheduler *s)
+{
+  struct host *h = s->ready_head;
+  if (h) {
+    s->ready_head = h->rnext;
+    if (!s->ready_head)
+      s->ready_tail = NULL;
+    h->in_ready = 0;
+  }
+  return h;
+}
+
+static void host_timer_fired(uv_timer_t *t)
+{
+  struct host *h = t->data;
+  h->timer_armed = 0;
+  ready_push(h->s, h);
+  pump(h->s);
+}
+
+static void host_sleep(struct host *h, uint64_t ms)
+{
+  h->timer_armed = 1;
+  uv_timer_start(&h->timer, host_timer_fired, ms, 0);
+}
+
+static void enqueue(struct host *h, struct job *j, int front)
+{
+  j->state = JOB_QUEUED;
+  if (front) {
+    j->qnext = h->qhead;
+    h->qhead = j;
+    if (!h->qtail)
+      h->qtail = j;
+  } else {
+    j->qnext = NULL;
+    if (h->qtail)
+      h->qtail->qnext = j;
+    else
+      h->qhead = j;
+    h->qtail = j;
+  }
+  h->queued++;
+  ready_push(h->s, h);
+}
+
+static struct job *dequeue(struct host *h)
+{
+  struct job *j = h->qhead;
+  if (j) {
+    h->qhead = j->qnext;
+    if (!h->qhead)
+      h->qtail = NULL;
+    h->queued--;
+    j->qnext = NULL;
+  }
+  return j;
+}
+
+static void job_set_host(struct job *j, struct host *h)
+{
+  if (j->host)
+    j->host->jobs--;
+  j->host = h;
+  if (h)
+    h->jobs++;
+}
+
+/* ---- results -------------------------------------------------------- */
+
+static void count_error(struct scheduler_stats *st, const char *code)
+{
+  for (int i = 0; i < st->nerrors; i++)
+    if (strcmp(st->errors[i].code, code) == 0) {
+      st->errors[i].n++;
+      return;
+    }
+  if (st->nerrors < STATS_MAX_ERRORS) {
+    st->errors[st->nerrors].code = code;
+    st->errors[st->nerrors++].n = 1;
+  }
+}
+
+static int64_t now_us(void)
+{
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+static void job_unlink(struct scheduler *s, struct job *j)
+{
+  if (j->prev)
+    j->prev->next = j->next;
+  else
+    s->jobs = j->next;
+  if (j->next)
+    j->next->prev = j->prev;
+}
+
+/* Hands the result to the sink and frees the job. */
+static void job_submit(struct scheduler *s, struct job *j)
+{
+  struct result *r = j->res;
+  struct scheduler_stats *st = &s->stats;
+  r->fetched_at_us = now_us();
+  if (j->first_ns)
+    r->elapsed_ms = (double)(uv_hrtime() - j->first_ns) / 1e6;
+  st->done++;
+  st->status_class[r->status >= 100 && r->status < 600 ? r->status / 100
+                                                       : 0]++;
+  st->bytes += (uint64_t)(r->bytes > 0 ? r->bytes : 0);
+  if (r->error) {
+    st->failed++;
+    count_error(st, r->error);
+  } else {
+    st->ok++;
+  }
+  if (r->attempts) {
+    histogram_record(&st->latency_us, (uint64_t)(r->elapsed_ms * 1000));
+    if (r->ttfb_ms >= 0)
+      histogram_record(&st->ttfb_us, (uint64_t)(r->ttfb_ms * 1000));
+  }
+  job_unlink(s, j);
+  job_set_host(j, NULL);
+  transfer_release(&j->t);
+  free(j->url);
+  free(j);
+  if (sink_submit(s->sink, r) != 0) {
+    /* The sink freed r and will not report it: count it ourselves, and
+     * stop taking work, since nothing more can be written. */
+    s->written_seen++;
+    s->live--;
+    if (!s->sink_failed) {
+      s->sink_failed = 1;
+      s->stopping = 1;
+    }
+  }
+}
+
+static void extract_work(uv_work_t *w)
+{
+  struct job *j = container_of(w, struct job, work);
+  struct scheduler *s = j->s;
+  extract_run(s->opt.extract, j->t.body.data, j->t.body.len,
+              j->res->content_type, j->res->final_url, j->res);
+  buf_free(&j->t.body);
+}
+
+static void extract_done(uv_work_t *w, int status)
+{
+  (void)status;
+  struct job *j = container_of(w, struct job, work);
+  struct scheduler *s = j->s;
+  job_submit(s, j);
+  pump(s);
+}
+
+/* The URL's outcome is known: fill in what the transfer saw and send the
+ * body to a worker thread for extraction, or submit at once. */
+static void job_finish(struct scheduler *s, struct job *j, const char *err)
+{
+  struct result *r = j->res;
+  struct transfer *t = &j->t;
+  r->attempts = j->attempts;
+  if (j->attempts) {
+    r->status = t->status;
+    r->ttfb_ms = t->ttfb_ms;
+    r->bytes = (int64_t)t->body.len;
+    r->content_type = t->content_type;
+    t->content_type = NULL;
+    free(r->final_url);
+    r->final_url = strdup(j->url);
+  }
+  r->error = err ? err : (r->status >= 400 ? ERR_HTTP : NULL);
+  if (t->body.len && s->opt.extract) {
+    j->state = JOB_EXTRACTING;
+    if (uv_queue_work(s->loop, &j->work, extract_work, extract_done) == 0)
+      return;
+  }
+  job_submit(s, j);
+}
+
+/* ---- admission ------------------------------------------------------ */
+
+static void admit(struct scheduler *s, struct input_line *line)
+{
+  struct job *j = calloc(1, sizeof(*j));
+  struct result *r = result_new(line->text, line->len);
+  if (!j || !r) {
+    free(j);
+    result_free(r);
+    free(line->text);
+    return;
+  }
+  free(line->text);
+  j->s = s;
+  j->res = r;
+  r->ttfb_ms = -1;
+  j->next = s->jobs;
+  if (s->jobs)
+    s->jobs->prev = j;
+  s->jobs = j;
+  s->live++;
+  s->stats.admitted++;
+
+  struct url_info u;
+  const char *err = line->truncated
+                        ? ERR_URL_TOO_LONG
+                        : url_check(r->url, strlen(r->url),
+                                    s->opt.max_url_len, &u);
+  if (err) {
+    job_finish(s, j, err);
+    return;
+  }
+  j->url = strdup(u.url);
+  struct host *h = j->url ? host_get(s, u.hostkey) : NULL;
+  url_info_free(&u);
+  if (!h) {
+    job_finish(s, j, ERR_INTERNAL);
+    return;
+  }
+  j->chain[0] = hash_str(j->url);
+  job_set_host(j, h);
+  enqueue(h, j, 0);
+}
+
+/* ---- transfers ------------------------------------------------------ */
+
+static int transport_failure(const char *err)
+{
+  return ERR_IS(err, ERR_CONNECT) || ERR_IS(err, ERR_TIMEOUT) ||
+         ERR_IS(err, ERR_RESET) || ERR_IS(err, ERR_DNS) ||
+         ERR_IS(err, ERR_TLS);
+}
+
+static void retry_fired(uv_timer_t *t)
+{
+  struct job *j = t->data;
+  uv_close((uv_handle_t *)t, (uv_close_cb)free);
+  j->retry_timer = NULL;
+  enqueue(j->host, j, 1);
+  pump(j->s);
+}
+
+/* Follows a redirect by queueing the job again on the target's host.
+ * Returns NULL, or the error that ends the URL. */
+static const char *follow(struct scheduler *s, struct job *j)
+{
+  if (j->redirects >= s->opt.max_redirects)
+    return ERR_TOO_MANY_REDIRECTS;
+  struct url_info u;
+  const char *err =
+      url_check(j->t.location, strlen(j->t.location), s->opt.max_url_len, &u);
+  if (err)
+    return err;
+  uint64_t hv = hash_str(u.url);
+  for (int i = 0; i <= j->redirects; i++)
+    if (j->chain[i] == hv) {
+      url_info_free(&u);
+      return ERR_REDIRECT_LOOP;
+    }
+  struct host *h = host_get(s, u.hostkey);
+  char *next = strdup(u.url);
+  url_info_free(&u);
+  if (!h || !next) {
+    free(next);
+    return ERR_INTERNAL;
+  }
+  free(j->url);
+  j->url = next;
+  j->chain[++j->redirects] = hv;
+  s->stats.redirects++;
+  job_set_host(j, h);
+  enqueue(h, j, 1);
+  return NULL;
+}
+
+static void transfer_done(struct fetcher *f, struct transfer *t, void *arg)
+{
+  (void)f;
+  struct scheduler *s = arg;
+  struct job *j = (struct job *)t;
+  struct host *h = j->host;
+  uint64_t now = uv_now(s->loop);
+  h->inflight--;
+  s->inflight--;
+  h->last_used_ms = now;
+  h->blocked = 0;
+  unsigned trips = h->br.trips;
+  if (transport_failure(t->error))
+    breaker_failure(&h->br, now);
+  else if (!ERR_IS(t->error, ERR_CANCELLED))
+    breaker_success(&h->br);
+  s->stats.breaker_trips += h->br.trips - trips;
+  ready_push(s, h);
+
+  if (!t->error && t->status >= 300 && t->status < 400 && t->location) {
+    const char *err = s->stopping ? ERR_CANCELLED : follow(s, j);
+    if (err)
+      job_finish(s, j, err);
+    return;
+  }
+  if (retry_is_transient(t->error, t->status) && !s->stopping &&
+      j->attempts <= s->opt.retries) {
+    uint64_t wait = retry_backoff_ms(j->attempts, s->opt.backoff_base_ms,
+                                     s->opt.backoff_cap_ms, &s->rng);
+    int ok = 1;
+    if (t->retry_after_ms >= 0) {
+      if ((uint64_t)t->retry_after_ms > s->opt.max_retry_after_ms)
+        ok = 0;
+      else if ((uint64_t)t->retry_after_ms > wait)
+        wait = (uint64_t)t->retry_after_ms;
+    }
+    j->retry_timer = ok ? malloc(sizeof(uv_timer_t)) : NULL;
+    if (j->retry_timer) {
+      s->stats.retries++;
+      j->state = JOB_WAITING;
+      uv_timer_init(s->loop, j->retry_timer);
+      j->retry_timer->data = j;
+      uv_timer_start(j->retry_timer, retry_fired, wait, 0);
+      return;
+    }
+  }
+  job_finish(s, j, t->error);
+}
+
+/* Starts the next job of h if the host's politeness allows it now.
+ * Returns 1 when one started. */
+static int host_start_one(struct scheduler *s, struct host *h)
+{
+  uint64_t now = uv_now(s->loop);
+  switch (breaker_allow(&h->br, now)) {
+  case BREAKER_REJECT: {
+    /* A host that keeps failing: its queued URLs fail fast instead of
+     * each paying for a timeout. */
+    struct job *j;
+    while ((j = dequeue(h)))
+      job_finish(s, j, ERR_CIRCUIT_OPEN);
+    return 0;
+  }
+  case BREAKER_WAIT:
+    h->blocked = 1; /* until the probe in flight comes back */
+    return 0;
+  case BREAKER_ALLOW:
+    break;
+  }
+  uint64_t wait = ratelimit_take(&h->rl, now);
+  if (wait) {
+    if (h->br.probing)
+      h->br.probing = 0; /* give the probe slot back */
+    host_sleep(h, wait);
+    return 0;
+  }
+  struct job *j = dequeue(h);
+  j->attempts++;
+  if (!j->first_ns)
+    j->first_ns = uv_hrtime();
+  j->state = JOB_INFLIGHT;
+  if (fetcher_start(&s->fetcher, &j->t, j->url) != 0) {
+    job_finish(s, j, ERR_INTERNAL);
+    return 0;
+  }
+  h->inflight++;
+  s->inflight++;
+  h->last_used_ms = now;
+  return 1;
+}
+
+static void dispatch(struct scheduler *s)
+{
+  struct host *h;
+  while (s->inflight < s->opt.concurrency && (h = ready_pop(s))) {
+    host_start_one(s, h);
+    ready_push(s, h);
+  }
+}
+
+/* ---- the run -------------------------------------------------------- */
+
+static void on_closed(uv_handle_t *h)
+{
+  (void)h;
+}
+
+static void fetcher_closed(struct fetcher *f)
+{
+  (void)f;
+}
+
+static void shutdown_loop(struct scheduler *s)
+{
+  if (s->closing)
+    return;
+  s->closing = 1;
+  input_stop(s->input);
+  uv_close((uv_handle_t *)&s->wake, on_closed);
+  uv_close((uv_handle_t *)&s->sigint, on_closed);
+  uv_close((uv_handle_t *)&s->sigterm, on_closed);
+  uv_close((uv_handle_t *)&s->drain_timer, on_closed);
+  uv_close((uv_handle_t *)&s->gc_timer, on_closed);
+  for (size_t i = 0; i < s->table_size; i++) {
+    struct host *h = s->table[i];
+    while (h) {
+      struct host *next = h->hnext;
+      uv_close((uv_handle_t *)&h->timer, host_closed);
+      h = next;
+    }
+    s->table[i] = NULL;
+  }
+  s->nhosts = 0;
+  fetcher_close(&s->fetcher, fetcher_closed);
+}
+
+static void pump(struct scheduler *s)
+{
+  if (s->closing)
+    return;
+  uint64_t w = atomic_load(&s->written);
+  s->live -= w - s->written_seen;
+  s->written_seen = w;
+
+  uint64_t cap = (uint64_t)s->opt.concurrency + (uint64_t)s->opt.backlog;
+  while (!s->stopping && !s->input_done && s->live < cap) {
+    struct input_line line;
+    int rc = input_next(s->input, &line);
+    if (rc == 0)
+      break;
+    if (rc < 0) {
+      s->input_done = 1;
+      break;
+    }
+    admit(s, &line);
+  }
+  if (!s->stopping)
+    dispatch(s);
+  if ((s->input_done || s->stopping) && s->live == 0 && !s->jobs)
+    shutdown_loop(s);
+}
+
+static void on_wake(uv_async_t *a)
+{
+  pump(a->data);
+}
+
+void scheduler_notify(void *arg)
+{
+  struct scheduler *s = arg;
+  uv_async_send(&s->wake);
+}
+
+void scheduler_written(void *arg, size_t n)
+{
+  struct scheduler *s = arg;
+  atomic_fetch_add(&s->written, n);
+  uv_async_send(&s->wake);
+}
+
+static void drain_expired(uv_timer_t *t)
+{
+  struct scheduler *s = t->data;
+  for (struct job *j = s->jobs, *next; j; j = next) {
+    next = j->next;
+    if (j->state == JOB_INFLIGHT)
+      fetcher_cancel(&s->fetcher, &j->t, ERR_CANCELLED);
+  }
+  pump(s);
+}
+
+/* First signal: take no new work, end queued and waiting URLs as
+ * cancelled, give in-flight transfers drain_ms to finish. A second signal
+ * exits at once. */
+static void on_signal(uv_signal_t *sig, int signum)
+{
+  struct scheduler *s = sig->data;
+  if (++s->nsignals > 1)
+    _exit(128 + signum);
+  s->stopping = 1;
+  s->interrupted = signum;
+  input_stop(s->input);
+  for (struct job *j = s->jobs, *next; j; j = next) {
+    next = j->next;
+    if (j->state == JOB_WAITING) {
+      uv_close((uv_handle_t *)j->retry_timer, (uv_close_cb)free);
+      j->retry_timer = NULL;
+      job_finish(s, j, ERR_CANCELLED);
+    }
+  }
+  for (size_t i = 0; i < s->table_size; i++)
+    for (struct host *h = s->table[i]; h; h = h->hnext) {
+      struct job *j;
+      while ((j = dequeue(h)))
+        job_finish(s, j, ERR_CANCELLED);
+    }
+  uv_timer_start(&s->drain_timer, drain_expired, s->opt.drain_ms, 0);
+  pump(s);
+}
+
+int scheduler_init(struct scheduler *s, uv_loop_t *loop,
+                   const struct scheduler_options *opt, struct input *in,
+                   struct sink *sink)
+{
+  memset(s, 0, sizeof(*s));
+  s->loop = loop;
+  s->opt = *opt;
+  if (s->opt.max_redirects > MAX_REDIRECTS_CAP)
+    s->opt.max_redirects = MAX_REDIRECTS_CAP;
+  if (s->opt.per_host <= 0)
+    s->opt.per_host = s->opt.concurrency;
+  s->input = in;
+  s->sink = sink;
+  atomic_init(&s->written, 0);
+  s->rng = (uint64_t)uv_hrtime() | 1;
+  histogram_init(&s->stats.latency_us);
+  histogram_init(&s->stats.ttfb_us);
+  int rc = fetcher_init(&s->fetcher, loop, &s->opt.fetch, transfer_done, s);
+  if (rc)
+    return rc;
+  uv_async_init(loop, &s->wake, on_wake);
+  s->wake.data = s;
+  uv_signal_init(loop, &s->sigint);
+  s->sigint.data = s;
+  uv_signal_init(loop, &s->sigterm);
+  s->sigterm.data = s;
+  uv_timer_init(loop, &s->drain_timer);
+  s->drain_timer.data = s;
+  uv_timer_init(loop, &s->gc_timer);
+  s->gc_timer.data = s;
+  return 0;
+}
+
+int scheduler_run(struct scheduler *s)
+{
+  s->stats.start_ns = uv_hrtime();
+  uv_signal_start(&s->sigint, on_signal, SIGINT);
+  uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+  uv_timer_start(&s->gc_timer, gc_hosts, GC_MS, GC_MS);
+  int rc = input_start(s->input);
+  if (rc) {
+    s->input_done = 1;
+  }
+  pump(s);
+  uv_run(s->loop, UV_RUN_DEFAULT);
+  return rc;
+}
+
+void scheduler_free(struct scheduler *s)
+{
+  free(s->table);
+  s->table = NULL;
+}

@@ -1,0 +1,112 @@
+/* scheduler: runs one fetch job on one loop — admission from the input,
+ * per-host queues and politeness, retries, redirects, the circuit breaker,
+ * hand-off to extraction (thread pool) and to the sink (writer thread).
+ *
+ *   input ──► admit ──► host queue ──► fetcher ──► decide:
+ *   (reader     (live < cap)   (per-host cap,  (curl on   redirect: requeue
+ *    thread)                    rate, breaker)  the loop)  transient: retry
+ *                                                         final: extract ──► sink
+ *
+ * Every admitted URL yields exactly one result. "Live" counts URLs from
+ * admission until the sink has written them; admission stops at live_cap,
+ * so a slow sink stalls the input, never memory. All state is in struct
+ * scheduler: two schedulers on two loops share nothing. */
+#ifndef SPATE_SCHEDULER_H
+#define SPATE_SCHEDULER_H
+
+#include "extract.h"
+#include "fetcher.h"
+#include "histogram.h"
+#include "input.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct sink;
+struct host;
+struct job;
+
+struct scheduler_options {
+  int concurrency;          /* global in-flight cap (-c) */
+  int per_host;             /* in-flight cap per host (--per-host) */
+  double rate;              /* requests/s per host, <= 0: no limit */
+  int retries;              /* extra attempts for transient failures */
+  uint64_t backoff_base_ms;
+  uint64_t backoff_cap_ms;
+  uint64_t max_retry_after_ms; /* a longer Retry-After ends the URL */
+  int max_redirects;
+  size_t max_url_len;
+  int breaker_threshold;    /* consecutive failures; <= 0: off */
+  uint64_t breaker_cooldown_ms;
+  uint64_t drain_ms;        /* after the first SIGINT, in-flight grace */
+  int backlog;              /* URLs admitted beyond the in-flight cap */
+  struct fetcher_options fetch;
+  const struct extract_spec *extract;
+};
+
+#define STATS_MAX_ERRORS 32
+
+struct scheduler_stats {
+  uint64_t admitted, done, ok, failed, retries, redirects;
+  uint64_t status_class[6]; /* 0 = no status, 1xx..5xx */
+  struct {
+    const char *code;
+    uint64_t n;
+  } errors[STATS_MAX_ERRORS];
+  int nerrors;
+  uint64_t bytes;
+  uint64_t breaker_trips;
+  int inflight;
+  uint64_t start_ns;
+  struct histogram latency_us; /* elapsed_ms of each result, in µs */
+  struct histogram ttfb_us;
+};
+
+struct scheduler {
+  uv_loop_t *loop;
+  struct scheduler_options opt;
+  struct input *input;
+  struct sink *sink;
+  struct fetcher fetcher;
+  uv_async_t wake;          /* input lines ready, results written */
+  uv_signal_t sigint, sigterm;
+  uv_timer_t drain_timer, gc_timer;
+  int nsignals;
+
+  /* hosts: a chained hash table, resized by doubling */
+  struct host **table;
+  size_t table_size, nhosts;
+  struct host *ready_head, *ready_tail; /* hosts that may start a job */
+
+  struct job *jobs;         /* every job not yet handed to the sink */
+  int inflight;
+  uint64_t live;            /* admitted and not yet reported written */
+  atomic_uint_fast64_t written;
+  uint64_t written_seen;
+  int input_done;
+  int stopping;             /* SIGINT/SIGTERM or a sink failure */
+  int interrupted;
+  int closing;
+  int sink_failed;
+  uint64_t rng;
+  struct scheduler_stats stats;
+};
+
+/* Prepares a run on loop with the given input and sink (both opened by the
+ * caller, who closes them after scheduler_run returns). */
+int scheduler_init(struct scheduler *s, uv_loop_t *loop,
+                   const struct scheduler_options *opt, struct input *in,
+                   struct sink *sink);
+/* The input's notify hook: thread-safe, wakes the loop. */
+void scheduler_notify(void *s);
+/* The sink's on_written hook: thread-safe. */
+void scheduler_written(void *s, size_t n);
+/* Runs until every admitted URL has been written (or the run was
+ * interrupted and drained). Returns 0, or a negative code when the loop
+ * could not be set up. */
+int scheduler_run(struct scheduler *s);
+/* Releases what scheduler_init and the run allocated. */
+void scheduler_free(struct scheduler *s);
+
+#endif

@@ -1,0 +1,28 @@
+/* url: checking and normalising the URLs spate is asked to fetch, with
+ * libcurl's URL API (curl_url) doing the parsing.
+ *
+ * A URL without a scheme gets http://, as in curl and wget. Only http and
+ * https pass; the host key groups URLs for per-host politeness. */
+#ifndef SPATE_URL_H
+#define SPATE_URL_H
+
+#include <stddef.h>
+
+#define URL_MAX_LEN_DEFAULT 8192
+
+struct url_info {
+  char *url;      /* normalised absolute URL (owned, curl_free() it) */
+  char *hostkey;  /* "scheme://host:port", lower case (owned, free()) */
+};
+
+/* Parses in[0..len). On success fills *out and returns NULL; on failure
+ * returns the stable error code (ERR_BAD_URL, ERR_URL_TOO_LONG,
+ * ERR_UNSUPPORTED_SCHEME) and leaves *out zeroed. */
+const char *url_check(const char *in, size_t len, size_t max_len,
+                      struct url_info *out);
+void url_info_free(struct url_info *u);
+/* The "scheme://host:port" key of an absolute URL; NULL if it does not
+ * parse. Caller frees. */
+char *url_hostkey(const char *url);
+
+#endif
