@@ -265,6 +265,7 @@ static void defaults(struct fetch_cli *fc)
   o->breaker_cooldown_ms = 10000;
   o->drain_ms = 2000;
   o->backlog = 1024;
+  o->inline_extract_max = 64 << 10;
   o->fetch.connect_timeout_ms = 10000;
   o->fetch.ttfb_timeout_ms = 20000;
   o->fetch.total_timeout_ms = 30000;

@@ -215,6 +215,10 @@ static void resolve_links(const struct html_info *h, const char *base,
   int n = 0;
   if (!u || curl_url_set(u, CURLUPART_URL, base, 0) != CURLUE_OK)
     goto done;
+  /* <base href> may itself be relative to the document's URL. */
+  if (h->base_href &&
+      curl_url_set(u, CURLUPART_URL, h->base_href, 0) != CURLUE_OK)
+    goto done;
   const char *p = h->links, *end = h->links + h->links_len;
   while (p && p < end) {
     size_t l = strlen(p);
@@ -277,7 +281,7 @@ void extract_run(const struct extract_spec *s, const char *body, size_t len,
       h.title = h.canonical = h.meta_robots = NULL;
       r->nlinks = h.nlinks;
       if (s->want_links)
-        resolve_links(&h, h.base_href ? h.base_href : base_url, r);
+        resolve_links(&h, base_url, r);
       html_info_free(&h);
     }
   }

@@ -18,10 +18,10 @@
 struct fsock {
   uv_poll_t poll;
   curl_socket_t fd;
-  struct fetcher *f;
+  struct fetcher_lane *lane;
 };
 
-static void check_done(struct fetcher *f);
+static void check_done(struct fetcher_lane *l);
 
 static void handle_closed(uv_handle_t *h)
 {
@@ -35,7 +35,7 @@ static void handle_closed(uv_handle_t *h)
 static void on_poll(uv_poll_t *h, int status, int events)
 {
   struct fsock *s = container_of(h, struct fsock, poll);
-  struct fetcher *f = s->f;
+  struct fetcher_lane *l = s->lane;
   int flags = 0;
   if (status < 0)
     flags = CURL_CSELECT_ERR;
@@ -43,21 +43,22 @@ static void on_poll(uv_poll_t *h, int status, int events)
     flags |= CURL_CSELECT_IN;
   if (events & UV_WRITABLE)
     flags |= CURL_CSELECT_OUT;
-  curl_multi_socket_action(f->multi, s->fd, flags, &f->running);
-  check_done(f);
+  curl_multi_socket_action(l->multi, s->fd, flags, &l->running);
+  check_done(l);
 }
 
 static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp,
                      void *socketp)
 {
   (void)e;
-  struct fetcher *f = userp;
+  struct fetcher_lane *l = userp;
+  struct fetcher *f = l->f;
   struct fsock *s = socketp;
   if (what == CURL_POLL_REMOVE) {
     if (s) {
       uv_poll_stop(&s->poll);
       uv_close((uv_handle_t *)&s->poll, handle_closed);
-      curl_multi_assign(f->multi, fd, NULL);
+      curl_multi_assign(l->multi, fd, NULL);
     }
     return 0;
   }
@@ -66,14 +67,14 @@ static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp,
     if (!s)
       return -1;
     s->fd = fd;
-    s->f = f;
+    s->lane = l;
     if (uv_poll_init_socket(f->loop, &s->poll, fd)) {
       free(s);
       return -1;
     }
     s->poll.data = f;
     f->open_handles++;
-    curl_multi_assign(f->multi, fd, s);
+    curl_multi_assign(l->multi, fd, s);
   }
   int ev = 0;
   if (what & CURL_POLL_IN)
@@ -86,21 +87,21 @@ static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp,
 
 static void on_timer(uv_timer_t *t)
 {
-  struct fetcher *f = t->data;
-  curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &f->running);
-  check_done(f);
+  struct fetcher_lane *l = container_of(t, struct fetcher_lane, timer);
+  curl_multi_socket_action(l->multi, CURL_SOCKET_TIMEOUT, 0, &l->running);
+  check_done(l);
 }
 
 static int on_curl_timer(CURLM *m, long timeout_ms, void *userp)
 {
   (void)m;
-  struct fetcher *f = userp;
+  struct fetcher_lane *l = userp;
   if (timeout_ms < 0)
-    uv_timer_stop(&f->timer);
+    uv_timer_stop(&l->timer);
   else
     /* Never call back into curl from here: a zero timeout fires on the
      * next loop iteration instead. */
-    uv_timer_start(&f->timer, on_timer, (uint64_t)timeout_ms, 0);
+    uv_timer_start(&l->timer, on_timer, (uint64_t)timeout_ms, 0);
   return 0;
 }
 
@@ -243,26 +244,39 @@ static void sweep(uv_timer_t *h)
 }
 
 int fetcher_init(struct fetcher *f, uv_loop_t *loop,
-                 const struct fetcher_options *opt, fetcher_done_cb done,
-                 void *arg)
+                 const struct fetcher_options *opt, int concurrency,
+                 fetcher_done_cb done, void *arg)
 {
   memset(f, 0, sizeof(*f));
   f->loop = loop;
   f->opt = *opt;
   f->done = done;
   f->arg = arg;
-  f->multi = curl_multi_init();
-  if (!f->multi)
-    return -ENOMEM;
-  curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-  curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
-  curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
-  curl_multi_setopt(f->multi, CURLMOPT_TIMERDATA, f);
-  uv_timer_init(loop, &f->timer);
-  f->timer.data = f;
+  f->nlanes = (concurrency + FETCHER_LANE_SIZE - 1) / FETCHER_LANE_SIZE;
+  if (f->nlanes < 1)
+    f->nlanes = 1;
+  if (f->nlanes > FETCHER_MAX_LANES)
+    f->nlanes = FETCHER_MAX_LANES;
+  for (int i = 0; i < f->nlanes; i++) {
+    struct fetcher_lane *l = &f->lanes[i];
+    l->f = f;
+    l->multi = curl_multi_init();
+    if (!l->multi) {
+      while (i--)
+        curl_multi_cleanup(f->lanes[i].multi);
+      return -ENOMEM;
+    }
+    curl_multi_setopt(l->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(l->multi, CURLMOPT_SOCKETDATA, l);
+    curl_multi_setopt(l->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(l->multi, CURLMOPT_TIMERDATA, l);
+    uv_timer_init(loop, &l->timer);
+    l->timer.data = f;
+    f->open_handles++;
+  }
   uv_timer_init(loop, &f->sweep);
   f->sweep.data = f;
-  f->open_handles = 2;
+  f->open_handles++;
   if (opt->ttfb_timeout_ms > 0) {
     uv_timer_start(&f->sweep, sweep, SWEEP_MS, SWEEP_MS);
     uv_unref((uv_handle_t *)&f->sweep);
@@ -349,12 +363,18 @@ int fetcher_start(struct fetcher *f, struct transfer *t, const char *url)
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
   }
-  if (curl_multi_add_handle(f->multi, e) != CURLM_OK) {
+  /* The least busy lane: connections to a host spread evenly. */
+  struct fetcher_lane *l = &f->lanes[0];
+  for (int i = 1; i < f->nlanes; i++)
+    if (f->lanes[i].active < l->active)
+      l = &f->lanes[i];
+  if (curl_multi_add_handle(l->multi, e) != CURLM_OK) {
     give_easy(f, e);
     t->easy = NULL;
     return -EINVAL;
   }
-  t->active = 1;
+  t->lane = l;
+  l->active++;
   if (o->ttfb_timeout_ms > 0)
     wait_append(f, t);
   return 0;
@@ -382,18 +402,20 @@ static void finish(struct fetcher *f, struct transfer *t, CURLcode rc)
   s = NULL;
   if (curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &s) == CURLE_OK && s)
     t->effective_url = strdup(s);
-  curl_multi_remove_handle(f->multi, e);
-  t->active = 0;
+  curl_multi_remove_handle(t->lane->multi, e);
+  t->lane->active--;
+  t->lane = NULL;
   t->easy = NULL;
   give_easy(f, e);
   f->done(f, t, f->arg);
 }
 
-static void check_done(struct fetcher *f)
+static void check_done(struct fetcher_lane *l)
 {
+  struct fetcher *f = l->f;
   CURLMsg *m;
   int left;
-  while ((m = curl_multi_info_read(f->multi, &left))) {
+  while ((m = curl_multi_info_read(l->multi, &left))) {
     if (m->msg != CURLMSG_DONE)
       continue;
     struct transfer *t = NULL;
@@ -404,7 +426,7 @@ static void check_done(struct fetcher *f)
 
 void fetcher_cancel(struct fetcher *f, struct transfer *t, const char *err)
 {
-  if (!t->active)
+  if (!t->lane)
     return;
   t->forced_error = err;
   finish(f, t, CURLE_ABORTED_BY_CALLBACK);
@@ -423,17 +445,20 @@ void fetcher_close(struct fetcher *f, void (*closed)(struct fetcher *f))
 {
   f->closing = 1;
   f->closed_cb = closed;
-  uv_timer_stop(&f->timer);
   uv_timer_stop(&f->sweep);
-  /* Cleaning up the multi closes its cached connections, which calls
+  /* Cleaning up a multi closes its cached connections, which calls
    * on_socket(REMOVE) for each: do it before our handles go. */
-  curl_multi_cleanup(f->multi);
-  f->multi = NULL;
+  for (int i = 0; i < f->nlanes; i++) {
+    uv_timer_stop(&f->lanes[i].timer);
+    curl_multi_cleanup(f->lanes[i].multi);
+    f->lanes[i].multi = NULL;
+  }
   for (int i = 0; i < f->npool; i++)
     curl_easy_cleanup(f->pool[i]);
   free(f->pool);
   f->pool = NULL;
   f->npool = 0;
-  uv_close((uv_handle_t *)&f->timer, handle_closed);
+  for (int i = 0; i < f->nlanes; i++)
+    uv_close((uv_handle_t *)&f->lanes[i].timer, handle_closed);
   uv_close((uv_handle_t *)&f->sweep, handle_closed);
 }

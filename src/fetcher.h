@@ -31,7 +31,7 @@ struct transfer {
   CURL *easy;
   struct transfer *prev, *next; /* in the fetcher's first-byte list */
   int waiting;              /* on that list */
-  int active;               /* added to the multi handle */
+  struct fetcher_lane *lane; /* while added to a multi handle */
   uint64_t start_ns, first_byte_ns;
   size_t header_bytes;
   int too_large;
@@ -54,10 +54,25 @@ struct fetcher;
 typedef void (*fetcher_done_cb)(struct fetcher *f, struct transfer *t,
                                 void *arg);
 
-struct fetcher {
-  uv_loop_t *loop;
+/* One curl multi handle with its timer. curl 7.88 looks for a reusable
+ * connection by walking every connection to the host, so one multi with
+ * 10,000 connections to a host spends most of its CPU there; lanes of at
+ * most FETCHER_LANE_SIZE transfers keep that walk short. */
+#define FETCHER_LANE_SIZE 512
+#define FETCHER_MAX_LANES 64
+
+struct fetcher_lane {
+  struct fetcher *f;
   CURLM *multi;
   uv_timer_t timer;       /* curl's own timeout */
+  int running;
+  int active;             /* transfers added to this lane */
+};
+
+struct fetcher {
+  uv_loop_t *loop;
+  struct fetcher_lane lanes[FETCHER_MAX_LANES];
+  int nlanes;
   uv_timer_t sweep;       /* first-byte deadlines */
   struct fetcher_options opt;
   fetcher_done_cb done;
@@ -65,7 +80,6 @@ struct fetcher {
   /* Transfers still waiting for their first byte, in start order, so the
    * sweep looks only at the expired front. */
   struct transfer *wait_head, *wait_tail;
-  int running;
   CURL **pool;
   int npool, pool_cap;
   int closing;
@@ -73,9 +87,10 @@ struct fetcher {
   int open_handles;
 };
 
+/* concurrency sizes the number of lanes. */
 int fetcher_init(struct fetcher *f, uv_loop_t *loop,
-                 const struct fetcher_options *opt, fetcher_done_cb done,
-                 void *arg);
+                 const struct fetcher_options *opt, int concurrency,
+                 fetcher_done_cb done, void *arg);
 /* Starts fetching url into t. Returns 0, or a negative code after which
  * the done callback is NOT called. */
 int fetcher_start(struct fetcher *f, struct transfer *t, const char *url);

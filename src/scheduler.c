@@ -354,9 +354,17 @@ static void job_finish(struct scheduler *s, struct job *j, const char *err)
   }
   r->error = err ? err : (r->status >= 400 ? ERR_HTTP : NULL);
   if (t->body.len && s->opt.extract) {
-    j->state = JOB_EXTRACTING;
-    if (uv_queue_work(s->loop, &j->work, extract_work, extract_done) == 0)
-      return;
+    /* A small HTML page scans in a few microseconds, less than handing it
+     * to a worker thread and back costs (two wake-ups): do those here.
+     * Large bodies and regex/JSON extractors, whose cost grows with the
+     * input, go to the thread pool so the loop never stalls on them. */
+    if (t->body.len <= s->opt.inline_extract_max && s->opt.extract->n == 0) {
+      extract_work(&j->work);
+    } else {
+      j->state = JOB_EXTRACTING;
+      if (uv_queue_work(s->loop, &j->work, extract_work, extract_done) == 0)
+        return;
+    }
   }
   job_submit(s, j);
 }
@@ -693,7 +701,8 @@ int scheduler_init(struct scheduler *s, uv_loop_t *loop,
   s->rng = (uint64_t)uv_hrtime() | 1;
   histogram_init(&s->stats.latency_us);
   histogram_init(&s->stats.ttfb_us);
-  int rc = fetcher_init(&s->fetcher, loop, &s->opt.fetch, transfer_done, s);
+  int rc = fetcher_init(&s->fetcher, loop, &s->opt.fetch,
+                        s->opt.concurrency, transfer_done, s);
   if (rc)
     return rc;
   uv_async_init(loop, &s->wake, on_wake);

@@ -41,6 +41,8 @@ struct scheduler_options {
   uint64_t breaker_cooldown_ms;
   uint64_t drain_ms;        /* after the first SIGINT, in-flight grace */
   int backlog;              /* URLs admitted beyond the in-flight cap */
+  size_t inline_extract_max; /* bodies up to this size are scanned on the
+                                loop; larger ones in the thread pool */
   struct fetcher_options fetch;
   const struct extract_spec *extract;
 };

@@ -2,6 +2,7 @@
 
 #include "result.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,40 @@ out:
   return key;
 }
 
+/* "mailto:x", "javascript:y": a scheme, then no "//" and no port. Such a
+ * string is a URL of a kind we do not fetch, not a malformed one. */
+static int has_other_scheme(const char *s)
+{
+  const char *p = s;
+  if (!isalpha((unsigned char)*p))
+    return 0;
+  while (isalnum((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.')
+    p++;
+  if (*p != ':' || isdigit((unsigned char)p[1]) || p[1] == '/')
+    return 0;
+  return !(p - s == 4 && strncasecmp(s, "http", 4) == 0) &&
+         !(p - s == 5 && strncasecmp(s, "https", 5) == 0);
+}
+
+/* Host names are case-insensitive; one spelling keeps dedup and per-host
+ * accounting exact. */
+static int lower_host(CURLU *h)
+{
+  char *host = NULL;
+  int changed = 0, rc = 0;
+  if (curl_url_get(h, CURLUPART_HOST, &host, 0))
+    return -1;
+  for (char *p = host; *p; p++)
+    if (*p >= 'A' && *p <= 'Z') {
+      *p = (char)(*p + 32);
+      changed = 1;
+    }
+  if (changed && curl_url_set(h, CURLUPART_HOST, host, 0))
+    rc = -1;
+  curl_free(host);
+  return rc;
+}
+
 const char *url_check(const char *in, size_t len, size_t max_len,
                       struct url_info *out)
 {
@@ -56,14 +91,19 @@ const char *url_check(const char *in, size_t len, size_t max_len,
     if ((unsigned char)copy[i] <= ' ')
       goto fail;
   if (curl_url_set(h, CURLUPART_URL, copy,
-                   CURLU_DEFAULT_SCHEME | CURLU_NON_SUPPORT_SCHEME))
+                   CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME)) {
+    if (has_other_scheme(copy))
+      err = ERR_UNSUPPORTED_SCHEME;
     goto fail;
+  }
   if (curl_url_get(h, CURLUPART_SCHEME, &scheme, 0))
     goto fail;
   if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) {
     err = ERR_UNSUPPORTED_SCHEME;
     goto fail;
   }
+  if (lower_host(h))
+    goto fail;
   if (curl_url_get(h, CURLUPART_URL, &out->url, 0))
     goto fail;
   if (strlen(out->url) > max_len) {

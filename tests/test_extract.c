@@ -1,0 +1,157 @@
+/* extract: JSON pointer (RFC 6901's own examples), regex fields, body hash,
+ * link resolution and the HTML fields of a result. */
+#include "check.h"
+#include "extract.h"
+#include "result.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdlib.h>
+
+static const char *rfc6901_doc =
+    "{\"foo\": [\"bar\", \"baz\"], \"\": 0, \"a/b\": 1, \"c%d\": 2,"
+    " \"e^f\": 3, \"g|h\": 4, \"i\\\\j\": 5, \"k\\\"l\": 6, \" \": 7,"
+    " \"m~n\": 8}";
+
+static const struct {
+  const char *pointer;
+  const char *want; /* compact JSON, or NULL: no match */
+} pointer_cases[] = {
+    {"/foo", "[\"bar\",\"baz\"]"},
+    {"/foo/0", "\"bar\""},
+    {"/foo/1", "\"baz\""},
+    {"/foo/2", NULL},
+    {"/foo/01", NULL},
+    {"/foo/-", NULL},
+    {"/", "0"},
+    {"/a~1b", "1"},
+    {"/c%d", "2"},
+    {"/e^f", "3"},
+    {"/g|h", "4"},
+    {"/i\\j", "5"},
+    {"/k\"l", "6"},
+    {"/ ", "7"},
+    {"/m~0n", "8"},
+    {"/m~2n", NULL},
+    {"/nope", NULL},
+    {"/foo/0/x", NULL},
+};
+
+static void test_pointer(void)
+{
+  for (size_t i = 0; i < sizeof(pointer_cases) / sizeof(pointer_cases[0]);
+       i++) {
+    char *got = extract_json_pointer(rfc6901_doc, strlen(rfc6901_doc),
+                                     pointer_cases[i].pointer);
+    if ((got == NULL) != (pointer_cases[i].want == NULL) ||
+        (got && strcmp(got, pointer_cases[i].want)))
+      fprintf(stderr, "pointer %s\n", pointer_cases[i].pointer);
+    CHECK_STR(got, pointer_cases[i].want);
+    free(got);
+  }
+  char *whole = extract_json_pointer("[1, 2]", 6, "");
+  CHECK_STR(whole, "[1,2]");
+  free(whole);
+  CHECK(extract_json_pointer("{not json", 9, "/a") == NULL);
+}
+
+static void test_spec_errors(void)
+{
+  struct extract_spec s;
+  char err[256];
+  CHECK(extract_spec_init(&s) == 0);
+  CHECK(extract_spec_add(&s, "noequals", err, sizeof(err)) == -EINVAL);
+  CHECK(extract_spec_add(&s, "=json:/a", err, sizeof(err)) == -EINVAL);
+  CHECK(extract_spec_add(&s, "x=css:h1", err, sizeof(err)) == -EINVAL);
+  CHECK(strstr(err, "unknown kind") != NULL);
+  CHECK(extract_spec_add(&s, "x=json:a", err, sizeof(err)) == -EINVAL);
+  CHECK(extract_spec_add(&s, "x=re:(unclosed", err, sizeof(err)) ==
+        -EINVAL);
+  CHECK(strstr(err, "bad regex") != NULL);
+  CHECK(s.n == 0);
+  extract_spec_free(&s);
+}
+
+static void test_run(void)
+{
+  struct extract_spec s;
+  char err[256];
+  CHECK(extract_spec_init(&s) == 0);
+  CHECK(extract_spec_add(&s, "id=json:/id", err, sizeof(err)) == 0);
+  CHECK(extract_spec_add(&s, "ok=json:/nested/ok", err, sizeof(err)) == 0);
+  CHECK(extract_spec_add(&s, "num=re:item (\\d+)", err, sizeof(err)) == 0);
+  CHECK(extract_spec_add(&s, "whole=re:it.m", err, sizeof(err)) == 0);
+  CHECK(extract_spec_add(&s, "none=re:zzz", err, sizeof(err)) == 0);
+  const char *json =
+      "{\"id\":7,\"name\":\"item 7\",\"nested\":{\"ok\":true}}";
+  struct result *r = result_new("http://x/json/7", 15);
+  extract_run(&s, json, strlen(json), "application/json", "http://x/json/7",
+              r);
+  CHECK(r->nfields == 5);
+  if (r->nfields == 5) {
+    CHECK_STR(r->fields[0].name, "id");
+    CHECK_STR(r->fields[0].json, "7");
+    CHECK_STR(r->fields[1].json, "true");
+    CHECK_STR(r->fields[2].json, "\"7\"");
+    CHECK_STR(r->fields[3].json, "\"item\"");
+    CHECK_STR(r->fields[4].json, "null");
+  }
+  CHECK(r->title == NULL); /* JSON is not scanned as HTML */
+  CHECK(strlen(r->hash) == 64);
+  result_free(r);
+  extract_spec_free(&s);
+
+  CHECK(extract_spec_init(&s) == 0);
+  r = result_new("x", 1);
+  extract_run(&s, "abc", 3, "text/plain", "http://x/", r);
+  CHECK_STR(r->hash,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  result_free(r);
+
+  s.want_links = 1;
+  const char *html =
+      "<html><head><title> A  &amp; B </title><base href=\"/dir/\">"
+      "<link rel=canonical href=\"http://x/canon\">"
+      "<meta name=robots content=\"noindex, nofollow\"></head><body>"
+      "<a href=\"page.html#top\">1</a><a href='/abs'>2</a>"
+      "<a href=\"https://other.example/p?q=1\">3</a>"
+      "<a href=\"mailto:me@x\">4</a><a href=\"javascript:void(0)\">5</a>"
+      "<a href=\"//proto.example/rel\">6</a></body></html>";
+  r = result_new("http://x/a/b.html", 17);
+  extract_run(&s, html, strlen(html), "text/html; charset=utf-8",
+              "http://x/a/b.html", r);
+  CHECK_STR(r->title, "A & B");
+  CHECK_STR(r->canonical, "http://x/canon");
+  CHECK_STR(r->meta_robots, "noindex, nofollow");
+  CHECK(r->nlinks == 4);
+  if (r->links && r->nlinks == 4) {
+    const char *p = r->links;
+    CHECK_STR(p, "http://x/dir/page.html");
+    p += strlen(p) + 1;
+    CHECK_STR(p, "http://x/abs");
+    p += strlen(p) + 1;
+    CHECK_STR(p, "https://other.example/p?q=1");
+    p += strlen(p) + 1;
+    CHECK_STR(p, "http://proto.example/rel");
+  }
+  result_free(r);
+
+  /* Without --links only the count, of every <a href>. */
+  s.want_links = 0;
+  r = result_new("x", 1);
+  extract_run(&s, html, strlen(html), NULL, "http://x/", r);
+  CHECK(r->links == NULL);
+  CHECK(r->nlinks == 6);
+  result_free(r);
+  extract_spec_free(&s);
+}
+
+int main(void)
+{
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  test_pointer();
+  test_spec_errors();
+  test_run();
+  curl_global_cleanup();
+  return check_report("test_extract");
+}
