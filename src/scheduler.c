@@ -55,6 +55,7 @@ struct job {
 };
 
 static void pump(struct scheduler *s);
+static void stop_run(struct scheduler *s, uint64_t drain_ms);
 
 static uint64_t hash_str(const char *p)
 {
@@ -309,12 +310,9 @@ static void job_submit(struct scheduler *s, struct job *j)
   if (sink_submit(s->sink, r) != 0) {
     /* The sink freed r and will not report it: count it ourselves, and
      * stop taking work, since nothing more can be written. */
-    s->written_seen++;
     s->live--;
-    if (!s->sink_failed) {
-      s->sink_failed = 1;
-      s->stopping = 1;
-    }
+    s->sink_failed = 1;
+    s->stopping = 1;
   }
 }
 
@@ -464,11 +462,11 @@ static const char *follow(struct scheduler *s, struct job *j)
   return NULL;
 }
 
-static void transfer_done(struct fetcher *f, struct transfer *t, void *arg)
+/* Decides what a finished attempt means for its URL: follow, retry, or
+ * finish. */
+static void decide(struct scheduler *s, struct job *j)
 {
-  (void)f;
-  struct scheduler *s = arg;
-  struct job *j = (struct job *)t;
+  struct transfer *t = &j->t;
   struct host *h = j->host;
   uint64_t now = uv_now(s->loop);
   h->inflight--;
@@ -484,7 +482,11 @@ static void transfer_done(struct fetcher *f, struct transfer *t, void *arg)
   ready_push(s, h);
 
   if (!t->error && t->status >= 300 && t->status < 400 && t->location) {
+    /* A redirect hop is not a new attempt at the URL. */
+    j->attempts--;
     const char *err = s->stopping ? ERR_CANCELLED : follow(s, j);
+    if (err)
+      j->attempts++;
     if (err)
       job_finish(s, j, err);
     return;
@@ -511,6 +513,15 @@ static void transfer_done(struct fetcher *f, struct transfer *t, void *arg)
     }
   }
   job_finish(s, j, t->error);
+}
+
+static void transfer_done(struct fetcher *f, struct transfer *t, void *arg)
+{
+  (void)f;
+  struct scheduler *s = arg;
+  decide(s, (struct job *)t);
+  /* A slot freed, or the job went back to a queue: start what can. */
+  pump(s);
 }
 
 /* Starts the next job of h if the host's politeness allows it now.
@@ -604,6 +615,11 @@ static void pump(struct scheduler *s)
 {
   if (s->closing)
     return;
+  if (s->sink_failed && !s->stop_started) {
+    /* Nothing more can be written: end the run without waiting. */
+    stop_run(s, 0);
+    return;
+  }
   uint64_t w = atomic_load(&s->written);
   s->live -= w - s->written_seen;
   s->written_seen = w;
@@ -655,16 +671,15 @@ static void drain_expired(uv_timer_t *t)
   pump(s);
 }
 
-/* First signal: take no new work, end queued and waiting URLs as
- * cancelled, give in-flight transfers drain_ms to finish. A second signal
- * exits at once. */
-static void on_signal(uv_signal_t *sig, int signum)
+/* Takes no new work, ends queued and waiting URLs as cancelled, and gives
+ * in-flight transfers drain_ms to finish before cancelling them. Every URL
+ * admitted still gets its one result. */
+static void stop_run(struct scheduler *s, uint64_t drain_ms)
 {
-  struct scheduler *s = sig->data;
-  if (++s->nsignals > 1)
-    _exit(128 + signum);
+  if (s->stop_started)
+    return;
+  s->stop_started = 1;
   s->stopping = 1;
-  s->interrupted = signum;
   input_stop(s->input);
   for (struct job *j = s->jobs, *next; j; j = next) {
     next = j->next;
@@ -680,8 +695,18 @@ static void on_signal(uv_signal_t *sig, int signum)
       while ((j = dequeue(h)))
         job_finish(s, j, ERR_CANCELLED);
     }
-  uv_timer_start(&s->drain_timer, drain_expired, s->opt.drain_ms, 0);
+  uv_timer_start(&s->drain_timer, drain_expired, drain_ms, 0);
   pump(s);
+}
+
+/* The first SIGINT/SIGTERM stops the run gently; a second exits at once. */
+static void on_signal(uv_signal_t *sig, int signum)
+{
+  struct scheduler *s = sig->data;
+  if (++s->nsignals > 1)
+    _exit(128 + signum);
+  s->interrupted = signum;
+  stop_run(s, s->opt.drain_ms);
 }
 
 int scheduler_init(struct scheduler *s, uv_loop_t *loop,

@@ -88,7 +88,8 @@ struct scheduler {
   uint64_t written_seen;
   int input_done;
   int stopping;             /* SIGINT/SIGTERM or a sink failure */
-  int interrupted;
+  int interrupted;           /* the signal that stopped the run, or 0 */
+  int stop_started;
   int closing;
   int sink_failed;
   uint64_t rng;

@@ -40,7 +40,7 @@ static int has_other_scheme(const char *s)
     return 0;
   while (isalnum((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.')
     p++;
-  if (*p != ':' || isdigit((unsigned char)p[1]) || p[1] == '/')
+  if (*p != ':' || isdigit((unsigned char)p[1]))
     return 0;
   return !(p - s == 4 && strncasecmp(s, "http", 4) == 0) &&
          !(p - s == 5 && strncasecmp(s, "https", 5) == 0);
@@ -90,12 +90,15 @@ const char *url_check(const char *in, size_t len, size_t max_len,
   for (size_t i = 0; i < len; i++)
     if ((unsigned char)copy[i] <= ' ')
       goto fail;
-  if (curl_url_set(h, CURLUPART_URL, copy,
-                   CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME)) {
-    if (has_other_scheme(copy))
-      err = ERR_UNSUPPORTED_SCHEME;
+  /* Before parsing: curl would read "mailto:me@host" as user "mailto"
+   * at host "host". */
+  if (has_other_scheme(copy)) {
+    err = ERR_UNSUPPORTED_SCHEME;
     goto fail;
   }
+  if (curl_url_set(h, CURLUPART_URL, copy,
+                   CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME))
+    goto fail;
   if (curl_url_get(h, CURLUPART_SCHEME, &scheme, 0))
     goto fail;
   if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) {

@@ -1,0 +1,2262 @@
+/* origin: spate's synthetic website on loopback (see origin.h).
+ *
+ * Endpoints. Every path also takes ?delay=MS (0..600000): the response waits
+ * MS ms on a timer, on top of --latency. Numbers in paths and queries are
+ * plain decimal; a malformed or out-of-range parameter gives 400. HEAD gets
+ * the same headers and no body. Methods other than HEAD are served as GET.
+ *
+ * path                   what it does                 what a client sees
+ * ---------------------  ---------------------------  -----------------------
+ * / , /index.html        200 site index               title "Synthetic site",
+ *                                                     links /p/0.html and
+ *                                                     /private/index.html
+ * /p/N.html              200 page N (0 <= N < pages), title "Page N of the
+ *                        ~6.6 KB, generated from      synthetic site", ~15
+ *                        (seed, N); else 404          sorted unique links
+ * /gzip/N.html           page N gzipped when the      Content-Encoding: gzip
+ *                        request's Accept-Encoding    (else plain), body
+ *                        contains "gzip"              equal to /p/N.html
+ * /robots.txt            "User-agent: *\n             text/plain
+ *                         Disallow: /private/\n"
+ * /private/...           200 page "Private page"      a polite crawler never
+ *                                                     requests it
+ * /status/CODE           CODE (200..599) + small      that status; 400 for
+ *                        body; ?retry_after=S adds    any other CODE; 204 and
+ *                        "Retry-After: S",            304 have no body
+ *                        ?retry_after_date=S adds an
+ *                        IMF-fixdate S s from now
+ *                        (wins when both are given)
+ * /flaky/KEY?fail=K      the first K (default 1)      CODE K times, then 200
+ *   &code=C              requests for KEY answer C    "flaky KEY"; counters
+ *   &retry_after=S       (default 503, + Retry-After  live in struct origin,
+ *                        as for /status), later ones  at most 10,000 keys,
+ *                        200                          the oldest key evicted
+ * /trickle?bytes=N       200, Content-Length N        N (default 10) bytes of
+ *   &interval=MS         (default 10); headers at     filler; the body takes
+ *   &chunk=C             once, then C (default 1)     >= ceil(N/C) * MS ms
+ *                        bytes every MS (default 100)
+ * /reset?after=N         Content-Length 100000, N     N bytes (default 1000,
+ *                        bytes of body, then RST      < 100000) then
+ *                        (uv_tcp_close_reset)         ECONNRESET
+ * /lie?claim=N&send=M    Content-Length N (default    a short body (M bytes)
+ *                        1000), M bytes (default      then EOF: incomplete
+ *                        N/2, M < N), then FIN        read
+ * /huge?bytes=N          200, N bytes (default 1      the whole body, sent
+ *                        GiB, max 1 TiB) of filler    with backpressure; the
+ *                                                     server stops when the
+ *                                                     client goes away
+ * /bomb?mb=N             200 text/html,               a ~1 KB-per-MiB body
+ *                        Content-Encoding: gzip,      inflating to N MiB
+ *                        N MiB (default 1024, max     (N * 1048576 bytes) of
+ *                        65536) of zeros              zeros
+ * /headers?kb=N          200 whose header block is    N KiB (default 16, max
+ *                        about N KiB of X-Filler-i    1024) of headers, body
+ *                        lines                        "headers ok\n"
+ * /redirect/N            302 to /redirect/N-1;        N hops then /p/0.html
+ *                        /redirect/0 302s to
+ *                        /p/0.html
+ * /loop/a , /loop/b      302 to the other one         a redirect loop
+ * /redirect-to?url=U     code C (default 302; 301,    Location: U, decoded
+ *   &code=C              302, 303, 307 or 308) to the (%XX only, '+' stays);
+ *                        percent-decoded U            400 if U has controls
+ * /nonutf8               200 text/html, no charset,   title bytes
+ *                        fixed Latin-1 bytes          "caf\xe9 cr\xe8me"
+ *                                                     ("café crème" in
+ *                                                     Latin-1)
+ * /malformed             200 broken HTML (see         title "Malformed but
+ *                        MALFORMED_HTML below)        parsed"
+ * /json/N                application/json object      {"id":N,...,
+ *                        (0 <= N < 2^53)              "title":"JSON N"}
+ * /close                 closes with no response      an empty reply (FIN)
+ * /slowhead?ms=MS        waits MS (default 1000) ms,  no byte before MS ms,
+ *                        then a small page            title "Slow head"
+ * anything else          404 small HTML               404
+ *
+ * Malformed requests get 400 and a close, request heads over 16 KiB 431 and
+ * a close. docs/ORIGIN.md says the same for users.
+ *
+ * How a connection runs: it reads and parses until one request is complete
+ * (the parser pauses there), then serves that request alone (state BUSY);
+ * bytes that arrive meanwhile wait in a bounded pending buffer, so pipelined
+ * requests are answered in order. A response is built in a buffer shared by
+ * the whole origin and sent with uv_try_write; only what the kernel did not
+ * take is copied into the connection, so an idle connection holds about 1 KB.
+ * Streamed bodies write their next chunk only from the previous write's
+ * callback: a slow reader holds one chunk, never more. */
+#include "origin.h"
+
+#include "buf.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <http_parser.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <zlib.h>
+
+#define BACKLOG 4096
+#define HEADER_CAP (16 * 1024)  /* request line + headers, else 431 */
+#define READ_SIZE (64 * 1024)   /* the shared read buffer */
+#define PENDING_CAP (64 * 1024) /* input held while a response is sent */
+#define FILL_SIZE (64 * 1024)   /* filler text for streamed bodies */
+#define STREAM_BUFS 4           /* FILL_SIZE buffers per streamed write */
+#define BOMB_BUFS 64            /* bomb blocks per streamed write */
+#define UA_MAX 1024             /* User-Agent bytes kept for the log */
+#define FLAKY_MAX 10000
+#define FLAKY_BUCKETS 16384 /* a power of two */
+#define FLAKY_KEY_MAX 256
+#define LINGER_MS 2000 /* after our FIN, wait this long for the peer's */
+#define DELAY_MAX_MS 600000
+#define HEADERS_KB_MAX 1024
+#define HUGE_DEFAULT (UINT64_C(1) << 30)
+#define HUGE_MAX (UINT64_C(1) << 40)
+#define BOMB_DEFAULT_MB 1024
+#define BOMB_MAX_MB 65536
+#define RESET_CLAIM 100000
+#define JSON_MAX (UINT64_C(1) << 53) /* exact in a double */
+#define PAGES_DEFAULT 1000
+#define PAGES_MAX 1000000000
+
+/* Sticky-error output buffer: appends after a failed one are no-ops, so a
+ * response is built without a check per line and checked once at the end,
+ * like ferror() on a FILE. */
+struct ob {
+  struct buf b;
+  int err;
+};
+
+/* One /flaky/ key. Slots are reused in ring order, so when all FLAKY_MAX
+ * are taken the oldest key is forgotten (and counts from zero again). */
+struct flaky {
+  char *key; /* owned; NULL when the slot is free */
+  size_t len;
+  uint64_t hits;
+  int next; /* next slot in the same hash bucket, -1 ends */
+};
+
+enum conn_state {
+  ST_READ,   /* reading a request */
+  ST_BUSY,   /* serving one; input waits in pending */
+  ST_LINGER, /* our FIN sent; discarding input until the peer's */
+  ST_CLOSED, /* uv_close called; waiting for the close callbacks */
+};
+
+enum after {
+  AFTER_KEEP,  /* read the next request */
+  AFTER_CLOSE, /* FIN after the response */
+  AFTER_RESET, /* RST after the response */
+};
+
+enum body {
+  BODY_NONE,    /* everything is in the head buffer */
+  BODY_FILL,    /* left bytes of filler, in STREAM_BUFS chunks */
+  BODY_TRICKLE, /* left bytes of filler, chunk bytes per interval */
+  BODY_BOMB,    /* left deflate blocks, then the gzip tail */
+};
+
+struct origin;
+
+struct conn {
+  struct origin *o;
+  struct conn *prev, *next; /* o->conns */
+  uv_tcp_t tcp;
+  uv_timer_t timer; /* delay, trickle and linger: one at a time */
+  uv_write_t wreq;  /* at most one write in flight */
+  uv_shutdown_t sreq;
+  http_parser parser;
+  int handles; /* open handles; the struct is freed at 0 */
+  enum conn_state state;
+  int reading; /* uv_read_start in effect */
+  int eof;     /* the peer has sent FIN */
+  int parsing; /* inside process_input: it serves what follows */
+
+  /* The request being parsed, then served. */
+  struct buf url;
+  struct buf ua;
+  char ae[64]; /* Accept-Encoding, lowercased, truncated */
+  size_t ae_len;
+  char hname[24]; /* current header name, lowercased, truncated */
+  size_t hname_len;
+  int hcur;     /* HDR_* of the current header value */
+  int in_value; /* the next field callback starts a new header */
+  size_t hdr_bytes;
+  int too_large, oom;
+  int method, http_minor, keep_alive, head_only, accept_gzip;
+
+  /* The response being sent. */
+  enum after after;
+  enum body body;
+  uint64_t left;
+  uint32_t chunk;
+  uint32_t interval_ms;
+  char *out;              /* unsent part of the head (owned), in flight */
+  unsigned char tail[16]; /* bomb: final block, CRC-32, ISIZE */
+  size_t tail_len;
+  char *pending; /* input received while BUSY (owned) */
+  size_t pending_len, pending_cap;
+};
+
+struct origin {
+  uv_loop_t *loop;
+  uv_tcp_t listener;
+  uv_tcp_t refuse; /* takes a connection we have no memory for */
+  int refusing, refuse_again;
+  char *host;
+  int port, pages, latency_ms;
+  uint32_t seed;
+  FILE *log;
+  http_parser_settings settings;
+  struct conn *conns;
+  int handles; /* listener + every connection's handles */
+  int stopping;
+  void (*done)(void *arg);
+  void *done_arg;
+  uint64_t requests, connections;
+
+  /* Scratch shared by all connections: used only within one callback. */
+  char rbuf[READ_SIZE];
+  struct ob body, resp;
+  z_stream z; /* gzip for /gzip/, reset per use */
+  int z_ready;
+
+  char *fill; /* FILL_SIZE bytes of filler, read-only once made */
+  /* /bomb: 1 MiB of zeros as raw deflate ending in a full flush, so the
+   * block can be repeated any number of times; made on first use. */
+  unsigned char *bomb_block;
+  size_t bomb_len;
+  unsigned char bomb_fin[8]; /* the final empty block */
+  size_t bomb_fin_len;
+  uint32_t bomb_crc; /* CRC-32 of 1 MiB of zeros */
+
+  struct flaky *flaky;
+  int *flaky_bucket;
+  int flaky_next; /* ring position of the next slot to (re)use */
+
+  time_t date_sec;
+  char date[64]; /* Date: value for date_sec */
+};
+
+struct req {
+  const char *path, *query, *rest;
+  size_t plen, qlen, rlen; /* rest: path after the matched route */
+};
+
+static void conn_close(struct conn *c);
+static void stream_next(struct conn *c);
+static void process_input(struct conn *c, const char *data, size_t len);
+
+/* ---- output buffers ---------------------------------------------------- */
+
+static void ob_put(struct ob *b, const void *p, size_t n)
+{
+  if (!b->err && buf_append(&b->b, p, n))
+    b->err = -ENOMEM;
+}
+
+static void ob_puts(struct ob *b, const char *s)
+{
+  ob_put(b, s, strlen(s));
+}
+
+static size_t fmt_u64(char *t, uint64_t v)
+{
+  char r[24];
+  size_t n = 0;
+  do {
+    r[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  for (size_t i = 0; i < n; i++)
+    t[i] = r[n - 1 - i];
+  return n;
+}
+
+static void ob_putu(struct ob *b, uint64_t v)
+{
+  char t[24];
+  ob_put(b, t, fmt_u64(t, v));
+}
+
+/* Room for n more bytes to be written in place, then ob_commit(). */
+static char *ob_space(struct ob *b, size_t n)
+{
+  if (b->err)
+    return NULL;
+  if (buf_reserve(&b->b, n)) {
+    b->err = -ENOMEM;
+    return NULL;
+  }
+  return b->b.data + b->b.len;
+}
+
+static void ob_commit(struct ob *b, size_t n)
+{
+  b->b.len += n;
+  b->b.data[b->b.len] = '\0';
+}
+
+static void ob_reset(struct ob *b)
+{
+  buf_reset(&b->b);
+  b->err = 0;
+}
+
+static void ob_put_html(struct ob *b, const char *s, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    const char *e = s[i] == '<'   ? "&lt;"
+                    : s[i] == '>' ? "&gt;"
+                    : s[i] == '&' ? "&amp;"
+                    : s[i] == '"' ? "&quot;"
+                                  : NULL;
+    if (e)
+      ob_puts(b, e);
+    else
+      ob_put(b, s + i, 1);
+  }
+}
+
+/* ---- small helpers ----------------------------------------------------- */
+
+/* Strict decimal: digits only, no sign, no leading zero unless "0". */
+static int parse_u64(const char *s, size_t n, uint64_t max, uint64_t *out)
+{
+  uint64_t v = 0;
+  if (n == 0 || n > 20 || (n > 1 && s[0] == '0'))
+    return -EINVAL;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9')
+      return -EINVAL;
+    unsigned d = (unsigned)(s[i] - '0');
+    if (v > (max - d) / 10)
+      return -ERANGE;
+    v = v * 10 + d;
+  }
+  *out = v;
+  return 0;
+}
+
+static void imf_date(time_t t, char *out, size_t n)
+{
+  static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed",
+                                  "Thu", "Fri", "Sat"};
+  static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  /* Fixed English names: strftime's %a and %b follow the locale. */
+  snprintf(out, n, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7],
+           tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour,
+           tm.tm_min, tm.tm_sec);
+}
+
+static const char *http_date(struct origin *o)
+{
+  time_t now = time(NULL);
+  if (now != o->date_sec) {
+    imf_date(now, o->date, sizeof o->date);
+    o->date_sec = now;
+  }
+  return o->date;
+}
+
+static const struct {
+  int code;
+  const char *text;
+} reasons[] = {
+    {200, "OK"},
+    {201, "Created"},
+    {202, "Accepted"},
+    {203, "Non-Authoritative Information"},
+    {204, "No Content"},
+    {206, "Partial Content"},
+    {301, "Moved Permanently"},
+    {302, "Found"},
+    {303, "See Other"},
+    {304, "Not Modified"},
+    {307, "Temporary Redirect"},
+    {308, "Permanent Redirect"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {403, "Forbidden"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {408, "Request Timeout"},
+    {410, "Gone"},
+    {413, "Content Too Large"},
+    {414, "URI Too Long"},
+    {418, "I'm a teapot"},
+    {429, "Too Many Requests"},
+    {431, "Request Header Fields Too Large"},
+    {451, "Unavailable For Legal Reasons"},
+    {500, "Internal Server Error"},
+    {501, "Not Implemented"},
+    {502, "Bad Gateway"},
+    {503, "Service Unavailable"},
+    {504, "Gateway Timeout"},
+    {507, "Insufficient Storage"},
+};
+
+static const char *reason(int status)
+{
+  for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
+    if (reasons[i].code == status)
+      return reasons[i].text;
+  return "Unknown";
+}
+
+static uint32_t fnv1a(const char *s, size_t n)
+{
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ (unsigned char)s[i]) * 16777619u;
+  return h;
+}
+
+/* splitmix64: tiny, fast, and good enough for filler text. */
+static uint64_t mix64(uint64_t *s)
+{
+  uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
+  z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+  z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+  return z ^ (z >> 31);
+}
+
+/* ---- the request: URL and query ---------------------------------------- */
+
+static int split_url(const struct conn *c, struct req *r)
+{
+  const char *u = c->url.data;
+  size_t n = c->url.len;
+  memset(r, 0, sizeof *r);
+  if (!u || !n)
+    return -EINVAL;
+  if (u[0] != '/') {
+    /* absolute-form (a proxy-style request): drop scheme and authority */
+    const char *s = strstr(u, "://");
+    if (!s)
+      return -EINVAL;
+    s = strchr(s + 3, '/');
+    u = s ? s : "/";
+    n = strlen(u);
+  }
+  const char *hash = memchr(u, '#', n);
+  if (hash)
+    n = (size_t)(hash - u);
+  const char *q = memchr(u, '?', n);
+  r->path = u;
+  r->plen = q ? (size_t)(q - u) : n;
+  r->query = q ? q + 1 : u + n;
+  r->qlen = q ? n - r->plen - 1 : 0;
+  return 0;
+}
+
+/* Finds name=value in the query; 1 when found. */
+static int query_get(const struct req *r, const char *name, const char **val,
+                     size_t *vlen)
+{
+  size_t nl = strlen(name);
+  const char *p = r->query, *end = r->query + r->qlen;
+  while (p < end) {
+    const char *amp = memchr(p, '&', (size_t)(end - p));
+    const char *e = amp ? amp : end;
+    if ((size_t)(e - p) >= nl && !memcmp(p, name, nl) &&
+        (p + nl == e || p[nl] == '=')) {
+      *val = p + nl == e ? e : p + nl + 1;
+      *vlen = (size_t)(e - *val);
+      return 1;
+    }
+    p = e + 1;
+  }
+  return 0;
+}
+
+/* A numeric query parameter: def when absent, -EINVAL when present but not
+ * a decimal in [min, max]. */
+static int query_num(const struct req *r, const char *name, uint64_t def,
+                     uint64_t min, uint64_t max, uint64_t *out)
+{
+  const char *v;
+  size_t n;
+  if (!query_get(r, name, &v, &n)) {
+    *out = def;
+    return 0;
+  }
+  if (parse_u64(v, n, max, out) || *out < min)
+    return -EINVAL;
+  return 0;
+}
+
+static int hexval(char ch)
+{
+  if (ch >= '0' && ch <= '9')
+    return ch - '0';
+  if (ch >= 'a' && ch <= 'f')
+    return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F')
+    return ch - 'A' + 10;
+  return -1;
+}
+
+/* ---- building responses ------------------------------------------------ */
+
+static void head_begin(struct conn *c, int status)
+{
+  struct ob *r = &c->o->resp;
+  ob_reset(r);
+  ob_puts(r, "HTTP/1.1 ");
+  ob_putu(r, (uint64_t)status);
+  ob_put(r, " ", 1);
+  ob_puts(r, reason(status));
+  ob_puts(r, "\r\nServer: spate-origin\r\nDate: ");
+  ob_puts(r, http_date(c->o));
+  ob_puts(r, "\r\n");
+}
+
+/* clen < 0: no Content-Length. */
+static void head_end(struct conn *c, const char *ctype, int64_t clen)
+{
+  struct ob *r = &c->o->resp;
+  if (ctype) {
+    ob_puts(r, "Content-Type: ");
+    ob_puts(r, ctype);
+    ob_puts(r, "\r\n");
+  }
+  if (clen >= 0) {
+    ob_puts(r, "Content-Length: ");
+    ob_putu(r, (uint64_t)clen);
+    ob_puts(r, "\r\n");
+  }
+  if (c->after != AFTER_KEEP)
+    ob_puts(r, "Connection: close\r\n");
+  else if (c->http_minor == 0)
+    ob_puts(r, "Connection: keep-alive\r\n");
+  ob_puts(r, "\r\n");
+}
+
+/* Sends o->resp, then the streamed body c->body if any. */
+static void send_head(struct conn *c);
+
+/* A complete response with an in-memory body. extra: header lines, each
+ * ended by CRLF, or NULL. */
+static void respond(struct conn *c, int status, const char *extra,
+                    const char *ctype, const void *body, size_t len)
+{
+  struct ob *r = &c->o->resp;
+  int nobody = status == 204 || status == 304;
+  head_begin(c, status);
+  if (extra)
+    ob_puts(r, extra);
+  head_end(c, nobody ? NULL : ctype, nobody ? -1 : (int64_t)len);
+  if (!nobody && !c->head_only)
+    ob_put(r, body, len);
+  c->body = BODY_NONE;
+  send_head(c);
+}
+
+#define HTML "text/html; charset=utf-8"
+
+/* A small HTML page whose title and heading are "STATUS Reason" or text. */
+static void respond_msg(struct conn *c, int status, const char *extra,
+                        const char *text)
+{
+  struct ob *b = &c->o->body;
+  char t[80];
+  if (!text) {
+    snprintf(t, sizeof t, "%d %s", status, reason(status));
+    text = t;
+  }
+  ob_reset(b);
+  ob_puts(b, "<!doctype html><html><head><meta charset=utf-8><title>");
+  ob_puts(b, text);
+  ob_puts(b, "</title></head><body><h1>");
+  ob_puts(b, text);
+  ob_puts(b, "</h1></body></html>\n");
+  if (b->err) {
+    conn_close(c);
+    return;
+  }
+  respond(c, status, extra, HTML, b->b.data, b->b.len);
+}
+
+/* Head and a streamed body of kind, whose Content-Length is clen. prefix:
+ * body bytes sent with the head. */
+static void respond_stream(struct conn *c, int status, const char *extra,
+                           const char *ctype, uint64_t clen,
+                           const void *prefix, size_t plen, enum body kind,
+                           uint64_t left)
+{
+  struct ob *r = &c->o->resp;
+  head_begin(c, status);
+  if (extra)
+    ob_puts(r, extra);
+  head_end(c, ctype, (int64_t)clen);
+  c->body = BODY_NONE;
+  if (!c->head_only) {
+    ob_put(r, prefix, plen);
+    c->body = kind;
+    c->left = left;
+  }
+  send_head(c);
+}
+
+/* ---- the site ---------------------------------------------------------- */
+
+struct word {
+  const char *s;
+  unsigned char n;
+};
+
+#define W(s)                                                                  \
+  {                                                                           \
+    s, sizeof s - 1                                                           \
+  }
+static const struct word words[64] = {
+    W("river"),  W("stone"),  W("light"),  W("cloud"),  W("north"), W("quiet"),
+    W("green"),  W("field"),  W("early"),  W("small"),  W("house"), W("water"),
+    W("over"),   W("under"),  W("after"),  W("with"),   W("from"),  W("into"),
+    W("road"),   W("tree"),   W("wind"),   W("rain"),   W("snow"),  W("fire"),
+    W("sand"),   W("hill"),   W("lake"),   W("town"),   W("bird"),  W("fish"),
+    W("leaf"),   W("moon"),   W("star"),   W("sun"),    W("sea"),   W("sky"),
+    W("day"),    W("night"),  W("old"),    W("new"),    W("red"),   W("blue"),
+    W("warm"),   W("cold"),   W("long"),   W("short"),  W("high"),  W("low"),
+    W("far"),    W("near"),   W("bright"), W("dark"),   W("open"),  W("round"),
+    W("soft"),   W("hard"),   W("deep"),   W("wide"),   W("slow"),  W("fast"),
+    W("meadow"), W("valley"), W("harbor"), W("garden"),
+};
+#undef W
+#define WORD_MAX 6
+#define PAGE_LINKS 15
+
+/* Page n of the site into b: ~1,100 words and ~15 links, a pure function
+ * of (seed, pages, n). */
+static void gen_page(const struct origin *o, struct ob *b, int n)
+{
+  uint64_t s = ((uint64_t)o->seed << 32) ^
+               ((uint64_t)(uint32_t)n * UINT64_C(0xd1b54a32d192ed03));
+  uint64_t pages = (uint64_t)o->pages;
+  int nwords = 1050 + (int)(mix64(&s) % 101);
+  int links[PAGE_LINKS], nl = 0;
+
+  ob_puts(b, "<!doctype html><html><head><meta charset=utf-8><title>Page ");
+  ob_putu(b, (uint64_t)n);
+  ob_puts(b, " of the synthetic site</title></head><body><h1>Page ");
+  ob_putu(b, (uint64_t)n);
+  ob_puts(b, "</h1>\n<p>");
+  /* The hot loop writes in place: one reserve for the worst case. */
+  char *p = ob_space(b, (size_t)nwords * (WORD_MAX + 1));
+  if (p) {
+    char *q = p;
+    uint64_t bits = 0;
+    int have = 0;
+    for (int i = 0; i < nwords; i++) {
+      if (!have) {
+        bits = mix64(&s);
+        have = 10; /* 6 bits a word */
+      }
+      const struct word *w = &words[bits & 63];
+      bits >>= 6;
+      have--;
+      memcpy(q, w->s, w->n);
+      q += w->n;
+      *q++ = i % 16 == 15 ? '\n' : ' ';
+    }
+    ob_commit(b, (size_t)(q - p) - 1); /* drop the last separator */
+  }
+  ob_puts(b, "</p>\n<ul>\n");
+
+  links[nl++] = (int)(((uint64_t)n + 1) % pages);
+  links[nl++] = (int)(((uint64_t)n * 7 + 3) % pages);
+  while (nl < PAGE_LINKS)
+    links[nl++] = (int)(mix64(&s) % pages);
+  for (int i = 1; i < nl; i++) { /* insertion sort: 15 items */
+    int v = links[i], j = i;
+    for (; j > 0 && links[j - 1] > v; j--)
+      links[j] = links[j - 1];
+    links[j] = v;
+  }
+  for (int i = 0; i < nl; i++) {
+    if (i && links[i] == links[i - 1])
+      continue;
+    ob_puts(b, "<li><a href=\"/p/");
+    ob_putu(b, (uint64_t)links[i]);
+    ob_puts(b, ".html\">page ");
+    ob_putu(b, (uint64_t)links[i]);
+    ob_puts(b, "</a></li>\n");
+  }
+  ob_puts(b, "</ul></body></html>\n");
+}
+
+/* "N.html" with 0 <= N < pages, else -1. */
+static int page_number(const struct origin *o, const char *s, size_t n)
+{
+  uint64_t v;
+  if (n < 6 || memcmp(s + n - 5, ".html", 5))
+    return -1;
+  if (parse_u64(s, n - 5, (uint64_t)o->pages - 1, &v))
+    return -1;
+  return (int)v;
+}
+
+static void serve_index(struct conn *c, const struct req *r)
+{
+  struct ob *b = &c->o->body;
+  (void)r;
+  ob_reset(b);
+  ob_puts(b, "<!doctype html><html><head><meta charset=utf-8>"
+             "<title>Synthetic site</title></head><body>"
+             "<h1>Synthetic site</h1>\n<p>A deterministic site of ");
+  ob_putu(b, (uint64_t)c->o->pages);
+  ob_puts(b, " linked pages served by spate origin.</p>\n<ul>\n"
+             "<li><a href=\"/p/0.html\">page 0</a></li>\n"
+             "<li><a href=\"/private/index.html\">private area</a></li>\n"
+             "</ul></body></html>\n");
+  if (b->err) {
+    conn_close(c);
+    return;
+  }
+  respond(c, 200, NULL, HTML, b->b.data, b->b.len);
+}
+
+static void not_found(struct conn *c)
+{
+  respond_msg(c, 404, NULL, NULL);
+}
+
+static void bad_param(struct conn *c)
+{
+  respond_msg(c, 400, NULL, NULL);
+}
+
+static void serve_page(struct conn *c, const struct req *r)
+{
+  struct ob *b = &c->o->body;
+  int n = page_number(c->o, r->rest, r->rlen);
+  if (n < 0) {
+    not_found(c);
+    return;
+  }
+  ob_reset(b);
+  gen_page(c->o, b, n);
+  if (b->err) {
+    conn_close(c);
+    return;
+  }
+  respond(c, 200, NULL, HTML, b->b.data, b->b.len);
+}
+
+/* Gzips src into dst with the origin's one deflate stream. */
+static int gzip_into(struct origin *o, const char *src, size_t n,
+                     struct ob *dst)
+{
+  if (!o->z_ready) {
+    if (deflateInit2(&o->z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY))
+      return -ENOMEM;
+    o->z_ready = 1;
+  } else if (deflateReset(&o->z) != Z_OK) {
+    return -EIO;
+  }
+  size_t bound = deflateBound(&o->z, (uLong)n);
+  char *p = ob_space(dst, bound);
+  if (!p)
+    return -ENOMEM;
+  o->z.next_in = (Bytef *)src;
+  o->z.avail_in = (uInt)n;
+  o->z.next_out = (Bytef *)p;
+  o->z.avail_out = (uInt)bound;
+  if (deflate(&o->z, Z_FINISH) != Z_STREAM_END)
+    return -EIO;
+  ob_commit(dst, bound - o->z.avail_out);
+  return 0;
+}
+
+static void serve_gzip(struct conn *c, const struct req *r)
+{
+  struct origin *o = c->o;
+  struct ob *b = &o->body, *gz = &o->resp;
+  int n = page_number(o, r->rest, r->rlen);
+  if (n < 0) {
+    not_found(c);
+    return;
+  }
+  ob_reset(b);
+  gen_page(o, b, n);
+  if (b->err) {
+    conn_close(c);
+    return;
+  }
+  if (!c->accept_gzip) {
+    respond(c, 200, "Vary: Accept-Encoding\r\n", HTML, b->b.data, b->b.len);
+    return;
+  }
+  /* Compress into resp, then move the result to body: respond() builds the
+   * head in resp. */
+  ob_reset(gz);
+  if (gzip_into(o, b->b.data, b->b.len, gz) || gz->err) {
+    respond_msg(c, 500, NULL, NULL);
+    return;
+  }
+  ob_reset(b);
+  ob_put(b, gz->b.data, gz->b.len);
+  if (b->err) {
+    conn_close(c);
+    return;
+  }
+  respond(c, 200, "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n", HTML,
+          b->b.data, b->b.len);
+}
+
+static void serve_robots(struct conn *c, const struct req *r)
+{
+  static const char robots[] = "User-agent: *\nDisallow: /private/\n";
+  (void)r;
+  respond(c, 200, NULL, "text/plain; charset=utf-8", robots,
+          sizeof robots - 1);
+}
+
+static void serve_private(struct conn *c, const struct req *r)
+{
+  static const char page[] =
+      "<!doctype html><html><head><meta charset=utf-8>"
+      "<title>Private page</title></head><body><h1>Private page</h1>\n"
+      "<p>robots.txt disallows this path; a polite crawler never sees "
+      "it.</p>\n<ul><li><a href=\"/p/0.html\">page 0</a></li></ul>"
+      "</body></html>\n";
+  (void)r;
+  respond(c, 200, NULL, HTML, page, sizeof page - 1);
+}
+
+/* The Retry-After line for ?retry_after= / ?retry_after_date=, into out
+ * ("" when neither is given). */
+static int retry_after(const struct req *r, char *out, size_t n)
+{
+  const char *v;
+  size_t vl;
+  uint64_t secs;
+  out[0] = '\0';
+  if (query_get(r, "retry_after_date", &v, &vl)) {
+    char date[64];
+    if (parse_u64(v, vl, 100000000, &secs))
+      return -EINVAL;
+    imf_date(time(NULL) + (time_t)secs, date, sizeof date);
+    snprintf(out, n, "Retry-After: %s\r\n", date);
+  } else if (query_get(r, "retry_after", &v, &vl)) {
+    if (parse_u64(v, vl, 100000000, &secs))
+      return -EINVAL;
+    snprintf(out, n, "Retry-After: %" PRIu64 "\r\n", secs);
+  }
+  return 0;
+}
+
+static void serve_status(struct conn *c, const struct req *r)
+{
+  uint64_t code;
+  char extra[128];
+  if (parse_u64(r->rest, r->rlen, 599, &code) || code < 200 ||
+      retry_after(r, extra, sizeof extra)) {
+    bad_param(c);
+    return;
+  }
+  respond_msg(c, (int)code, extra, NULL);
+}
+
+/* Unlinks slot from its bucket and frees its key. */
+static void flaky_drop(struct origin *o, int slot)
+{
+  struct flaky *f = &o->flaky[slot];
+  int *pp = &o->flaky_bucket[fnv1a(f->key, f->len) & (FLAKY_BUCKETS - 1)];
+  while (*pp != slot)
+    pp = &o->flaky[*pp].next;
+  *pp = f->next;
+  free(f->key);
+  f->key = NULL;
+}
+
+/* Counts one request for key; NULL when out of memory. */
+static struct flaky *flaky_hit(struct origin *o, const char *key, size_t len)
+{
+  uint32_t h = fnv1a(key, len) & (FLAKY_BUCKETS - 1);
+  for (int i = o->flaky_bucket[h]; i >= 0; i = o->flaky[i].next) {
+    struct flaky *f = &o->flaky[i];
+    if (f->len == len && !memcmp(f->key, key, len)) {
+      f->hits++;
+      return f;
+    }
+  }
+  char *copy = malloc(len + 1);
+  if (!copy)
+    return NULL;
+  memcpy(copy, key, len);
+  copy[len] = '\0';
+  int slot = o->flaky_next;
+  if (o->flaky[slot].key)
+    flaky_drop(o, slot); /* full: forget the oldest key */
+  struct flaky *f = &o->flaky[slot];
+  f->key = copy;
+  f->len = len;
+  f->hits = 1;
+  f->next = o->flaky_bucket[h];
+  o->flaky_bucket[h] = slot;
+  o->flaky_next = (slot + 1) % FLAKY_MAX;
+  return f;
+}
+
+static void serve_flaky(struct conn *c, const struct req *r)
+{
+  struct ob *b = &c->o->body;
+  uint64_t fail, code;
+  char extra[128];
+  if (r->rlen == 0 || r->rlen > FLAKY_KEY_MAX ||
+      query_num(r, "fail", 1, 0, UINT32_MAX, &fail) ||
+      query_num(r, "code", 503, 200, 599, &code) ||
+      retry_after(r, extra, sizeof extra)) {
+    bad_param(c);
+    return;
+  }
+  struct flaky *f = flaky_hit(c->o, r->rest, r->rlen);
+  if (!f) {
+    conn_close(c);
+    return;
+  }
+  if (f->hits <= fail) {
+    respond_msg(c, (int)code, extra, NULL);
+    return;
+  }
+  ob_reset(b);
+  ob_puts(b, "<!doctype html><html><head><meta charset=utf-8><title>flaky ");
+  ob_put_html(b, r->rest, r->rlen);
+  ob_puts(b, "</title></head><body><h1>flaky ");
+  ob_put_html(b, r->rest, r->rlen);
+  ob_puts(b, "</h1><p>request ");
+  ob_putu(b, f->hits);
+  ob_puts(b, "</p></body></html>\n");
+  if (b->err) {
+    conn_close(c);
+    return;
+  }
+  respond(c, 200, NULL, HTML, b->b.data, b->b.len);
+}
+
+static void serve_trickle(struct conn *c, const struct req *r)
+{
+  uint64_t bytes, interval, chunk;
+  if (query_num(r, "bytes", 10, 0, HUGE_MAX, &bytes) ||
+      query_num(r, "interval", 100, 0, 60000, &interval) ||
+      query_num(r, "chunk", 1, 1, FILL_SIZE, &chunk)) {
+    bad_param(c);
+    return;
+  }
+  c->chunk = (uint32_t)chunk;
+  c->interval_ms = (uint32_t)interval;
+  respond_stream(c, 200, NULL, "text/plain", bytes, NULL, 0, BODY_TRICKLE,
+                 bytes);
+}
+
+static void serve_reset(struct conn *c, const struct req *r)
+{
+  uint64_t after;
+  if (query_num(r, "after", 1000, 0, RESET_CLAIM - 1, &after)) {
+    bad_param(c);
+    return;
+  }
+  c->after = AFTER_RESET;
+  respond_stream(c, 200, NULL, "text/plain", RESET_CLAIM, NULL, 0, BODY_FILL,
+                 after);
+}
+
+static void serve_lie(struct conn *c, const struct req *r)
+{
+  uint64_t claim, send;
+  if (query_num(r, "claim", 1000, 1, HUGE_MAX, &claim) ||
+      query_num(r, "send", claim / 2, 0, claim - 1, &send)) {
+    bad_param(c);
+    return;
+  }
+  c->after = AFTER_CLOSE;
+  respond_stream(c, 200, NULL, "text/plain", claim, NULL, 0, BODY_FILL, send);
+}
+
+static void serve_huge(struct conn *c, const struct req *r)
+{
+  uint64_t bytes;
+  if (query_num(r, "bytes", HUGE_DEFAULT, 0, HUGE_MAX, &bytes)) {
+    bad_param(c);
+    return;
+  }
+  respond_stream(c, 200, NULL, "application/octet-stream", bytes, NULL, 0,
+                 BODY_FILL, bytes);
+}
+
+/* Makes the repeatable bomb block on first use. Compressing 1 MiB once and
+ * repeating it makes any size cost nothing per request: a block that ends in
+ * a full flush refers to nothing before it, so copies of it concatenate into
+ * a valid deflate stream. */
+static int bomb_init(struct origin *o)
+{
+  static const unsigned char zeros[FILL_SIZE];
+  const size_t out_cap = 64 * 1024; /* 1 MiB of zeros deflates to ~1 KB */
+  z_stream z;
+  int rc = -EIO;
+  unsigned char *out = NULL;
+  if (o->bomb_block)
+    return 0;
+  memset(&z, 0, sizeof z);
+  if (deflateInit2(&z, 9, Z_DEFLATED, -15, 9, Z_DEFAULT_STRATEGY) != Z_OK)
+    return -ENOMEM;
+  out = malloc(out_cap);
+  if (!out) {
+    rc = -ENOMEM;
+    goto fail;
+  }
+  z.next_out = out;
+  z.avail_out = (uInt)out_cap;
+  uLong crc = crc32(0, NULL, 0);
+  for (int i = 0; i < (1 << 20) / FILL_SIZE; i++) {
+    z.next_in = (Bytef *)zeros;
+    z.avail_in = FILL_SIZE;
+    int last = i == (1 << 20) / FILL_SIZE - 1;
+    if (deflate(&z, last ? Z_FULL_FLUSH : Z_NO_FLUSH) != Z_OK || z.avail_in ||
+        !z.avail_out)
+      goto fail;
+    crc = crc32(crc, zeros, FILL_SIZE);
+  }
+  size_t block = out_cap - z.avail_out;
+  z.next_out = o->bomb_fin;
+  z.avail_out = sizeof o->bomb_fin;
+  if (deflate(&z, Z_FINISH) != Z_STREAM_END)
+    goto fail;
+  o->bomb_fin_len = sizeof o->bomb_fin - z.avail_out;
+  deflateEnd(&z);
+  o->bomb_block = out;
+  o->bomb_len = block;
+  o->bomb_crc = (uint32_t)crc;
+  return 0;
+fail:
+  deflateEnd(&z);
+  free(out);
+  return rc;
+}
+
+/* CRC-32 of mb MiB of zeros in O(log mb) combines. */
+static uint32_t bomb_crc(const struct origin *o, uint64_t mb)
+{
+  uLong acc = 0, pw = o->bomb_crc; /* 0 is the CRC of nothing */
+  uint64_t pwlen = UINT64_C(1) << 20;
+  while (mb) {
+    if (mb & 1)
+      acc = crc32_combine(acc, pw, (z_off_t)pwlen);
+    mb >>= 1;
+    if (mb) {
+      pw = crc32_combine(pw, pw, (z_off_t)pwlen);
+      pwlen *= 2;
+    }
+  }
+  return (uint32_t)acc;
+}
+
+static void put_le32(unsigned char *p, uint32_t v)
+{
+  for (int i = 0; i < 4; i++)
+    p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void serve_bomb(struct conn *c, const struct req *r)
+{
+  /* gzip member header: deflate, no name, no mtime, OS unix */
+  static const unsigned char gzhead[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
+  struct origin *o = c->o;
+  uint64_t mb;
+  if (query_num(r, "mb", BOMB_DEFAULT_MB, 0, BOMB_MAX_MB, &mb)) {
+    bad_param(c);
+    return;
+  }
+  if (bomb_init(o)) {
+    respond_msg(c, 500, NULL, NULL);
+    return;
+  }
+  memcpy(c->tail, o->bomb_fin, o->bomb_fin_len);
+  put_le32(c->tail + o->bomb_fin_len, bomb_crc(o, mb));
+  put_le32(c->tail + o->bomb_fin_len + 4, (uint32_t)(mb << 20));
+  c->tail_len = o->bomb_fin_len + 8;
+  uint64_t clen = sizeof gzhead + mb * o->bomb_len + c->tail_len;
+  respond_stream(c, 200, "Content-Encoding: gzip\r\n", HTML, clen, gzhead,
+                 sizeof gzhead, BODY_BOMB, mb);
+}
+
+static void serve_headers(struct conn *c, const struct req *r)
+{
+  static const char body[] = "headers ok\n";
+  static const char filler[] = /* 80 bytes */
+      "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz"
+      "abcdefghijklmnopqrstuvwxyzab";
+  struct ob *h = &c->o->resp;
+  uint64_t kb;
+  if (query_num(r, "kb", 16, 0, HEADERS_KB_MAX, &kb)) {
+    bad_param(c);
+    return;
+  }
+  head_begin(c, 200);
+  /* ~100-byte lines up to the target, leaving room for the last few
+   * headers, so the whole head is within ~100 bytes of kb KiB. */
+  for (uint64_t i = 0; h->b.len + 100 + 160 < kb * 1024 && !h->err; i++) {
+    ob_puts(h, "X-Filler-");
+    ob_putu(h, i);
+    ob_puts(h, ": ");
+    ob_puts(h, filler);
+    ob_puts(h, "\r\n");
+  }
+  head_end(c, "text/plain", sizeof body - 1);
+  if (!c->head_only)
+    ob_put(h, body, sizeof body - 1);
+  c->body = BODY_NONE;
+  send_head(c);
+}
+
+static void redirect(struct conn *c, int code, const char *loc, size_t n)
+{
+  struct ob *h = &c->o->resp;
+  static const char body[] = "redirecting\n";
+  head_begin(c, code);
+  ob_puts(h, "Location: ");
+  ob_put(h, loc, n);
+  ob_puts(h, "\r\n");
+  head_end(c, "text/plain", sizeof body - 1);
+  if (!c->head_only)
+    ob_put(h, body, sizeof body - 1);
+  c->body = BODY_NONE;
+  send_head(c);
+}
+
+static void serve_redirect(struct conn *c, const struct req *r)
+{
+  uint64_t n;
+  char loc[48];
+  if (parse_u64(r->rest, r->rlen, 1000000000, &n)) {
+    not_found(c);
+    return;
+  }
+  if (n == 0)
+    snprintf(loc, sizeof loc, "/p/0.html");
+  else
+    snprintf(loc, sizeof loc, "/redirect/%" PRIu64, n - 1);
+  redirect(c, 302, loc, strlen(loc));
+}
+
+static void serve_loop(struct conn *c, const struct req *r)
+{
+  if (r->rlen == 1 && r->rest[0] == 'a')
+    redirect(c, 302, "/loop/b", 7);
+  else if (r->rlen == 1 && r->rest[0] == 'b')
+    redirect(c, 302, "/loop/a", 7);
+  else
+    not_found(c);
+}
+
+static void serve_redirect_to(struct conn *c, const struct req *r)
+{
+  struct ob *b = &c->o->body;
+  const char *v;
+  size_t n;
+  uint64_t code;
+  if (!query_get(r, "url", &v, &n) || n == 0 ||
+      query_num(r, "code", 302, 301, 308, &code) ||
+      (code > 303 && code < 307)) {
+    bad_param(c);
+    return;
+  }
+  ob_reset(b);
+  for (size_t i = 0; i < n; i++) {
+    char ch = v[i];
+    if (ch == '%') {
+      int hi = i + 2 < n ? hexval(v[i + 1]) : -1;
+      int lo = i + 2 < n ? hexval(v[i + 2]) : -1;
+      if (hi < 0 || lo < 0) {
+        bad_param(c);
+        return;
+      }
+      ch = (char)(hi * 16 + lo);
+      i += 2;
+    }
+    /* Controls would split the header: refuse rather than inject. */
+    if ((unsigned char)ch < 0x20 || ch == 0x7f) {
+      bad_param(c);
+      return;
+    }
+    ob_put(b, &ch, 1);
+  }
+  if (b->err) {
+    conn_close(c);
+    return;
+  }
+  redirect(c, (int)code, b->b.data, b->b.len);
+}
+
+static void serve_nonutf8(struct conn *c, const struct req *r)
+{
+  static const char page[] =
+      "<!doctype html><html><head><title>caf\xe9 cr\xe8me</title></head>"
+      "<body><h1>caf\xe9 cr\xe8me</h1><p>Latin-1 bytes and no charset: "
+      "cr\xe8me br\xfbl\xe9"
+      "e, na\xefve, \xa3"
+      "5.</p></body></html>\n";
+  (void)r;
+  respond(c, 200, NULL, "text/html", page, sizeof page - 1);
+}
+
+/* Broken on purpose: a title inside a comment before the real one, unclosed
+ * tags, stray '<', unquoted and mismatched-quote attributes, a second title
+ * in the body and a tag cut off at the end. The title an HTML5 parser (and
+ * libxml2's HTML parser) finds is "Malformed but parsed". */
+static const char MALFORMED_HTML[] =
+    "<!DOCTYPE html>\n"
+    "<html><head>\n"
+    "<!-- <title>Not the title</title> -->\n"
+    "<meta charset=utf-8>\n"
+    "<title>Malformed but parsed</title>\n"
+    "<body class=main id='top\"x'>\n"
+    "<div class=outer><p>Unclosed paragraph <b>bold <i>bold italic</b> "
+    "text\n"
+    "<p>Stray < less-than, 3 > 2, a lone & and &nosuchentity;\n"
+    "<a href=/p/1.html>unquoted link</a>\n"
+    "<a href=\"/p/2.html' title='mixed\">mixed quotes</a>\n"
+    "<a href='/p/3.html' title=\"say 'hi'\">nested quotes</a>\n"
+    "<img src=x.png alt=\"a \"quoted\" word\">\n"
+    "<table><tr><td>cell<td>cell\n"
+    "<title>Not the title either</title>\n"
+    "</div></span></em>\n"
+    "<p>Cut off at the end <a href=\"/p/4.html";
+
+static void serve_malformed(struct conn *c, const struct req *r)
+{
+  (void)r;
+  respond(c, 200, NULL, HTML, MALFORMED_HTML, sizeof MALFORMED_HTML - 1);
+}
+
+static void serve_json(struct conn *c, const struct req *r)
+{
+  struct ob *b = &c->o->body;
+  uint64_t n;
+  if (parse_u64(r->rest, r->rlen, JSON_MAX - 1, &n)) {
+    not_found(c);
+    return;
+  }
+  ob_reset(b);
+  ob_puts(b, "{\"id\":");
+  ob_putu(b, n);
+  ob_puts(b, ",\"name\":\"item ");
+  ob_putu(b, n);
+  ob_puts(b, "\",\"tags\":[\"a\",\"b\"],\"nested\":{\"value\":");
+  ob_putu(b, n * 2);
+  ob_puts(b, ",\"ok\":true},\"title\":\"JSON ");
+  ob_putu(b, n);
+  ob_puts(b, "\"}\n");
+  if (b->err) {
+    conn_close(c);
+    return;
+  }
+  respond(c, 200, NULL, "application/json", b->b.data, b->b.len);
+}
+
+static void serve_close(struct conn *c, const struct req *r)
+{
+  (void)r;
+  conn_close(c);
+}
+
+static void serve_slowhead(struct conn *c, const struct req *r)
+{
+  (void)r; /* the wait happened in request_ready */
+  respond_msg(c, 200, NULL, "Slow head");
+}
+
+struct route {
+  const char *path;
+  size_t len;
+  int prefix; /* match path as a prefix; the rest goes to req.rest */
+  void (*serve)(struct conn *c, const struct req *r);
+};
+
+#define R(p, pre, fn)                                                         \
+  {                                                                           \
+    p, sizeof p - 1, pre, fn                                                  \
+  }
+static const struct route routes[] = {
+    R("/p/", 1, serve_page),
+    R("/", 0, serve_index),
+    R("/index.html", 0, serve_index),
+    R("/gzip/", 1, serve_gzip),
+    R("/robots.txt", 0, serve_robots),
+    R("/private/", 1, serve_private),
+    R("/status/", 1, serve_status),
+    R("/flaky/", 1, serve_flaky),
+    R("/trickle", 0, serve_trickle),
+    R("/reset", 0, serve_reset),
+    R("/lie", 0, serve_lie),
+    R("/huge", 0, serve_huge),
+    R("/bomb", 0, serve_bomb),
+    R("/headers", 0, serve_headers),
+    R("/redirect/", 1, serve_redirect),
+    R("/redirect-to", 0, serve_redirect_to),
+    R("/loop/", 1, serve_loop),
+    R("/nonutf8", 0, serve_nonutf8),
+    R("/malformed", 0, serve_malformed),
+    R("/json/", 1, serve_json),
+    R("/close", 0, serve_close),
+    R("/slowhead", 0, serve_slowhead),
+};
+#undef R
+
+static void route(struct conn *c)
+{
+  struct req r;
+  if (split_url(c, &r)) {
+    bad_param(c);
+    return;
+  }
+  for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+    const struct route *rt = &routes[i];
+    if (r.plen < rt->len || memcmp(r.path, rt->path, rt->len) ||
+        (!rt->prefix && r.plen != rt->len))
+      continue;
+    r.rest = r.path + rt->len;
+    r.rlen = r.plen - rt->len;
+    rt->serve(c, &r);
+    return;
+  }
+  not_found(c);
+}
+
+/* ---- connections: writing ---------------------------------------------- */
+
+static void conn_reset(struct conn *c);
+static void conn_shutdown(struct conn *c);
+static int start_reading(struct conn *c);
+
+/* The response is out: keep the connection, or end it as promised. */
+static void response_done(struct conn *c)
+{
+  if (c->after == AFTER_RESET) {
+    conn_reset(c);
+    return;
+  }
+  if (c->after == AFTER_CLOSE) {
+    conn_shutdown(c);
+    return;
+  }
+  c->state = ST_READ;
+  if (c->parsing)
+    return; /* process_input's loop serves the rest */
+  if (c->pending_len)
+    process_input(c, c->pending, c->pending_len);
+  if (c->state != ST_READ)
+    return;
+  if (c->eof)
+    conn_close(c);
+  else if (!c->reading && start_reading(c))
+    conn_close(c);
+}
+
+static void on_written(uv_write_t *req, int status)
+{
+  struct conn *c = req->data;
+  free(c->out);
+  c->out = NULL;
+  if (c->state == ST_CLOSED)
+    return;
+  if (status < 0) {
+    conn_close(c); /* the peer went away: stop streaming */
+    return;
+  }
+  stream_next(c);
+}
+
+static void write_bufs(struct conn *c, const uv_buf_t *bufs, unsigned n)
+{
+  c->wreq.data = c;
+  if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, bufs, n, on_written))
+    conn_close(c);
+}
+
+static void send_head(struct conn *c)
+{
+  struct ob *r = &c->o->resp;
+  if (r->err) {
+    conn_close(c); /* out of memory: dropping beats a broken response */
+    return;
+  }
+  uv_buf_t b = uv_buf_init(r->b.data, (unsigned)r->b.len);
+  int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+  if (n == UV_EAGAIN)
+    n = 0;
+  if (n < 0) {
+    conn_close(c);
+    return;
+  }
+  if ((size_t)n == r->b.len) {
+    stream_next(c);
+    return;
+  }
+  /* The kernel took part of it: keep the rest until uv_write is done. */
+  size_t rest = r->b.len - (size_t)n;
+  c->out = malloc(rest);
+  if (!c->out) {
+    conn_close(c);
+    return;
+  }
+  memcpy(c->out, r->b.data + n, rest);
+  b = uv_buf_init(c->out, (unsigned)rest);
+  write_bufs(c, &b, 1);
+}
+
+static void on_trickle(uv_timer_t *t)
+{
+  struct conn *c = t->data;
+  if (c->state != ST_BUSY)
+    return;
+  uint64_t n = c->left < c->chunk ? c->left : c->chunk;
+  c->left -= n;
+  uv_buf_t b = uv_buf_init(c->o->fill, (unsigned)n);
+  write_bufs(c, &b, 1);
+}
+
+/* Sends the next piece of the body, or finishes the response. Each piece
+ * is written only from the previous one's callback (backpressure). */
+static void stream_next(struct conn *c)
+{
+  struct origin *o = c->o;
+  uv_buf_t bufs[BOMB_BUFS];
+  unsigned nb = 0;
+  switch (c->body) {
+  case BODY_NONE:
+    response_done(c);
+    return;
+  case BODY_FILL:
+    while (nb < STREAM_BUFS && c->left) {
+      uint64_t n = c->left < FILL_SIZE ? c->left : FILL_SIZE;
+      bufs[nb++] = uv_buf_init(o->fill, (unsigned)n);
+      c->left -= n;
+    }
+    break;
+  case BODY_TRICKLE:
+    if (c->left)
+      uv_timer_start(&c->timer, on_trickle, c->interval_ms, 0);
+    else
+      response_done(c);
+    return;
+  case BODY_BOMB:
+    if (c->left) {
+      while (nb < BOMB_BUFS && c->left) {
+        bufs[nb++] = uv_buf_init((char *)o->bomb_block, (unsigned)o->bomb_len);
+        c->left--;
+      }
+    } else if (c->tail_len) {
+      bufs[nb++] = uv_buf_init((char *)c->tail, (unsigned)c->tail_len);
+      c->tail_len = 0;
+    }
+    break;
+  }
+  if (!nb) {
+    response_done(c);
+    return;
+  }
+  write_bufs(c, bufs, nb);
+}
+
+/* ---- connections: reading and parsing ---------------------------------- */
+
+enum { HDR_OTHER, HDR_UA, HDR_AE };
+
+static struct conn *conn_of(http_parser *p)
+{
+  return p->data;
+}
+
+static int on_message_begin(http_parser *p)
+{
+  struct conn *c = conn_of(p);
+  /* Give back what one unusual request grew; keep the usual size. */
+  if (c->url.cap > 4096)
+    buf_free(&c->url);
+  buf_reset(&c->url);
+  buf_reset(&c->ua);
+  c->ae_len = 0;
+  c->hname_len = 0;
+  c->in_value = 1;
+  c->hcur = HDR_OTHER;
+  c->hdr_bytes = 0;
+  c->too_large = 0;
+  c->accept_gzip = 0;
+  return 0;
+}
+
+static int count_head(struct conn *c, size_t n)
+{
+  c->hdr_bytes += n;
+  if (c->hdr_bytes > HEADER_CAP) {
+    c->too_large = 1;
+    return -1;
+  }
+  return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t n)
+{
+  struct conn *c = conn_of(p);
+  if (count_head(c, n))
+    return -1;
+  if (buf_append(&c->url, at, n)) {
+    c->oom = 1;
+    return -1;
+  }
+  return 0;
+}
+
+static char lower(char ch)
+{
+  return ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t n)
+{
+  struct conn *c = conn_of(p);
+  if (c->in_value) { /* a new header starts; 4 for ": " and CRLF */
+    c->in_value = 0;
+    c->hname_len = 0;
+    if (count_head(c, 4))
+      return -1;
+  }
+  if (count_head(c, n))
+    return -1;
+  for (size_t i = 0; i < n; i++) {
+    if (c->hname_len < sizeof c->hname)
+      c->hname[c->hname_len] = lower(at[i]);
+    if (c->hname_len <= sizeof c->hname)
+      c->hname_len++;
+  }
+  return 0;
+}
+
+static int header_is(const struct conn *c, const char *name)
+{
+  size_t n = strlen(name);
+  return c->hname_len == n && !memcmp(c->hname, name, n);
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t n)
+{
+  struct conn *c = conn_of(p);
+  if (!c->in_value) {
+    c->in_value = 1;
+    c->hcur = header_is(c, "user-agent")        ? HDR_UA
+              : header_is(c, "accept-encoding") ? HDR_AE
+                                                : HDR_OTHER;
+  }
+  if (count_head(c, n))
+    return -1;
+  if (c->hcur == HDR_UA) {
+    size_t room = c->ua.len < UA_MAX ? UA_MAX - c->ua.len : 0;
+    if (buf_append(&c->ua, at, n < room ? n : room)) {
+      c->oom = 1;
+      return -1;
+    }
+  } else if (c->hcur == HDR_AE) {
+    for (size_t i = 0; i < n && c->ae_len < sizeof c->ae; i++)
+      c->ae[c->ae_len++] = lower(at[i]);
+  }
+  return 0;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+  struct conn *c = conn_of(p);
+  for (size_t i = 0; i + 4 <= c->ae_len; i++)
+    if (!memcmp(c->ae + i, "gzip", 4))
+      c->accept_gzip = 1;
+  return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+  struct conn *c = conn_of(p);
+  c->keep_alive = http_should_keep_alive(p);
+  c->method = p->method;
+  c->http_minor = p->http_minor;
+  /* One request at a time: the parser stops here and process_input serves
+   * this request before parsing any further. */
+  http_parser_pause(p, 1);
+  return 0;
+}
+
+static void log_request(struct origin *o, const struct conn *c)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  long long ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  fprintf(o->log, "%lld.%03ld %s ", ms, (ts.tv_nsec / 1000) % 1000,
+          http_method_str((enum http_method)c->method));
+  /* Controls and spaces would break the one-line, space-split format. */
+  for (size_t i = 0; i < c->url.len; i++) {
+    unsigned char ch = (unsigned char)c->url.data[i];
+    fputc(ch <= 0x20 || ch == 0x7f ? '?' : ch, o->log);
+  }
+  fputc(' ', o->log);
+  if (!c->ua.len)
+    fputc('-', o->log);
+  for (size_t i = 0; i < c->ua.len; i++) {
+    unsigned char ch = (unsigned char)c->ua.data[i];
+    fputc(ch < 0x20 || ch == 0x7f ? '?' : ch, o->log);
+  }
+  fputc('\n', o->log);
+  fflush(o->log);
+}
+
+static void on_delay(uv_timer_t *t)
+{
+  struct conn *c = t->data;
+  if (c->state == ST_BUSY)
+    route(c);
+}
+
+/* A complete request: log it, wait for any delay, then route it. */
+static void request_ready(struct conn *c)
+{
+  struct origin *o = c->o;
+  struct req r;
+  uint64_t delay, ms = 0;
+  c->state = ST_BUSY;
+  c->after = c->keep_alive ? AFTER_KEEP : AFTER_CLOSE;
+  c->body = BODY_NONE;
+  c->head_only = c->method == HTTP_HEAD;
+  o->requests++;
+  if (o->log)
+    log_request(o, c);
+  if (split_url(c, &r) || query_num(&r, "delay", 0, 0, DELAY_MAX_MS, &delay) ||
+      (r.plen == 9 && !memcmp(r.path, "/slowhead", 9) &&
+       query_num(&r, "ms", 1000, 0, DELAY_MAX_MS, &ms))) {
+    bad_param(c);
+    return;
+  }
+  delay += ms + (uint64_t)o->latency_ms;
+  if (delay) {
+    c->timer.data = c;
+    uv_timer_start(&c->timer, on_delay, delay, 0);
+    return;
+  }
+  route(c);
+}
+
+static void bad_request(struct conn *c, enum http_errno e)
+{
+  if (c->oom) {
+    conn_close(c);
+    return;
+  }
+  c->state = ST_BUSY;
+  c->after = AFTER_CLOSE;
+  c->head_only = 0;
+  c->http_minor = 1;
+  respond_msg(c, c->too_large || e == HPE_HEADER_OVERFLOW ? 431 : 400, NULL,
+              NULL);
+}
+
+static int pending_append(struct conn *c, const char *p, size_t n)
+{
+  if (c->pending_len + n > c->pending_cap) {
+    size_t cap = c->pending_len + n;
+    char *q = realloc(c->pending, cap);
+    if (!q)
+      return -ENOMEM;
+    c->pending = q;
+    c->pending_cap = cap;
+  }
+  memcpy(c->pending + c->pending_len, p, n);
+  c->pending_len += n;
+  return 0;
+}
+
+/* Parses data (which may be c->pending) and serves the complete requests in
+ * it one by one while each finishes at once; the first one that does not
+ * leaves the connection BUSY and the rest of the bytes in c->pending. */
+static void process_input(struct conn *c, const char *data, size_t len)
+{
+  int from_pending = data == c->pending;
+  c->parsing = 1;
+  while (len && c->state == ST_READ) {
+    size_t n = http_parser_execute(&c->parser, &c->o->settings, data, len);
+    enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+    if (n > len)
+      n = len;
+    data += n;
+    len -= n;
+    if (e == HPE_PAUSED) {
+      http_parser_pause(&c->parser, 0);
+      request_ready(c);
+    } else if (e != HPE_OK || len) {
+      /* a parse error, or bytes after an upgrade we do not speak */
+      bad_request(c, e);
+      len = 0;
+    }
+  }
+  c->parsing = 0;
+  if (from_pending) {
+    if (len && data != c->pending)
+      memmove(c->pending, data, len);
+    c->pending_len = len;
+  } else if (len && pending_append(c, data, len)) {
+    conn_close(c);
+    return;
+  }
+  if (!c->pending_len) {
+    free(c->pending);
+    c->pending = NULL;
+    c->pending_cap = 0;
+  }
+  /* A response that finished inside the loop left the rest to us. */
+  if (c->state == ST_READ && c->eof)
+    conn_close(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+  struct conn *c = h->data;
+  (void)suggested;
+  /* One buffer for all: read_cb consumes or copies it before returning. */
+  *b = uv_buf_init(c->o->rbuf, READ_SIZE);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+  struct conn *c = s->data;
+  if (c->state == ST_CLOSED || nread == 0)
+    return;
+  if (nread < 0) {
+    if (nread == UV_EOF && c->state == ST_BUSY) {
+      /* Half-closed: the response still goes out, then we close. */
+      c->eof = 1;
+      uv_read_stop(s);
+      c->reading = 0;
+      return;
+    }
+    conn_close(c);
+    return;
+  }
+  switch (c->state) {
+  case ST_LINGER:
+    return; /* discarded: we are only waiting for the peer's FIN */
+  case ST_BUSY:
+    if (pending_append(c, b->base, (size_t)nread)) {
+      conn_close(c);
+    } else if (c->pending_len >= PENDING_CAP) {
+      uv_read_stop(s); /* bounded: resume once this response is out */
+      c->reading = 0;
+    }
+    return;
+  case ST_READ:
+    if (!c->pending_len) {
+      process_input(c, b->base, (size_t)nread);
+    } else if (pending_append(c, b->base, (size_t)nread)) {
+      conn_close(c);
+    } else {
+      process_input(c, c->pending, c->pending_len);
+    }
+    return;
+  case ST_CLOSED:
+    return;
+  }
+}
+
+static int start_reading(struct conn *c)
+{
+  int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  if (rc == 0 || rc == UV_EALREADY) {
+    c->reading = 1;
+    return 0;
+  }
+  return rc;
+}
+
+/* ---- connections: life and death --------------------------------------- */
+
+static void origin_maybe_free(struct origin *o);
+
+static void on_conn_close(uv_handle_t *h)
+{
+  struct conn *c = h->data;
+  struct origin *o = c->o;
+  o->handles--;
+  if (--c->handles > 0)
+    return;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    o->conns = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  buf_free(&c->url);
+  buf_free(&c->ua);
+  free(c->out);
+  free(c->pending);
+  free(c);
+  origin_maybe_free(o);
+}
+
+static void conn_close(struct conn *c)
+{
+  if (c->state == ST_CLOSED)
+    return;
+  c->state = ST_CLOSED;
+  uv_close((uv_handle_t *)&c->tcp, on_conn_close);
+  uv_close((uv_handle_t *)&c->timer, on_conn_close);
+}
+
+static void conn_reset(struct conn *c)
+{
+  if (c->state == ST_CLOSED)
+    return;
+  c->state = ST_CLOSED;
+  /* SO_LINGER 0 then close: the peer gets RST, not FIN. */
+  if (uv_tcp_close_reset(&c->tcp, on_conn_close))
+    uv_close((uv_handle_t *)&c->tcp, on_conn_close);
+  uv_close((uv_handle_t *)&c->timer, on_conn_close);
+}
+
+static void on_linger(uv_timer_t *t)
+{
+  conn_close(t->data);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+  struct conn *c = req->data;
+  if (c->state != ST_LINGER)
+    return;
+  /* Closing while the peer still sends would make the kernel answer with
+   * RST, which can destroy the response before the peer reads it: wait for
+   * its FIN (or a short timeout) and discard what comes before. */
+  if (status < 0 || c->eof || start_reading(c)) {
+    conn_close(c);
+    return;
+  }
+  uv_timer_start(&c->timer, on_linger, LINGER_MS, 0);
+}
+
+static void conn_shutdown(struct conn *c)
+{
+  c->state = ST_LINGER;
+  c->sreq.data = c;
+  if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown))
+    conn_close(c);
+}
+
+static void on_connection(uv_stream_t *server, int status);
+
+static void on_refuse_close(uv_handle_t *h)
+{
+  struct origin *o = h->data;
+  o->handles--;
+  o->refusing = 0;
+  if (o->refuse_again && !o->stopping) {
+    o->refuse_again = 0;
+    on_connection((uv_stream_t *)&o->listener, 0);
+  }
+  origin_maybe_free(o);
+}
+
+/* No memory for a connection. libuv accepts nothing more until the pending
+ * one is taken, so take it into a spare handle and close it at once; one
+ * that comes while the spare is closing is taken when it has closed. */
+static void refuse(struct origin *o)
+{
+  if (o->refusing) {
+    o->refuse_again = 1;
+    return;
+  }
+  o->refusing = 1;
+  uv_tcp_init(o->loop, &o->refuse);
+  o->refuse.data = o;
+  o->handles++;
+  uv_accept((uv_stream_t *)&o->listener, (uv_stream_t *)&o->refuse);
+  uv_close((uv_handle_t *)&o->refuse, on_refuse_close);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+  struct origin *o = server->data;
+  struct conn *c;
+  if (status < 0 || o->stopping)
+    return;
+  c = calloc(1, sizeof *c);
+  if (!c) {
+    refuse(o);
+    return;
+  }
+  c->o = o;
+  uv_tcp_init(o->loop, &c->tcp);
+  uv_timer_init(o->loop, &c->timer);
+  c->tcp.data = c;
+  c->timer.data = c;
+  c->handles = 2;
+  o->handles += 2;
+  c->next = o->conns;
+  if (o->conns)
+    o->conns->prev = c;
+  o->conns = c;
+  http_parser_init(&c->parser, HTTP_REQUEST);
+  c->parser.data = c;
+  c->state = ST_READ;
+  if (uv_accept(server, (uv_stream_t *)&c->tcp)) {
+    conn_close(c);
+    return;
+  }
+  o->connections++;
+  uv_tcp_nodelay(&c->tcp, 1);
+  if (start_reading(c))
+    conn_close(c);
+}
+
+/* ---- the origin -------------------------------------------------------- */
+
+void origin_options_init(struct origin_options *opt)
+{
+  memset(opt, 0, sizeof *opt);
+  opt->host = "127.0.0.1";
+  opt->pages = PAGES_DEFAULT;
+  opt->seed = 7;
+}
+
+static void origin_free(struct origin *o)
+{
+  if (o->log)
+    fclose(o->log);
+  if (o->z_ready)
+    deflateEnd(&o->z);
+  if (o->flaky)
+    for (int i = 0; i < FLAKY_MAX; i++)
+      free(o->flaky[i].key);
+  free(o->flaky);
+  free(o->flaky_bucket);
+  free(o->bomb_block);
+  free(o->fill);
+  buf_free(&o->body.b);
+  buf_free(&o->resp.b);
+  free(o->host);
+  free(o);
+}
+
+static void origin_maybe_free(struct origin *o)
+{
+  if (!o->stopping || o->handles > 0)
+    return;
+  void (*done)(void *) = o->done;
+  void *arg = o->done_arg;
+  origin_free(o);
+  if (done)
+    done(arg);
+}
+
+static void on_listener_close(uv_handle_t *h)
+{
+  struct origin *o = h->data;
+  o->handles--;
+  origin_maybe_free(o);
+}
+
+static int parse_host(const char *host, int port, struct sockaddr_storage *ss)
+{
+  if (!strcmp(host, "localhost"))
+    host = "127.0.0.1";
+  if (!uv_ip4_addr(host, port, (struct sockaddr_in *)ss))
+    return 0;
+  if (!uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss))
+    return 0;
+  return -EINVAL;
+}
+
+int origin_start(struct origin **out, uv_loop_t *loop,
+                 const struct origin_options *opt)
+{
+  struct origin_options def;
+  struct sockaddr_storage ss;
+  struct origin *o;
+  int rc = -ENOMEM, namelen = sizeof ss;
+
+  if (!opt) {
+    origin_options_init(&def);
+    opt = &def;
+  }
+  const char *host = opt->host ? opt->host : "127.0.0.1";
+  if (opt->port < 0 || opt->port > 65535 || opt->pages > PAGES_MAX ||
+      opt->latency_ms > DELAY_MAX_MS || parse_host(host, opt->port, &ss))
+    return -EINVAL;
+  o = calloc(1, sizeof *o);
+  if (!o)
+    return -ENOMEM;
+  o->loop = loop;
+  o->pages = opt->pages > 0 ? opt->pages : PAGES_DEFAULT;
+  o->seed = opt->seed;
+  o->latency_ms = opt->latency_ms > 0 ? opt->latency_ms : 0;
+  o->host = strdup(host);
+  o->fill = malloc(FILL_SIZE);
+  o->flaky = calloc(FLAKY_MAX, sizeof *o->flaky);
+  o->flaky_bucket = malloc(FLAKY_BUCKETS * sizeof *o->flaky_bucket);
+  if (!o->host || !o->fill || !o->flaky || !o->flaky_bucket)
+    goto fail;
+  /* Filler: 63 letters and a newline per line, so a dump stays readable. */
+  for (size_t i = 0; i < FILL_SIZE; i++)
+    o->fill[i] = i % 64 == 63 ? '\n' : (char)('a' + i % 64 % 26);
+  for (int i = 0; i < FLAKY_BUCKETS; i++)
+    o->flaky_bucket[i] = -1;
+  o->settings.on_message_begin = on_message_begin;
+  o->settings.on_url = on_url;
+  o->settings.on_header_field = on_header_field;
+  o->settings.on_header_value = on_header_value;
+  o->settings.on_headers_complete = on_headers_complete;
+  o->settings.on_message_complete = on_message_complete;
+  if (opt->log_path) {
+    o->log = fopen(opt->log_path, "a");
+    if (!o->log) {
+      rc = -errno;
+      goto fail;
+    }
+  }
+  rc = uv_tcp_init(loop, &o->listener);
+  if (rc)
+    goto fail;
+  o->listener.data = o;
+  o->handles = 1;
+  rc = uv_tcp_bind(&o->listener, (const struct sockaddr *)&ss, 0);
+  if (!rc)
+    rc = uv_listen((uv_stream_t *)&o->listener, BACKLOG, on_connection);
+  if (!rc)
+    rc = uv_tcp_getsockname(&o->listener, (struct sockaddr *)&ss, &namelen);
+  if (rc) {
+    /* The handle exists: it is freed by its close callback, so the caller
+     * runs the loop once more, as after any uv_close. */
+    o->stopping = 1;
+    uv_close((uv_handle_t *)&o->listener, on_listener_close);
+    return rc;
+  }
+  o->port =
+      ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                     : ((struct sockaddr_in *)&ss)->sin_port);
+  *out = o;
+  return 0;
+fail:
+  origin_free(o);
+  return rc;
+}
+
+int origin_port(const struct origin *o)
+{
+  return o->port;
+}
+
+void origin_stop(struct origin *o, void (*done)(void *arg), void *arg)
+{
+  if (o->stopping)
+    return;
+  o->stopping = 1;
+  o->done = done;
+  o->done_arg = arg;
+  uv_close((uv_handle_t *)&o->listener, on_listener_close);
+  /* conn_close only schedules: the list stays intact while we walk it. */
+  for (struct conn *c = o->conns; c; c = c->next)
+    conn_close(c);
+}
+
+/* ---- the command ------------------------------------------------------- */
+
+struct origin_cli {
+  uv_signal_t sigint, sigterm;
+  struct origin *o;
+  int quiet, stopping;
+};
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+  struct origin_cli *cli = h->data;
+  (void)signum;
+  if (cli->stopping)
+    return;
+  cli->stopping = 1;
+  if (!cli->quiet)
+    fprintf(stderr,
+            "origin: stopped after %" PRIu64 " requests on %" PRIu64
+            " connections\n",
+            cli->o->requests, cli->o->connections);
+  origin_stop(cli->o, NULL, NULL);
+  uv_close((uv_handle_t *)&cli->sigint, NULL);
+  uv_close((uv_handle_t *)&cli->sigterm, NULL);
+}
+
+static void usage(FILE *f)
+{
+  fputs("usage: spate origin [options]\n"
+        "Serve a synthetic website with fault endpoints on loopback "
+        "(docs/ORIGIN.md).\n\n"
+        "  --host ADDR       address to listen on (default 127.0.0.1)\n"
+        "  -p, --port PORT   port, 0 for any free one (default 0)\n"
+        "  --pages N         pages in the site (default 1000)\n"
+        "  --seed N          content seed (default 7)\n"
+        "  --latency MS      delay every response by MS ms (default 0)\n"
+        "  --log FILE        append one line per request to FILE\n"
+        "  -q, --quiet       no summary on stderr at exit\n"
+        "  -h, --help        show this help\n\n"
+        "Prints \"origin listening on http://HOST:PORT/ (N pages)\" once "
+        "ready;\nstops on SIGINT or SIGTERM.\n",
+        f);
+}
+
+/* A numeric option value in [min, max], or -1 after printing why not. */
+static int64_t option_num(const char *name, const char *v, uint64_t min,
+                          uint64_t max)
+{
+  uint64_t n;
+  if (parse_u64(v, strlen(v), max, &n) || n < min) {
+    fprintf(stderr,
+            "spate origin: %s wants a number from %" PRIu64 " to %" PRIu64
+            ", not '%s'\n",
+            name, min, max, v);
+    return -1;
+  }
+  return (int64_t)n;
+}
+
+static void raise_fd_limit(void)
+{
+  struct rlimit rl;
+  /* Thousands of connections need thousands of descriptors. */
+  if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+int origin_main(int argc, char **argv)
+{
+  static const struct option longopts[] = {
+      {"host", required_argument, NULL, 'H'},
+      {"port", required_argument, NULL, 'p'},
+      {"pages", required_argument, NULL, 'P'},
+      {"seed", required_argument, NULL, 'S'},
+      {"latency", required_argument, NULL, 'L'},
+      {"log", required_argument, NULL, 'l'},
+      {"quiet", no_argument, NULL, 'q'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
+  struct origin_options opt;
+  struct origin_cli cli;
+  uv_loop_t loop;
+  int ch, rc;
+  int64_t v;
+
+  origin_options_init(&opt);
+  memset(&cli, 0, sizeof cli);
+  optind = 0; /* glibc: start over, whoever parsed before us */
+  opterr = 0; /* our own one-line messages */
+  while ((ch = getopt_long(argc, argv, "+:hp:q", longopts, NULL)) != -1) {
+    v = 0;
+    switch (ch) {
+    case 'H':
+      opt.host = optarg;
+      break;
+    case 'p':
+      v = option_num("--port", optarg, 0, 65535);
+      opt.port = (int)v;
+      break;
+    case 'P':
+      v = option_num("--pages", optarg, 1, PAGES_MAX);
+      opt.pages = (int)v;
+      break;
+    case 'S':
+      v = option_num("--seed", optarg, 0, UINT32_MAX);
+      opt.seed = (uint32_t)v;
+      break;
+    case 'L':
+      v = option_num("--latency", optarg, 0, DELAY_MAX_MS);
+      opt.latency_ms = (int)v;
+      break;
+    case 'l':
+      opt.log_path = optarg;
+      break;
+    case 'q':
+      opt.quiet = 1;
+      break;
+    case 'h':
+      usage(stdout);
+      return 0;
+    case ':':
+      fprintf(stderr, "spate origin: option '%s' needs a value\n",
+              argv[optind - 1]);
+      return 2;
+    default:
+      if (optopt)
+        fprintf(stderr, "spate origin: unknown option '-%c' (see --help)\n",
+                optopt);
+      else
+        fprintf(stderr, "spate origin: unknown option '%s' (see --help)\n",
+                argv[optind - 1]);
+      return 2;
+    }
+    if (v < 0)
+      return 2;
+  }
+  if (optind < argc) {
+    fprintf(stderr, "spate origin: unexpected argument '%s'\n", argv[optind]);
+    return 2;
+  }
+  struct sockaddr_storage ss;
+  if (parse_host(opt.host, 0, &ss)) {
+    fprintf(stderr, "spate origin: --host wants an IP address, not '%s'\n",
+            opt.host);
+    return 2;
+  }
+  if (opt.log_path) { /* say which file is wrong before binding anything */
+    FILE *f = fopen(opt.log_path, "a");
+    if (!f) {
+      fprintf(stderr, "spate origin: cannot open log '%s': %s\n", opt.log_path,
+              strerror(errno));
+      return 1;
+    }
+    fclose(f);
+  }
+
+  signal(SIGPIPE, SIG_IGN); /* a peer that left is an EPIPE, not a death */
+  raise_fd_limit();
+  rc = uv_loop_init(&loop);
+  if (rc) {
+    fprintf(stderr, "spate origin: %s\n", uv_strerror(rc));
+    return 1;
+  }
+  rc = origin_start(&cli.o, &loop, &opt);
+  if (rc) {
+    fprintf(stderr, "spate origin: cannot listen on %s port %d: %s\n",
+            opt.host, opt.port, uv_strerror(rc));
+    uv_run(&loop, UV_RUN_DEFAULT); /* finish the listener's close */
+    uv_loop_close(&loop);
+    return 1;
+  }
+  cli.quiet = opt.quiet;
+  uv_signal_init(&loop, &cli.sigint);
+  uv_signal_init(&loop, &cli.sigterm);
+  cli.sigint.data = &cli;
+  cli.sigterm.data = &cli;
+  uv_signal_start(&cli.sigint, on_signal, SIGINT);
+  uv_signal_start(&cli.sigterm, on_signal, SIGTERM);
+
+  int v6 = strchr(opt.host, ':') != NULL;
+  printf("origin listening on http://%s%s%s:%d/ (%d pages)\n", v6 ? "[" : "",
+         opt.host, v6 ? "]" : "", origin_port(cli.o), cli.o->pages);
+  fflush(stdout);
+
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  return 0;
+}

@@ -1,0 +1,196 @@
+"""spate fetch against spate origin: every URL answered exactly once with
+the right title, every fault endpoint mapped to its documented error code,
+the sinks, and clean answers to bad input."""
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import tempfile
+import urllib.request
+
+from spatetest import SPATE, Origin, check, fetch, finish, one
+
+
+def test_site(o):
+    urls = [o.url(f"/p/{i}.html") for i in range(300)]  # 100 out of range
+    urls += [urls[5]]  # a duplicate line is a second input: two results
+    code, res, lines, err = fetch(urls, "-c", "50", "--per-host", "20")
+    check(code == 1, f"exit {code}, want 1 (some 404s)")
+    check(len(lines) == len(urls), f"{len(lines)} lines for {len(urls)}")
+    body = urllib.request.urlopen(o.url("/p/7.html")).read().decode()
+    nlinks = body.count("<a href=")
+    for i in range(300):
+        u = o.url(f"/p/{i}.html")
+        got = res.get(u, [])
+        check(len(got) == (2 if i == 5 else 1), f"{u}: {len(got)} results")
+        if not got:
+            continue
+        r = got[0]
+        if i < 200:
+            check(r["status"] == 200 and r["error"] is None, f"{u}: {r}")
+            check(r["title"] == f"Page {i} of the synthetic site",
+                  f"{u} title {r['title']!r}")
+            check(r["attempts"] == 1, f"{u} attempts")
+            check(len(r["hash"]) == 64, f"{u} hash")
+            check(r["bytes"] > 5000, f"{u} bytes")
+            check(r["final_url"] == u, f"{u} final_url")
+        else:
+            check(r["status"] == 404 and r["error"] == "http", f"{u}: {r}")
+    check(res[o.url("/p/7.html")][0]["links"] == nlinks,
+          f"links {res[o.url('/p/7.html')][0]['links']} want {nlinks}")
+    check("200 ok" not in err and "301 URLs" in err and "p99" in err,
+          f"summary: {err}")
+    # Key order is part of the contract.
+    keys = list(json.loads(lines[0]).keys())
+    check(keys == ["url", "final_url", "status", "error", "attempts",
+                   "elapsed_ms", "ttfb_ms", "bytes", "content_type", "title",
+                   "links", "canonical", "meta_robots", "hash", "fetched_at",
+                   "fields"], f"keys {keys}")
+
+
+def refused_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_faults(o):
+    u = o.url
+    cases = [  # (url, expected error, expected status or None)
+        (u("/status/404"), "http", 404),
+        (u("/status/500"), "http", 500),
+        (u("/status/204"), None, 204),
+        (u("/reset?after=100"), "reset", None),
+        (u("/close"), "reset", 0),
+        (u("/lie?claim=1000&send=10"), "truncated", 200),
+        (u("/huge?bytes=50000000"), "too_large", 200),
+        (u("/bomb?mb=64"), "too_large", 200),
+        (u("/headers?kb=100"), "too_large", None),
+        (u("/redirect/3"), None, 200),
+        (u("/redirect/20"), "too_many_redirects", 302),
+        (u("/loop/a"), "redirect_loop", 302),
+        (u("/redirect-to?url=ftp%3A%2F%2Fexample.com%2F"),
+         "unsupported_scheme", 302),
+        (u("/trickle?bytes=10&interval=2500"), "timeout", 200),
+        (u("/slowhead?ms=4000"), "timeout", 0),
+        (u("/nonutf8"), None, 200),
+        (u("/malformed"), None, 200),
+        (u("/json/5"), None, 200),
+        (u("/gzip/3.html"), None, 200),
+        (f"http://127.0.0.1:{refused_port()}/", "connect", 0),
+        ("not a url", "bad_url", 0),
+        ("ftp://example.com/x", "unsupported_scheme", 0),
+        ("http://example.com/" + "a" * 9000, "url_too_long", 0),
+        ("mailto:someone@example.com", "unsupported_scheme", 0),
+    ]
+    code, res, lines, err = fetch(
+        [c[0] for c in cases], "--retries", "0", "--max-body", "1M",
+        "--stall-timeout", "1", "--first-byte-timeout", "1",
+        "--extract", "name=json:/name", "--extract", "val=json:/nested/value")
+    check(code == 1, f"exit {code}")
+    check(len(lines) == len(cases), f"{len(lines)} lines, {len(cases)} URLs")
+    for url, want_err, want_status in cases:
+        r = one(res, url)
+        if not r:
+            continue
+        check(r["error"] == want_err,
+              f"{url[:80]}: error {r['error']!r}, want {want_err!r}")
+        if want_status is not None:
+            check(r["status"] == want_status,
+                  f"{url[:80]}: status {r['status']}, want {want_status}")
+    r = one(res, u("/redirect/3"))
+    if r:
+        check(r["final_url"] == u("/p/0.html"), f"final_url {r['final_url']}")
+        check(r["title"] == "Page 0 of the synthetic site", "redirect title")
+        check(r["attempts"] == 1, "redirect hops are not attempts")
+    r = one(res, u("/json/5"))
+    if r:
+        check(r["fields"] == {"name": "item 5", "val": 10}, f"{r['fields']}")
+    r = one(res, u("/nonutf8"))
+    if r:
+        check(r["title"] is not None and "\ufffd" in r["title"],
+              f"non-UTF-8 title {r['title']!r}")
+    r = one(res, u("/gzip/3.html"))
+    if r:
+        check(r["title"] == "Page 3 of the synthetic site", "gzip title")
+    r = one(res, u("/slowhead?ms=4000"))
+    if r:
+        check(r["elapsed_ms"] < 3000, f"first-byte timeout took "
+              f"{r['elapsed_ms']} ms")
+    r = one(res, u("/status/500"))
+    if r:
+        check(r["attempts"] == 1, "a 500 is not retried")
+
+
+def test_sinks(o):
+    urls = [o.url(f"/p/{i}.html") for i in range(120)] + ["bad url"]
+    with tempfile.TemporaryDirectory() as d:
+        db = os.path.join(d, "r.db")
+        code, _, lines, err = fetch(urls, "-o", db)
+        check(lines == [], "nothing on stdout with -o")
+        con = sqlite3.connect(db)
+        rows = con.execute("select url, status, title, error from results"
+                           ).fetchall()
+        check(len(rows) == len(urls), f"sqlite rows {len(rows)}")
+        check(len({r[0] for r in rows}) == len(urls), "sqlite urls unique")
+        check(con.execute("pragma journal_mode").fetchone()[0] == "wal",
+              "WAL")
+        bad = [r for r in rows if r[0] == "bad url"]
+        check(bad and bad[0][3] == "bad_url", f"bad row {bad}")
+        con.close()
+        csvp = os.path.join(d, "r.csv")
+        fetch(urls, "-o", csvp)
+        import csv
+        with open(csvp, newline="") as f:
+            rows = list(csv.DictReader(f))
+        check(len(rows) == len(urls), f"csv rows {len(rows)}")
+        check(all(r["title"].startswith("Page ") for r in rows
+                  if r["url"] != "bad url"), "csv titles")
+
+
+def test_usage(o):
+    def run(*args, stdin=""):
+        return subprocess.run([SPATE] + list(args), input=stdin,
+                              capture_output=True, text=True, timeout=30)
+    p = run("fetch", "--bogus")
+    check(p.returncode == 2 and p.stderr.count("\n") == 1
+          and "--bogus" in p.stderr, f"bad option: {p.returncode} {p.stderr}")
+    p = run("fetch", "-c", "zero", "http://x/")
+    check(p.returncode == 2 and "--concurrency" in p.stderr, p.stderr)
+    p = run("fetch", "-i", "/nonexistent/urls.txt")
+    check(p.returncode == 3 and "/nonexistent/urls.txt" in p.stderr,
+          f"missing file: {p.returncode} {p.stderr}")
+    p = run("fetch", "--extract", "x=css:h1", "http://x/")
+    check(p.returncode == 2 and "unknown kind" in p.stderr, p.stderr)
+    p = run("fetch", "-o", "/nonexistent/dir/out.db", o.url("/"))
+    check(p.returncode == 3 and "out.db" in p.stderr, p.stderr)
+    p = run("fetch", "--timeout", "soon", "http://x/")
+    check(p.returncode == 2, "bad duration")
+    p = run("fetch", "--help")
+    check(p.returncode == 0 and "--per-host" in p.stdout, "help")
+    p = run("frobnicate")
+    check(p.returncode == 2 and "frobnicate" in p.stderr, "unknown command")
+    p = run("fetch", "-q", o.url("/p/1.html"))
+    check(p.returncode == 0 and p.stderr == "", f"quiet: {p.stderr!r}")
+    p = run("fetch", "--progress", o.url("/p/1.html"))
+    check("done" in p.stderr or p.returncode == 0, "progress")
+    # An empty input is a valid, empty run.
+    p = run("fetch", "-q", stdin="\n# nothing\n")
+    check(p.returncode == 0 and p.stdout == "", "empty input")
+    # A closed stdout ends the run with a write error, not a hang or crash.
+    urls = "".join(o.url(f"/p/{i % 50}.html?x={i}") + "\n"
+                   for i in range(3000))
+    p = subprocess.run(f"{SPATE} fetch -q | head -n 3", shell=True,
+                       input=urls, capture_output=True, text=True, timeout=60)
+    check(p.stdout.count("\n") == 3, "head -n 3")
+
+
+with Origin(pages=200) as origin:
+    test_site(origin)
+    test_faults(origin)
+    test_sinks(origin)
+    test_usage(origin)
+finish("it_fetch")

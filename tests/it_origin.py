@@ -1,0 +1,722 @@
+"""Integration test of `spate origin`, the loopback test website.
+
+Run as: python3 tests/it_origin.py path/to/spate
+
+Starts the origin on an ephemeral port with 50 pages and a request log, and
+checks every endpoint of docs/ORIGIN.md with http.client and raw sockets,
+then that SIGTERM ends it with exit code 0. Standard library only."""
+import email.utils
+import gzip
+import html.parser
+import http.client
+import json
+import os
+import re
+import resource
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+
+SPATE = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/spate"
+PAGES = 50
+FAILURES = []
+UA = "it-origin/1.0 (test)"
+
+
+def check(cond, what):
+    if not cond:
+        FAILURES.append(what)
+        print("FAIL:", what, file=sys.stderr, flush=True)
+    return cond
+
+
+class Client:
+    """Counts the requests the origin must log (well-formed ones)."""
+
+    def __init__(self, port):
+        self.port = port
+        self.logged = 0
+
+    def conn(self, timeout=5):
+        return http.client.HTTPConnection("127.0.0.1", self.port,
+                                          timeout=timeout)
+
+    def get(self, path, headers=None, method="GET", conn=None):
+        """(response, body) for one request on a new connection (or conn)."""
+        c = conn or self.conn()
+        h = {"User-Agent": UA}
+        h.update(headers or {})
+        c.request(method, path, headers=h)
+        self.logged += 1
+        r = c.getresponse()
+        body = r.read()
+        if conn is None:
+            c.close()
+        return r, body
+
+    def raw(self, data, timeout=5, logged=1):
+        """Sends bytes on a fresh socket; returns everything until EOF."""
+        s = socket.create_connection(("127.0.0.1", self.port),
+                                     timeout=timeout)
+        try:
+            s.sendall(data)
+            self.logged += logged
+            out = b""
+            while True:
+                try:
+                    chunk = s.recv(65536)
+                except ConnectionResetError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            return out
+        finally:
+            s.close()
+
+
+def title_of(body):
+    """The first <title> outside comments, as an HTML parser sees it."""
+    class P(html.parser.HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.title = None
+            self.inside = False
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "title" and self.title is None:
+                self.inside = True
+                self.title = ""
+
+        def handle_endtag(self, tag):
+            if tag == "title":
+                self.inside = False
+
+        def handle_data(self, data):
+            if self.inside:
+                self.title += data
+
+    p = P()
+    p.feed(body.decode("latin-1"))
+    return p.title
+
+
+def links_of(body):
+    return [int(x) for x in re.findall(rb'<a href="/p/(\d+)\.html">', body)]
+
+
+# ---- the site ------------------------------------------------------------
+
+def test_pages(cl):
+    r, body = cl.get("/p/3.html")
+    check(r.status == 200, f"/p/3.html status {r.status}")
+    check(r.getheader("Content-Type") == "text/html; charset=utf-8",
+          f"/p/3.html content type {r.getheader('Content-Type')}")
+    check(int(r.getheader("Content-Length")) == len(body),
+          "/p/3.html Content-Length matches the body")
+    check(title_of(body) == "Page 3 of the synthetic site",
+          f"/p/3.html title {title_of(body)!r}")
+    check(b"<h1>Page 3</h1>" in body, "/p/3.html has its heading")
+    links = links_of(body)
+    check(5 <= len(links) <= 15, f"/p/3.html has {len(links)} links")
+    check(links == sorted(set(links)), "/p/3.html links sorted and unique")
+    check(4 in links and (3 * 7 + 3) % PAGES in links,
+          f"/p/3.html links to N+1 and 7N+3: {links}")
+    check(all(0 <= x < PAGES for x in links), "links stay in the site")
+    check(5500 <= len(body) <= 7500, f"/p/3.html is {len(body)} bytes")
+    words = re.search(rb"<p>(.*?)</p>", body, re.S).group(1).split()
+    check(1000 <= len(words) <= 1200, f"/p/3.html has {len(words)} words")
+    _, again = cl.get("/p/3.html")
+    check(again == body, "pages are deterministic")
+    _, other = cl.get("/p/4.html")
+    check(other != body, "pages differ")
+    r, body = cl.get(f"/p/{PAGES - 1}.html")
+    check(r.status == 200, "the last page exists")
+    check(((PAGES - 1) + 1) % PAGES in links_of(body), "links wrap around")
+
+    r, body = cl.get("/")
+    check(r.status == 200 and title_of(body) == "Synthetic site",
+          f"/ is the index: {r.status} {title_of(body)!r}")
+    check(b'href="/p/0.html"' in body, "/ links to /p/0.html")
+    r, body2 = cl.get("/index.html")
+    check(r.status == 200 and body2 == body, "/index.html is /")
+
+    r, body = cl.get("/p/3.html", method="HEAD")
+    check(r.status == 200 and body == b"" and
+          int(r.getheader("Content-Length")) > 5000,
+          "HEAD: headers with the page's length, no body")
+
+
+def test_not_found(cl):
+    for path in (f"/p/{PAGES}.html", "/p/-1.html", "/p/01.html", "/p/x.html",
+                 "/nope", "/p/3.htm", "/json/x", "/loop/c"):
+        r, body = cl.get(path)
+        check(r.status == 404, f"{path} status {r.status}, want 404")
+        check(b"Not Found" in body, f"{path} has a small HTML body")
+
+
+def test_robots_private(cl):
+    r, body = cl.get("/robots.txt")
+    check(r.status == 200 and body == b"User-agent: *\nDisallow: /private/\n",
+          f"robots.txt: {r.status} {body!r}")
+    r, body = cl.get("/private/secret.html")
+    check(r.status == 200 and title_of(body) == "Private page",
+          f"/private/ serves a page: {r.status}")
+
+
+def test_keepalive(cl):
+    c = cl.conn()
+    try:
+        r1, b1 = cl.get("/p/1.html", conn=c)
+        sock = c.sock
+        check(sock is not None, "connection kept after the first response")
+        r2, b2 = cl.get("/p/2.html", conn=c)
+        check(c.sock is sock, "second request reused the connection")
+        check(r1.status == 200 and r2.status == 200 and b1 != b2,
+              "both keep-alive responses are right")
+    finally:
+        c.close()
+
+    # HTTP/1.0 without keep-alive: the response, then EOF.
+    out = cl.raw(b"GET /json/5 HTTP/1.0\r\nUser-Agent: raw\r\n\r\n")
+    check(out.startswith(b"HTTP/1.1 200 ") and b"Connection: close" in out
+          and out.endswith(b'"title":"JSON 5"}\n'),
+          f"HTTP/1.0 gets the response then a close: {out[:80]!r}")
+
+    # Pipelining: three requests in one write, three responses in order.
+    out = cl.raw(b"GET /json/1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                 b"GET /json/2 HTTP/1.1\r\nHost: x\r\n\r\n"
+                 b"GET /json/3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                 b"\r\n", logged=3)
+    titles = re.findall(rb'"title":"(JSON \d+)"', out)
+    check(titles == [b"JSON 1", b"JSON 2", b"JSON 3"],
+          f"pipelined responses in order: {titles}")
+
+    # A pipelined flood behind a slow request: more than the origin holds
+    # while busy, so it must stop reading and resume, answering all in order.
+    n = 3000
+    out = cl.raw(b"GET /slowhead?ms=200 HTTP/1.1\r\nHost: x\r\n\r\n" +
+                 b"".join(b"GET /json/%d HTTP/1.1\r\nHost: x\r\n\r\n" % i
+                          for i in range(n)) +
+                 b"GET /json/0 HTTP/1.1\r\nConnection: close\r\n\r\n",
+                 timeout=20, logged=n + 2)
+    ids = [int(x) for x in re.findall(rb'"title":"JSON (\d+)"', out)]
+    check(ids == list(range(n)) + [0],
+          f"{len(ids)} of {n + 1} pipelined responses, in order")
+
+    # A request split over several writes.
+    s = socket.create_connection(("127.0.0.1", cl.port), timeout=5)
+    try:
+        for part in (b"GET /js", b"on/9 HTTP/1.1\r\nHo", b"st: x\r\n",
+                     b"Connection: close\r\n\r\n"):
+            s.sendall(part)
+            time.sleep(0.02)
+        cl.logged += 1
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+        check(b'"title":"JSON 9"' in out, "a request in pieces is served")
+    finally:
+        s.close()
+
+
+# ---- fault endpoints -----------------------------------------------------
+
+def test_status(cl):
+    r, body = cl.get("/status/503?retry_after=7")
+    ra = r.getheader("Retry-After")
+    check(r.status == 503 and ra == "7",
+          f"/status/503?retry_after=7: {r.status} {ra}")
+    check(b"503" in body, "status pages have a small body")
+    r, _ = cl.get("/status/429?retry_after_date=120")
+    ra = r.getheader("Retry-After") or ""
+    check(r.status == 429, f"/status/429 gives {r.status}")
+    when = None
+    try:
+        when = email.utils.parsedate_to_datetime(ra).timestamp()
+    except (TypeError, ValueError):
+        pass
+    check(when is not None and 100 <= when - time.time() <= 140,
+          f"Retry-After as an HTTP date ~120 s ahead: {ra!r}")
+    check(re.fullmatch(r"[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} "
+                       r"\d\d:\d\d:\d\d GMT", ra) is not None,
+          f"Retry-After is an IMF-fixdate: {ra!r}")
+    r, _ = cl.get("/status/200")
+    check(r.status == 200 and r.getheader("Retry-After") is None,
+          "/status/200 is plain 200")
+    r, body = cl.get("/status/204")
+    check(r.status == 204 and body == b"", "/status/204 has no body")
+    for bad in ("/status/99", "/status/100", "/status/600", "/status/abc",
+                "/status/", "/status/503?retry_after=x"):
+        r, _ = cl.get(bad)
+        check(r.status == 400, f"{bad} gives {r.status}, want 400")
+
+
+def test_flaky(cl):
+    seen = []
+    for _ in range(3):
+        r, body = cl.get("/flaky/k1?fail=2&retry_after=1")
+        seen.append((r.status, r.getheader("Retry-After")))
+    check(seen[:2] == [(503, "1"), (503, "1")],
+          f"flaky k1 fails twice with Retry-After: {seen}")
+    check(seen[2][0] == 200 and title_of(body) == "flaky k1",
+          f"flaky k1 then succeeds: {seen[2]} {title_of(body)!r}")
+    r, body = cl.get("/flaky/k2?fail=1&code=500")
+    check(r.status == 500 and r.getheader("Retry-After") is None,
+          f"flaky k2 is counted apart and uses code: {r.status}")
+    r, body = cl.get("/flaky/k2?fail=1&code=500")
+    check(r.status == 200 and title_of(body) == "flaky k2",
+          f"flaky k2 second request: {r.status}")
+    r, body = cl.get("/flaky/k1?fail=2")
+    check(r.status == 200, "flaky k1 stays healthy")
+    r, _ = cl.get("/flaky/k3?code=100")
+    check(r.status == 400, "flaky with a 1xx code is refused")
+
+
+def test_trickle(cl):
+    t0 = time.monotonic()
+    r, body = cl.get("/trickle?bytes=5&interval=100&chunk=1")
+    dt = time.monotonic() - t0
+    check(r.status == 200 and len(body) == 5,
+          f"trickle sends 5 bytes: {r.status} {len(body)}")
+    check(dt >= 0.45, f"trickle of 5x100 ms took {dt:.3f} s, want >= 0.45")
+    check(dt < 3, f"trickle took {dt:.3f} s, far too long")
+    t0 = time.monotonic()
+    r, body = cl.get("/trickle?bytes=10&interval=50&chunk=4")
+    dt = time.monotonic() - t0
+    check(len(body) == 10 and dt >= 0.14,
+          f"trickle 10 bytes in 4-byte chunks: {len(body)} in {dt:.3f} s")
+
+
+def test_reset(cl):
+    c = cl.conn()
+    r = None
+    try:
+        c.request("GET", "/reset?after=1000", headers={"User-Agent": UA})
+        cl.logged += 1
+        r = c.getresponse()
+        check(r.getheader("Content-Length") == "100000",
+              "reset claims 100000 bytes")
+        r.read()
+        check(False, "reset: the body read succeeded")
+    except (ConnectionResetError, http.client.IncompleteRead) as e:
+        got = e.partial if isinstance(e, http.client.IncompleteRead) else b""
+        check(len(got) <= 1000,
+              f"reset: at most 1000 bytes before the reset, got {len(got)}")
+    finally:
+        c.close()
+    # On a raw socket: headers, then (some of) the 1000 bytes, then RST.
+    s = socket.create_connection(("127.0.0.1", cl.port), timeout=5)
+    reset = False
+    data = b""
+    try:
+        s.sendall(b"GET /reset?after=10 HTTP/1.1\r\nHost: x\r\n\r\n")
+        cl.logged += 1
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except ConnectionResetError:
+        reset = True
+    finally:
+        s.close()
+    check(reset, "reset ends with ECONNRESET, not a clean EOF")
+    check(data == b"" or data.startswith(b"HTTP/1.1 200"),
+          f"reset sent headers first: {data[:40]!r}")
+
+
+def test_lie(cl):
+    c = cl.conn()
+    try:
+        c.request("GET", "/lie?claim=1000&send=100",
+                  headers={"User-Agent": UA})
+        cl.logged += 1
+        r = c.getresponse()
+        check(r.getheader("Content-Length") == "1000", "lie claims 1000")
+        r.read()
+        check(False, "lie: the short body was read as complete")
+    except http.client.IncompleteRead as e:
+        check(len(e.partial) == 100,
+              f"lie: 100 bytes then EOF, got {len(e.partial)}")
+    finally:
+        c.close()
+    r, _ = cl.get("/lie?claim=10&send=10")
+    check(r.status == 400, "lie with send >= claim is refused")
+
+
+def test_bomb(cl):
+    r, raw = cl.get("/bomb?mb=4")
+    check(r.status == 200 and r.getheader("Content-Encoding") == "gzip",
+          f"bomb: {r.status} {r.getheader('Content-Encoding')}")
+    check(int(r.getheader("Content-Length")) == len(raw),
+          "bomb: Content-Length is the compressed size")
+    check(len(raw) < 64 * 1024, f"bomb: 4 MiB compress to {len(raw)} bytes")
+    # Streaming inflate with a cap, as a careful client does.
+    cap = 16 << 20
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    total = 0
+    nonzero = False
+    data = raw
+    while data and total <= cap:
+        out = d.decompress(data, 1 << 20)
+        total += len(out)
+        nonzero = nonzero or out.count(0) != len(out)
+        data = d.unconsumed_tail
+    check(d.eof and total == 4 << 20 and not nonzero,
+          f"bomb inflates to exactly 4 MiB of zeros (got {total})")
+    # A bigger bomb trips the cap, having read little.
+    r, raw = cl.get("/bomb?mb=64")
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    total = 0
+    data = raw
+    while data and total <= cap:
+        total += len(d.decompress(data, 1 << 20))
+        data = d.unconsumed_tail
+    check(total > cap and len(raw) < 256 * 1024,
+          f"a 64 MiB bomb of {len(raw)} bytes passes a 16 MiB cap: {total}")
+    full = gzip.decompress(cl.get("/bomb?mb=0")[1])
+    check(full == b"", "bomb?mb=0 inflates to nothing")
+
+
+def test_huge(cl):
+    r, body = cl.get("/huge?bytes=300000")
+    check(r.status == 200 and len(body) == 300000,
+          f"huge?bytes=300000 sends {len(body)}")
+    check(body[:26] == b"abcdefghijklmnopqrstuvwxyz", "huge is filler text")
+    # A client that leaves mid-body: the server stops, and still serves.
+    s = socket.create_connection(("127.0.0.1", cl.port), timeout=5)
+    s.sendall(b"GET /huge HTTP/1.1\r\nHost: x\r\n\r\n")
+    cl.logged += 1
+    got = 0
+    while got < 2 << 20:
+        chunk = s.recv(1 << 16)
+        if not chunk:
+            break
+        got += len(chunk)
+    s.close()
+    check(got >= 2 << 20, f"huge streams (read {got} bytes)")
+    r, _ = cl.get("/p/0.html")
+    check(r.status == 200, "the origin serves on after a client left /huge")
+
+
+def test_headers(cl):
+    s = socket.create_connection(("127.0.0.1", cl.port), timeout=5)
+    try:
+        s.sendall(b"GET /headers?kb=32 HTTP/1.1\r\nHost: x\r\n"
+                  b"Connection: close\r\n\r\n")
+        cl.logged += 1
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        s.close()
+    head, _, body = out.partition(b"\r\n\r\n")
+    check(out.startswith(b"HTTP/1.1 200 "), "headers?kb=32 is 200")
+    check(31 * 1024 <= len(head) + 4 <= 33 * 1024,
+          f"headers?kb=32 sends {len(head) + 4} header bytes")
+    check(head.count(b"\r\nX-Filler-") > 300, "headers are X-Filler lines")
+    check(body == b"headers ok\n", f"headers body {body!r}")
+
+
+def test_redirects(cl):
+    r, _ = cl.get("/redirect/3")
+    check(r.status == 302 and r.getheader("Location") == "/redirect/2",
+          f"/redirect/3 -> {r.status} {r.getheader('Location')}")
+    r, _ = cl.get("/redirect/0")
+    check(r.status == 302 and r.getheader("Location") == "/p/0.html",
+          f"/redirect/0 -> {r.getheader('Location')}")
+    r, _ = cl.get("/loop/a")
+    check(r.status == 302 and r.getheader("Location") == "/loop/b",
+          "/loop/a -> /loop/b")
+    r, _ = cl.get("/loop/b")
+    check(r.status == 302 and r.getheader("Location") == "/loop/a",
+          "/loop/b -> /loop/a")
+    r, _ = cl.get("/redirect-to?url=ftp%3A%2F%2Fx%2F&code=301")
+    check(r.status == 301 and r.getheader("Location") == "ftp://x/",
+          f"redirect-to ftp: {r.status} {r.getheader('Location')}")
+    r, _ = cl.get("/redirect-to?url=http://10.0.0.1/a%20b")
+    check(r.status == 302 and
+          r.getheader("Location") == "http://10.0.0.1/a b",
+          f"redirect-to default 302: {r.getheader('Location')}")
+    for bad in ("/redirect-to?url=x&code=200", "/redirect-to",
+                "/redirect-to?url=%0d%0aSet-Cookie:%20a=b",
+                "/redirect-to?url=%zz"):
+        r, _ = cl.get(bad)
+        check(r.status == 400 and r.getheader("Set-Cookie") is None,
+              f"{bad} gives {r.status}, want 400")
+
+
+def test_fixed_pages(cl):
+    r, body = cl.get("/nonutf8")
+    check(r.status == 200 and r.getheader("Content-Type") == "text/html",
+          f"nonutf8 type {r.getheader('Content-Type')}")
+    check(b"<title>caf\xe9 cr\xe8me</title>" in body,
+          "nonutf8 title has Latin-1 bytes")
+    check(title_of(body) == "caf\u00e9 cr\u00e8me", "nonutf8 as Latin-1")
+    try:
+        body.decode("utf-8")
+        check(False, "nonutf8 is not valid UTF-8")
+    except UnicodeDecodeError:
+        pass
+    r, body = cl.get("/malformed")
+    check(r.status == 200 and b"<title>Not the title</title> -->" in body,
+          "malformed has a title inside a comment")
+    check(title_of(body) == "Malformed but parsed",
+          f"malformed title {title_of(body)!r}")
+    r, body = cl.get("/json/21")
+    check(r.getheader("Content-Type") == "application/json",
+          "json content type")
+    try:
+        j = json.loads(body)
+    except ValueError:
+        j = {}
+    check(j == {"id": 21, "name": "item 21", "tags": ["a", "b"],
+                "nested": {"value": 42, "ok": True}, "title": "JSON 21"},
+          f"json/21 body {body!r}")
+
+
+def test_gzip(cl):
+    _, plain = cl.get("/p/2.html")
+    r, body = cl.get("/gzip/2.html", {"Accept-Encoding": "gzip, deflate"})
+    check(r.getheader("Content-Encoding") == "gzip",
+          "gzip page is gzipped when asked")
+    check(gzip.decompress(body) == plain, "gzip page inflates to /p/2.html")
+    r, body = cl.get("/gzip/2.html")
+    check(r.getheader("Content-Encoding") is None and body == plain,
+          "gzip page is plain when not asked")
+    r, _ = cl.get(f"/gzip/{PAGES}.html", {"Accept-Encoding": "gzip"})
+    check(r.status == 404, "gzip of a missing page is 404")
+
+
+def test_close_and_delays(cl):
+    out = cl.raw(b"GET /close HTTP/1.1\r\nHost: x\r\n\r\n")
+    check(out == b"", f"/close gives an empty reply: {out[:40]!r}")
+    t0 = time.monotonic()
+    r, body = cl.get("/p/1.html?delay=300")
+    dt = time.monotonic() - t0
+    check(r.status == 200 and dt >= 0.29 and dt < 3,
+          f"delay=300 took {dt:.3f} s")
+    s = socket.create_connection(("127.0.0.1", cl.port), timeout=5)
+    try:
+        t0 = time.monotonic()
+        s.sendall(b"GET /slowhead?ms=300 HTTP/1.1\r\nHost: x\r\n\r\n")
+        cl.logged += 1
+        first = s.recv(1)
+        dt = time.monotonic() - t0
+        check(first == b"H" and 0.29 <= dt < 3,
+              f"slowhead: first byte after {dt:.3f} s")
+    finally:
+        s.close()
+    r, _ = cl.get("/p/1.html?delay=x")
+    check(r.status == 400, "a bad delay is refused")
+
+
+def test_bad_requests(cl):
+    out = cl.raw(b"\x00\x01\x02garbage\xff\r\n\r\n", logged=0)
+    check(out.startswith(b"HTTP/1.1 400 "), f"garbage gets 400: {out[:40]!r}")
+    check(b"Connection: close" in out, "garbage: the server closes")
+    out = cl.raw(b"GET / HTTP/1.1\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n",
+                 logged=0)
+    check(out == b"" or out.startswith(b"HTTP/1.1 431 "),
+          f"a 20 KB header gets 431 or a close: {out[:40]!r}")
+    check(out != b"", "a 20 KB header gets 431")
+    # Half a request, then the client leaves.
+    s = socket.create_connection(("127.0.0.1", cl.port), timeout=5)
+    s.sendall(b"GET /p/1.html HTTP/1.1\r\nHost: x\r\nX-")
+    s.close()
+    # A client that resets mid-response.
+    s = socket.create_connection(("127.0.0.1", cl.port), timeout=5)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+    s.sendall(b"GET /huge?bytes=100000000 HTTP/1.1\r\nHost: x\r\n\r\n")
+    cl.logged += 1
+    s.recv(1000)
+    s.close()
+    r, _ = cl.get("/p/0.html")
+    check(r.status == 200, "the origin survives bad clients")
+
+
+def test_many_connections(cl):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 10000
+    if soft < want + 100 and hard > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE,
+                               (min(hard, want + 200), hard))
+        except (ValueError, OSError):
+            pass
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    n = min(want, soft - 100)
+    check(n >= 1000, f"only {n} descriptors for the many-connection test")
+    socks = []
+    sel = selectors.DefaultSelector()
+    try:
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", cl.port), timeout=10)
+            socks.append(s)
+        req = b"GET /json/7 HTTP/1.1\r\nHost: x\r\n\r\n"
+        for s in socks:
+            s.sendall(req)
+            s.setblocking(False)
+            sel.register(s, selectors.EVENT_READ, bytearray())
+        cl.logged += n
+        done = good = 0
+        end = time.monotonic() + 30
+        while done < n and time.monotonic() < end:
+            for key, _ in sel.select(timeout=1):
+                try:
+                    chunk = key.fileobj.recv(65536)
+                except BlockingIOError:
+                    continue
+                key.data.extend(chunk)
+                complete = key.data.endswith(b'"title":"JSON 7"}\n')
+                if complete or not chunk:
+                    sel.unregister(key.fileobj)
+                    done += 1
+                    good += complete
+        check(good == n, f"{good} of {n} concurrent connections answered")
+    finally:
+        sel.close()
+        for s in socks:
+            s.close()
+    r, _ = cl.get("/p/0.html")
+    check(r.status == 200, "the origin serves after 10,000 connections")
+
+
+def test_cli():
+    p = subprocess.run([SPATE, "origin", "--bogus"], capture_output=True,
+                       text=True, timeout=10)
+    check(p.returncode == 2, f"a bad option exits 2, got {p.returncode}")
+    check(p.stderr.count("\n") == 1 and "bogus" in p.stderr,
+          f"a bad option prints one line: {p.stderr!r}")
+    p = subprocess.run([SPATE, "origin", "--port", "70000"],
+                       capture_output=True, text=True, timeout=10)
+    check(p.returncode == 2, f"a bad port exits 2, got {p.returncode}")
+    p = subprocess.run([SPATE, "origin", "--help"], capture_output=True,
+                       text=True, timeout=10)
+    check(p.returncode == 0 and "--latency" in p.stdout, "--help works")
+
+
+def open_busy_connections(cl):
+    """Connections in every state, left open across SIGTERM: stopping must
+    close them all and free everything (the ASan build checks)."""
+    socks = []
+
+    def sock(data, logged=1):
+        s = socket.create_connection(("127.0.0.1", cl.port), timeout=5)
+        if data:
+            s.sendall(data)
+        cl.logged += logged
+        socks.append(s)
+        return s
+
+    sock(b"", 0)                                         # idle
+    sock(b"GET /p/1.html HTTP/1.1\r\nHost: x\r\nX-Ha", 0)  # half a request
+    sock(b"GET /p/1.html?delay=60000 HTTP/1.1\r\n\r\n")    # waiting
+    sock(b"GET /trickle?bytes=100&interval=1000 HTTP/1.1\r\n\r\n")
+    s = sock(b"GET /huge HTTP/1.1\r\n\r\n")             # stalled reader
+    s.recv(100)
+    sock(b"GET /bomb?mb=65536 HTTP/1.1\r\n\r\n")
+    # Pipelined requests behind a slow one: they wait in the pending buffer.
+    sock(b"GET /slowhead?ms=60000 HTTP/1.1\r\n\r\n"
+         b"GET /p/2.html HTTP/1.1\r\n\r\n", 1)
+    c = cl.conn()                                        # idle keep-alive
+    cl.get("/p/3.html", conn=c)
+    socks.append(c)
+    time.sleep(0.3)  # let the origin read them all
+    return socks
+
+
+def check_log(path, cl):
+    with open(path, "rb") as f:
+        lines = f.read().split(b"\n")
+    check(lines[-1] == b"", "the log ends with a newline")
+    lines = lines[:-1]
+    check(len(lines) == cl.logged,
+          f"the log has {len(lines)} lines, want one per request "
+          f"({cl.logged})")
+    pat = re.compile(rb"\d{13}\.\d{3} [A-Z]+ \S+ .+")
+    bad = [l for l in lines if not pat.fullmatch(l)]
+    check(not bad, f"malformed log lines: {bad[:3]}")
+    check(any(l.endswith(b" GET /p/3.html " + UA.encode()) for l in lines),
+          "the log names method, path and user agent")
+    check(any(b" GET /flaky/k1?fail=2&retry_after=1 " in l for l in lines),
+          "the log keeps the query")
+    stamps = [float(l.split(b" ")[0]) for l in lines]
+    check(abs(stamps[-1] / 1000 - time.time()) < 120,
+          "log times are Unix milliseconds")
+
+
+def main():
+    log = tempfile.NamedTemporaryFile(prefix="it-origin-", suffix=".log",
+                                      delete=False)
+    log.close()
+    proc = subprocess.Popen([SPATE, "origin", "--port", "0", "--pages",
+                             str(PAGES), "--log", log.name],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        sel = selectors.DefaultSelector()
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        if not sel.select(timeout=15):
+            raise RuntimeError("origin printed nothing in 15 s")
+        line = proc.stdout.readline().decode()
+        m = re.fullmatch(r"origin listening on http://127\.0\.0\.1:(\d+)/ "
+                         r"\((\d+) pages\)\n", line)
+        if not m:
+            raise RuntimeError(f"unexpected first line {line!r}")
+        check(int(m.group(2)) == PAGES, "the line states the page count")
+        cl = Client(int(m.group(1)))
+        tests = [test_pages, test_not_found, test_robots_private,
+                 test_keepalive, test_status, test_flaky, test_trickle,
+                 test_reset, test_lie, test_bomb, test_huge, test_headers,
+                 test_redirects, test_fixed_pages, test_gzip,
+                 test_close_and_delays, test_bad_requests,
+                 test_many_connections]
+        for t in tests:
+            t0 = time.monotonic()
+            try:
+                t(cl)
+            except Exception as e:  # a crash is a failure, not an abort
+                check(False, f"{t.__name__} raised {e!r}")
+            print(f"  {t.__name__}: {time.monotonic() - t0:.2f} s",
+                  file=sys.stderr)
+        check(proc.poll() is None, "the origin is still running")
+        test_cli()
+        busy = open_busy_connections(cl)
+
+        proc.send_signal(signal.SIGTERM)
+        try:
+            rc = proc.wait(5)
+        except subprocess.TimeoutExpired:
+            rc = None
+        check(rc == 0, f"SIGTERM: exit code {rc}, want 0 within 5 s")
+        for s in busy:
+            s.close()
+        err = proc.stderr.read().decode(errors="replace")
+        check("ERROR" not in err and "runtime error" not in err,
+              f"sanitizer reports on stderr: {err[-2000:]}")
+        check_log(log.name, cl)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.unlink(log.name)
+    if FAILURES:
+        print(f"it_origin: {len(FAILURES)} failed", file=sys.stderr)
+        sys.exit(1)
+    print("it_origin: ok", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
