@@ -544,7 +544,7 @@ int cli_demo(int argc, char **argv)
 {
   struct fetch_cli fc;
   struct demo_origin d;
-  int pages = 2000, code = CLI_EXIT_INTERNAL;
+  int pages = 20000, code = CLI_EXIT_INTERNAL;
   char **urls = NULL;
   defaults(&fc);
   if (extract_spec_init(&fc.ex))
@@ -565,7 +565,7 @@ int cli_demo(int argc, char **argv)
     } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
       puts("usage: spate demo [--pages N] [-o results.db] [-q]\n"
            "Starts the synthetic origin on 127.0.0.1, fetches its N pages "
-           "(2000)\ninto results.db and prints the summary.");
+           "(20000)\ninto results.db and prints the summary.");
       extract_spec_free(&fc.ex);
       return 0;
     } else {
