@@ -17,14 +17,14 @@ enum breaker_verdict { BREAKER_ALLOW, BREAKER_WAIT, BREAKER_REJECT };
 
 struct breaker {
   enum breaker_state state;
-  int threshold;          /* <= 0 disables the breaker */
-  int failures;           /* consecutive */
-  uint64_t cooldown_ms;   /* initial cool-down */
+  int threshold;        /* <= 0 disables the breaker */
+  int failures;         /* consecutive */
+  uint64_t cooldown_ms; /* initial cool-down */
   uint64_t max_cooldown_ms;
   uint64_t cur_cooldown_ms;
   uint64_t opened_ms;
-  int probing;            /* a half-open probe is in flight */
-  unsigned trips;         /* times it opened, for the summary */
+  int probing;    /* a half-open probe is in flight */
+  unsigned trips; /* times it opened, for the summary */
 };
 
 void breaker_init(struct breaker *b, int threshold, uint64_t cooldown_ms,

@@ -20,7 +20,8 @@
 #include <unistd.h>
 
 #define SPATE_VERSION "0.1.0"
-#define DEFAULT_UA "spate/" SPATE_VERSION " (+https://github.com/spate-dev/spate)"
+#define DEFAULT_UA                                                            \
+  "spate/" SPATE_VERSION " (+https://github.com/spate-dev/spate)"
 
 long long cli_parse_duration_ms(const char *s)
 {
@@ -47,11 +48,25 @@ long long cli_parse_size(const char *s)
     return -1;
   int shift = 0;
   switch (*end) {
-  case '\0': break;
-  case 'k': case 'K': shift = 10; end++; break;
-  case 'm': case 'M': shift = 20; end++; break;
-  case 'g': case 'G': shift = 30; end++; break;
-  default: return -1;
+  case '\0':
+    break;
+  case 'k':
+  case 'K':
+    shift = 10;
+    end++;
+    break;
+  case 'm':
+  case 'M':
+    shift = 20;
+    end++;
+    break;
+  case 'g':
+  case 'G':
+    shift = 30;
+    end++;
+    break;
+  default:
+    return -1;
   }
   if (*end == 'B' || *end == 'b')
     end++;
@@ -78,8 +93,7 @@ static void fmt_eta(char *out, size_t n, double secs)
   else if (secs < 3600)
     snprintf(out, n, "%.0fm%02.0fs", floor(secs / 60), fmod(secs, 60));
   else
-    snprintf(out, n, "%.0fh%02.0fm", floor(secs / 3600),
-             fmod(secs / 60, 60));
+    snprintf(out, n, "%.0fh%02.0fm", floor(secs / 3600), fmod(secs / 60, 60));
 }
 
 static void progress_tick(uv_timer_t *t)
@@ -110,8 +124,8 @@ static void print_summary(const struct scheduler *s, FILE *out)
   double secs = (double)(uv_hrtime() - st->start_ns) / 1e9;
   fprintf(out, "spate: %llu URLs in %.2f s (%.0f/s): %llu ok, %llu failed",
           (unsigned long long)st->done, secs,
-          secs > 0 ? (double)st->done / secs : 0.0,
-          (unsigned long long)st->ok, (unsigned long long)st->failed);
+          secs > 0 ? (double)st->done / secs : 0.0, (unsigned long long)st->ok,
+          (unsigned long long)st->failed);
   if (st->nerrors) {
     fputs(" (", out);
     for (int i = 0; i < st->nerrors; i++)
@@ -134,11 +148,11 @@ static void print_summary(const struct scheduler *s, FILE *out)
             "   first byte p50 %.1f  p99 %.1f\n",
             (double)histogram_quantile(h, 0.50) / 1000,
             (double)histogram_quantile(h, 0.95) / 1000,
-            (double)histogram_quantile(h, 0.99) / 1000,
-            (double)h->max / 1000,
+            (double)histogram_quantile(h, 0.99) / 1000, (double)h->max / 1000,
             (double)histogram_quantile(&st->ttfb_us, 0.50) / 1000,
             (double)histogram_quantile(&st->ttfb_us, 0.99) / 1000);
-  fprintf(out, "  %.1f MB received, %llu retries, %llu redirects, "
+  fprintf(out,
+          "  %.1f MB received, %llu retries, %llu redirects, "
           "%llu circuit-breaker trips\n",
           (double)st->bytes / 1e6, (unsigned long long)st->retries,
           (unsigned long long)st->redirects,
@@ -307,8 +321,12 @@ static int parse_fetch(struct fetch_cli *fc, int argc, char **argv)
          -1) {
     const char *name = argv[optind - 1];
     switch (c) {
-    case 'i': fc->input_path = optarg; break;
-    case 'o': fc->output = optarg; break;
+    case 'i':
+      fc->input_path = optarg;
+      break;
+    case 'o':
+      fc->output = optarg;
+      break;
     case 'c':
       if (int_arg(optarg, 1, 100000, &o->concurrency))
         return bad("--concurrency", optarg, "want 1..100000");
@@ -324,12 +342,13 @@ static int parse_fetch(struct fetch_cli *fc, int argc, char **argv)
         return bad("--rate", optarg, "want requests per second > 0");
       break;
     }
-#define DURATION(OPT, FIELD)                                                 \
-  if ((v = cli_parse_duration_ms(optarg)) < 0)                               \
-    return bad(OPT, optarg, "want a duration such as 10, 2.5s or 500ms");    \
-  FIELD = v;                                                                 \
+#define DURATION(OPT, FIELD)                                                  \
+  if ((v = cli_parse_duration_ms(optarg)) < 0)                                \
+    return bad(OPT, optarg, "want a duration such as 10, 2.5s or 500ms");     \
+  FIELD = v;                                                                  \
   break
-    case OPT_TIMEOUT: DURATION("--timeout", o->fetch.total_timeout_ms);
+    case OPT_TIMEOUT:
+      DURATION("--timeout", o->fetch.total_timeout_ms);
     case OPT_CONNECT_TIMEOUT:
       DURATION("--connect-timeout", o->fetch.connect_timeout_ms);
     case OPT_TTFB_TIMEOUT:
@@ -340,21 +359,27 @@ static int parse_fetch(struct fetch_cli *fc, int argc, char **argv)
       DURATION("--max-retry-after", o->max_retry_after_ms);
     case OPT_BREAKER_COOLDOWN:
       DURATION("--breaker-cooldown", o->breaker_cooldown_ms);
-    case OPT_BACKOFF_BASE: DURATION("--backoff-base", o->backoff_base_ms);
-    case OPT_DRAIN: DURATION("--drain", o->drain_ms);
+    case OPT_BACKOFF_BASE:
+      DURATION("--backoff-base", o->backoff_base_ms);
+    case OPT_DRAIN:
+      DURATION("--drain", o->drain_ms);
 #undef DURATION
     case OPT_RETRIES:
       if (int_arg(optarg, 0, 100, &o->retries))
         return bad("--retries", optarg, "want 0..100");
       break;
-    case OPT_USER_AGENT: o->fetch.user_agent = optarg; break;
+    case OPT_USER_AGENT:
+      o->fetch.user_agent = optarg;
+      break;
     case OPT_EXTRACT:
       if (extract_spec_add(&fc->ex, optarg, err, sizeof(err))) {
         fprintf(stderr, "spate fetch: %s\n", err);
         return CLI_EXIT_USAGE;
       }
       break;
-    case OPT_LINKS: fc->ex.want_links = 1; break;
+    case OPT_LINKS:
+      fc->ex.want_links = 1;
+      break;
     case OPT_MAX_BODY:
       if ((v = cli_parse_size(optarg)) <= 0)
         return bad("--max-body", optarg, "want a size such as 10M");
@@ -380,17 +405,26 @@ static int parse_fetch(struct fetch_cli *fc, int argc, char **argv)
       if (int_arg(optarg, 0, 1000000, &o->breaker_threshold))
         return bad("--breaker", optarg, "want 0 (off) or a count");
       break;
-    case 'k': o->fetch.insecure = 1; break;
-    case OPT_PROGRESS: fc->progress = 1; break;
-    case OPT_NO_PROGRESS: fc->progress = 0; break;
-    case 'q': fc->quiet = 1; break;
-    case 'h': usage_fetch(stdout); return CLI_EXIT_OK;
+    case 'k':
+      o->fetch.insecure = 1;
+      break;
+    case OPT_PROGRESS:
+      fc->progress = 1;
+      break;
+    case OPT_NO_PROGRESS:
+      fc->progress = 0;
+      break;
+    case 'q':
+      fc->quiet = 1;
+      break;
+    case 'h':
+      usage_fetch(stdout);
+      return CLI_EXIT_OK;
     case ':':
       fprintf(stderr, "spate fetch: %s needs a value (see --help)\n", name);
       return CLI_EXIT_USAGE;
     default:
-      fprintf(stderr, "spate fetch: unknown option '%s' (see --help)\n",
-              name);
+      fprintf(stderr, "spate fetch: unknown option '%s' (see --help)\n", name);
       return CLI_EXIT_USAGE;
     }
   }
@@ -504,7 +538,7 @@ int cli_fetch(int argc, char **argv)
   if (nargs == 0 && !fc.input_path) {
     if (isatty(0)) {
       fprintf(stderr, "spate fetch: no URLs: give them as arguments, with "
-              "-i FILE, or on stdin (see --help)\n");
+                      "-i FILE, or on stdin (see --help)\n");
       code = CLI_EXIT_USAGE;
       goto out;
     }
@@ -559,8 +593,7 @@ int cli_demo(int argc, char **argv)
                 strcmp(argv[i], "--output") == 0) &&
                i + 1 < argc) {
       fc.output = argv[++i];
-    } else if (strcmp(argv[i], "-q") == 0 ||
-               strcmp(argv[i], "--quiet") == 0) {
+    } else if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0) {
       fc.quiet = 1;
     } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
       puts("usage: spate demo [--pages N] [-o results.db] [-q]\n"
@@ -599,11 +632,14 @@ int cli_demo(int argc, char **argv)
     }
   }
   if (!fc.quiet)
-    fprintf(stderr, "spate demo: origin on http://127.0.0.1:%d/ (%d pages), "
-            "fetching into %s\n", port, pages, fc.output);
+    fprintf(stderr,
+            "spate demo: origin on http://127.0.0.1:%d/ (%d pages), "
+            "fetching into %s\n",
+            port, pages, fc.output);
   code = urls ? run_fetch(&fc, urls, pages) : CLI_EXIT_INTERNAL;
   if (!fc.quiet && code <= CLI_EXIT_SOME_FAILED)
-    fprintf(stderr, "spate demo: results in %s; try\n  sqlite3 %s "
+    fprintf(stderr,
+            "spate demo: results in %s; try\n  sqlite3 %s "
             "'select status, count(*) from results group by status'\n",
             fc.output, fc.output);
   uv_async_send(&d.stop);

@@ -20,7 +20,7 @@ enum extractor_kind { EXTRACT_JSON, EXTRACT_RE };
 struct extractor {
   char *name;
   enum extractor_kind kind;
-  char *expr;      /* JSON pointer, or the regex source */
+  char *expr; /* JSON pointer, or the regex source */
   pcre2_code *re;
 };
 
@@ -37,8 +37,10 @@ int extract_spec_add(struct extract_spec *s, const char *arg, char *err,
 {
   const char *eq = strchr(arg, '=');
   if (!eq || eq == arg) {
-    snprintf(err, errlen, "--extract wants NAME=json:/pointer or "
-             "NAME=re:REGEX, got '%s'", arg);
+    snprintf(err, errlen,
+             "--extract wants NAME=json:/pointer or "
+             "NAME=re:REGEX, got '%s'",
+             arg);
     return -EINVAL;
   }
   const char *spec = eq + 1;
@@ -47,8 +49,10 @@ int extract_spec_add(struct extract_spec *s, const char *arg, char *err,
     x.kind = EXTRACT_JSON;
     x.expr = strdup(spec + 5);
     if (x.expr && x.expr[0] != '\0' && x.expr[0] != '/') {
-      snprintf(err, errlen, "--extract %.*s: a JSON pointer starts with '/'"
-               " (or is empty for the whole document)", (int)(eq - arg), arg);
+      snprintf(err, errlen,
+               "--extract %.*s: a JSON pointer starts with '/'"
+               " (or is empty for the whole document)",
+               (int)(eq - arg), arg);
       free(x.expr);
       return -EINVAL;
     }
@@ -57,9 +61,9 @@ int extract_spec_add(struct extract_spec *s, const char *arg, char *err,
     PCRE2_SIZE off;
     x.kind = EXTRACT_RE;
     x.expr = strdup(spec + 3);
-    x.re = pcre2_compile((PCRE2_SPTR)(spec + 3), PCRE2_ZERO_TERMINATED,
-                         PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &code, &off,
-                         NULL);
+    x.re =
+        pcre2_compile((PCRE2_SPTR)(spec + 3), PCRE2_ZERO_TERMINATED,
+                      PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &code, &off, NULL);
     if (!x.re) {
       PCRE2_UCHAR msg[160];
       pcre2_get_error_message(code, msg, sizeof(msg));
@@ -71,8 +75,10 @@ int extract_spec_add(struct extract_spec *s, const char *arg, char *err,
     /* JIT is an optimisation; matching works without it. */
     pcre2_jit_compile(x.re, PCRE2_JIT_COMPLETE);
   } else {
-    snprintf(err, errlen, "--extract %.*s: unknown kind; use json:/pointer "
-             "or re:REGEX", (int)(eq - arg), arg);
+    snprintf(err, errlen,
+             "--extract %.*s: unknown kind; use json:/pointer "
+             "or re:REGEX",
+             (int)(eq - arg), arg);
     return -EINVAL;
   }
   x.name = strndup(arg, (size_t)(eq - arg));
@@ -224,8 +230,9 @@ static void resolve_links(const struct html_info *h, const char *base,
     size_t l = strlen(p);
     char *abs = NULL, *scheme = NULL;
     CURLU *c = curl_url_dup(u);
-    if (c && curl_url_set(c, CURLUPART_URL, p, CURLU_NON_SUPPORT_SCHEME) ==
-                 CURLUE_OK &&
+    if (c &&
+        curl_url_set(c, CURLUPART_URL, p, CURLU_NON_SUPPORT_SCHEME) ==
+            CURLUE_OK &&
         curl_url_get(c, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
         (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0) &&
         curl_url_set(c, CURLUPART_FRAGMENT, NULL, 0) == CURLUE_OK &&

@@ -13,10 +13,10 @@ struct extractor;
 struct extract_spec {
   struct extractor *v;
   int n;
-  int want_links;   /* --links: the resolved list, not just the count */
-  int max_links;    /* cap on the stored list */
-  int any_json;     /* some extractor needs the body parsed as JSON */
-  void *md;         /* the SHA-256 implementation, fetched once */
+  int want_links; /* --links: the resolved list, not just the count */
+  int max_links;  /* cap on the stored list */
+  int any_json;   /* some extractor needs the body parsed as JSON */
+  void *md;       /* the SHA-256 implementation, fetched once */
 };
 
 int extract_spec_init(struct extract_spec *s);

@@ -11,7 +11,7 @@
 #include <time.h>
 
 #define SWEEP_MS 100
-#define container_of(p, type, member) \
+#define container_of(p, type, member)                                         \
   ((type *)(void *)((char *)(p)-offsetof(type, member)))
 
 /* One socket curl asked us to watch. */

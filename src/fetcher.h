@@ -15,14 +15,14 @@
 
 struct fetcher_options {
   long connect_timeout_ms;
-  long ttfb_timeout_ms;   /* request start to first response byte */
+  long ttfb_timeout_ms; /* request start to first response byte */
   long total_timeout_ms;
-  long stall_timeout_ms;  /* no body byte for this long */
-  int64_t max_body;       /* decoded bytes; beyond: too_large */
-  size_t max_headers;     /* total response header bytes */
+  long stall_timeout_ms; /* no body byte for this long */
+  int64_t max_body;      /* decoded bytes; beyond: too_large */
+  size_t max_headers;    /* total response header bytes */
   const char *user_agent;
-  int insecure;           /* skip TLS verification */
-  long buffer_size;       /* curl receive buffer per transfer */
+  int insecure;     /* skip TLS verification */
+  long buffer_size; /* curl receive buffer per transfer */
 };
 
 /* One request. The caller embeds it (in its job) and owns it; the fetcher
@@ -30,8 +30,8 @@ struct fetcher_options {
 struct transfer {
   CURL *easy;
   struct transfer *prev, *next; /* in the fetcher's first-byte list */
-  int waiting;              /* on that list */
-  struct fetcher_lane *lane; /* while added to a multi handle */
+  int waiting;                  /* on that list */
+  struct fetcher_lane *lane;    /* while added to a multi handle */
   uint64_t start_ns, first_byte_ns;
   size_t header_bytes;
   int too_large;
@@ -41,13 +41,13 @@ struct transfer {
   struct buf body;
 
   /* Filled in when done: */
-  int status;              /* HTTP status of the response, 0 if none */
-  const char *error;       /* NULL or an ERR_* code */
-  double ttfb_ms;          /* -1 when no byte arrived */
-  int64_t retry_after_ms;  /* parsed Retry-After, -1 when absent */
-  char *content_type;      /* owned by the transfer, or NULL */
-  char *location;          /* absolute redirect target, or NULL */
-  char *effective_url;     /* owned copy, or NULL */
+  int status;             /* HTTP status of the response, 0 if none */
+  const char *error;      /* NULL or an ERR_* code */
+  double ttfb_ms;         /* -1 when no byte arrived */
+  int64_t retry_after_ms; /* parsed Retry-After, -1 when absent */
+  char *content_type;     /* owned by the transfer, or NULL */
+  char *location;         /* absolute redirect target, or NULL */
+  char *effective_url;    /* owned copy, or NULL */
 };
 
 struct fetcher;
@@ -64,16 +64,16 @@ typedef void (*fetcher_done_cb)(struct fetcher *f, struct transfer *t,
 struct fetcher_lane {
   struct fetcher *f;
   CURLM *multi;
-  uv_timer_t timer;       /* curl's own timeout */
+  uv_timer_t timer; /* curl's own timeout */
   int running;
-  int active;             /* transfers added to this lane */
+  int active; /* transfers added to this lane */
 };
 
 struct fetcher {
   uv_loop_t *loop;
   struct fetcher_lane lanes[FETCHER_MAX_LANES];
   int nlanes;
-  uv_timer_t sweep;       /* first-byte deadlines */
+  uv_timer_t sweep; /* first-byte deadlines */
   struct fetcher_options opt;
   fetcher_done_cb done;
   void *arg;

@@ -17,9 +17,9 @@
 #define INPUT_QUEUE 4096
 
 struct input_line {
-  char *text;     /* owned, NUL-terminated */
+  char *text; /* owned, NUL-terminated */
   size_t len;
-  int truncated;  /* the line was longer than INPUT_LINE_MAX */
+  int truncated; /* the line was longer than INPUT_LINE_MAX */
 };
 
 struct input {
@@ -28,7 +28,7 @@ struct input {
   int nargs;
   int next_arg;
 
-  FILE *fp;       /* NULL when only arguments */
+  FILE *fp; /* NULL when only arguments */
   int own_fp;
   pthread_t thread;
   int thread_started;

@@ -8,8 +8,8 @@
 #include <stdint.h>
 
 struct ratelimit {
-  double rate;   /* tokens per second; <= 0 means unlimited */
-  double burst;  /* bucket size */
+  double rate;  /* tokens per second; <= 0 means unlimited */
+  double burst; /* bucket size */
   double tokens;
   uint64_t last_ms;
 };

@@ -15,22 +15,22 @@
 #include <unistd.h>
 
 #define MAX_REDIRECTS_CAP 64
-#define container_of(p, type, member) \
+#define container_of(p, type, member)                                         \
   ((type *)(void *)((char *)(p)-offsetof(type, member)))
 #define HOST_IDLE_KEEP_MS 60000
 #define GC_MS 1000
 
 struct host {
   char *key;
-  struct host *hnext;           /* hash chain */
-  struct host *rnext;           /* ready list */
+  struct host *hnext; /* hash chain */
+  struct host *rnext; /* ready list */
   int in_ready;
-  int blocked;                  /* waiting for a breaker probe */
+  int blocked; /* waiting for a breaker probe */
   struct job *qhead, *qtail;
-  int queued, inflight, jobs;   /* jobs: every job pointing here */
+  int queued, inflight, jobs; /* jobs: every job pointing here */
   struct ratelimit rl;
   struct breaker br;
-  uv_timer_t timer;             /* wakes a rate- or breaker-blocked host */
+  uv_timer_t timer; /* wakes a rate- or breaker-blocked host */
   int timer_armed;
   uint64_t last_used_ms;
   struct scheduler *s;
@@ -39,18 +39,18 @@ struct host {
 enum job_state { JOB_QUEUED, JOB_INFLIGHT, JOB_WAITING, JOB_EXTRACTING };
 
 struct job {
-  struct transfer t;            /* first: the fetcher hands it back */
+  struct transfer t; /* first: the fetcher hands it back */
   struct scheduler *s;
   struct host *host;
-  struct job *qnext;            /* host queue */
-  struct job *prev, *next;      /* scheduler's list of jobs */
+  struct job *qnext;       /* host queue */
+  struct job *prev, *next; /* scheduler's list of jobs */
   enum job_state state;
   struct result *res;
-  char *url;                    /* current URL (after redirects) */
+  char *url; /* current URL (after redirects) */
   int attempts, redirects;
   uint64_t chain[MAX_REDIRECTS_CAP + 1]; /* hashes of URLs visited */
-  uint64_t first_ns;            /* first attempt started, 0 before */
-  uv_timer_t *retry_timer;      /* allocated while waiting to retry */
+  uint64_t first_ns;                     /* first attempt started, 0 before */
+  uv_timer_t *retry_timer;               /* allocated while waiting to retry */
   uv_work_t work;
 };
 
@@ -93,8 +93,7 @@ static struct host *host_get(struct scheduler *s, const char *key)
 {
   uint64_t hv = hash_str(key);
   if (s->table_size) {
-    for (struct host *h = s->table[hv & (s->table_size - 1)]; h;
-         h = h->hnext)
+    for (struct host *h = s->table[hv & (s->table_size - 1)]; h; h = h->hnext)
       if (strcmp(h->key, key) == 0)
         return h;
   }
@@ -138,8 +137,7 @@ static void host_unlink_free(struct scheduler *s, struct host *h)
 /* A host is forgotten when nothing refers to it and forgetting loses no
  * politeness state: its breaker is closed and clean, and with --rate its
  * last request is long past. Keeps the table bounded by recent hosts. */
-static int host_collectable(struct scheduler *s, struct host *h,
-                            uint64_t now)
+static int host_collectable(struct scheduler *s, struct host *h, uint64_t now)
 {
   if (h->jobs || h->in_ready || h->timer_armed)
     return 0;
@@ -391,10 +389,9 @@ static void admit(struct scheduler *s, struct input_line *line)
   s->stats.admitted++;
 
   struct url_info u;
-  const char *err = line->truncated
-                        ? ERR_URL_TOO_LONG
-                        : url_check(r->url, strlen(r->url),
-                                    s->opt.max_url_len, &u);
+  const char *err = line->truncated ? ERR_URL_TOO_LONG
+                                    : url_check(r->url, strlen(r->url),
+                                                s->opt.max_url_len, &u);
   if (err) {
     job_finish(s, j, err);
     return;
@@ -726,8 +723,8 @@ int scheduler_init(struct scheduler *s, uv_loop_t *loop,
   s->rng = (uint64_t)uv_hrtime() | 1;
   histogram_init(&s->stats.latency_us);
   histogram_init(&s->stats.ttfb_us);
-  int rc = fetcher_init(&s->fetcher, loop, &s->opt.fetch,
-                        s->opt.concurrency, transfer_done, s);
+  int rc = fetcher_init(&s->fetcher, loop, &s->opt.fetch, s->opt.concurrency,
+                        transfer_done, s);
   if (rc)
     return rc;
   uv_async_init(loop, &s->wake, on_wake);

@@ -5,7 +5,8 @@
  *   input ──► admit ──► host queue ──► fetcher ──► decide:
  *   (reader     (live < cap)   (per-host cap,  (curl on   redirect: requeue
  *    thread)                    rate, breaker)  the loop)  transient: retry
- *                                                         final: extract ──► sink
+ *                                                         final: extract ──►
+ * sink
  *
  * Every admitted URL yields exactly one result. "Live" counts URLs from
  * admission until the sink has written them; admission stops at live_cap,
@@ -28,19 +29,19 @@ struct host;
 struct job;
 
 struct scheduler_options {
-  int concurrency;          /* global in-flight cap (-c) */
-  int per_host;             /* in-flight cap per host (--per-host) */
-  double rate;              /* requests/s per host, <= 0: no limit */
-  int retries;              /* extra attempts for transient failures */
+  int concurrency; /* global in-flight cap (-c) */
+  int per_host;    /* in-flight cap per host (--per-host) */
+  double rate;     /* requests/s per host, <= 0: no limit */
+  int retries;     /* extra attempts for transient failures */
   uint64_t backoff_base_ms;
   uint64_t backoff_cap_ms;
   uint64_t max_retry_after_ms; /* a longer Retry-After ends the URL */
   int max_redirects;
   size_t max_url_len;
-  int breaker_threshold;    /* consecutive failures; <= 0: off */
+  int breaker_threshold; /* consecutive failures; <= 0: off */
   uint64_t breaker_cooldown_ms;
-  uint64_t drain_ms;        /* after the first SIGINT, in-flight grace */
-  int backlog;              /* URLs admitted beyond the in-flight cap */
+  uint64_t drain_ms;         /* after the first SIGINT, in-flight grace */
+  int backlog;               /* URLs admitted beyond the in-flight cap */
   size_t inline_extract_max; /* bodies up to this size are scanned on the
                                 loop; larger ones in the thread pool */
   struct fetcher_options fetch;
@@ -71,7 +72,7 @@ struct scheduler {
   struct input *input;
   struct sink *sink;
   struct fetcher fetcher;
-  uv_async_t wake;          /* input lines ready, results written */
+  uv_async_t wake; /* input lines ready, results written */
   uv_signal_t sigint, sigterm;
   uv_timer_t drain_timer, gc_timer;
   int nsignals;
@@ -81,14 +82,14 @@ struct scheduler {
   size_t table_size, nhosts;
   struct host *ready_head, *ready_tail; /* hosts that may start a job */
 
-  struct job *jobs;         /* every job not yet handed to the sink */
+  struct job *jobs; /* every job not yet handed to the sink */
   int inflight;
-  uint64_t live;            /* admitted and not yet reported written */
+  uint64_t live; /* admitted and not yet reported written */
   atomic_uint_fast64_t written;
   uint64_t written_seen;
   int input_done;
-  int stopping;             /* SIGINT/SIGTERM or a sink failure */
-  int interrupted;           /* the signal that stopped the run, or 0 */
+  int stopping;    /* SIGINT/SIGTERM or a sink failure */
+  int interrupted; /* the signal that stopped the run, or 0 */
   int stop_started;
   int closing;
   int sink_failed;

@@ -11,8 +11,8 @@
 #define URL_MAX_LEN_DEFAULT 8192
 
 struct url_info {
-  char *url;      /* normalised absolute URL (owned, curl_free() it) */
-  char *hostkey;  /* "scheme://host:port", lower case (owned, free()) */
+  char *url;     /* normalised absolute URL (owned, curl_free() it) */
+  char *hostkey; /* "scheme://host:port", lower case (owned, free()) */
 };
 
 /* Parses in[0..len). On success fills *out and returns NULL; on failure

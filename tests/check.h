@@ -9,25 +9,25 @@
 static int check_failures;
 static int check_count;
 
-#define CHECK(cond)                                                          \
-  do {                                                                       \
-    check_count++;                                                           \
-    if (!(cond)) {                                                           \
-      check_failures++;                                                      \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__,       \
-              #cond);                                                        \
-    }                                                                        \
+#define CHECK(cond)                                                           \
+  do {                                                                        \
+    check_count++;                                                            \
+    if (!(cond)) {                                                            \
+      check_failures++;                                                       \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__,        \
+              #cond);                                                         \
+    }                                                                         \
   } while (0)
 
-#define CHECK_STR(got, want)                                                 \
-  do {                                                                       \
-    const char *g_ = (got), *w_ = (want);                                    \
-    check_count++;                                                           \
-    if ((g_ == NULL) != (w_ == NULL) || (g_ && strcmp(g_, w_) != 0)) {       \
-      check_failures++;                                                      \
-      fprintf(stderr, "%s:%d: got \"%s\", want \"%s\"\n", __FILE__,         \
-              __LINE__, g_ ? g_ : "(null)", w_ ? w_ : "(null)");             \
-    }                                                                        \
+#define CHECK_STR(got, want)                                                  \
+  do {                                                                        \
+    const char *g_ = (got), *w_ = (want);                                     \
+    check_count++;                                                            \
+    if ((g_ == NULL) != (w_ == NULL) || (g_ && strcmp(g_, w_) != 0)) {        \
+      check_failures++;                                                       \
+      fprintf(stderr, "%s:%d: got \"%s\", want \"%s\"\n", __FILE__, __LINE__, \
+              g_ ? g_ : "(null)", w_ ? w_ : "(null)");                        \
+    }                                                                         \
   } while (0)
 
 static inline int check_report(const char *name)

@@ -65,8 +65,7 @@ static void test_spec_errors(void)
   CHECK(extract_spec_add(&s, "x=css:h1", err, sizeof(err)) == -EINVAL);
   CHECK(strstr(err, "unknown kind") != NULL);
   CHECK(extract_spec_add(&s, "x=json:a", err, sizeof(err)) == -EINVAL);
-  CHECK(extract_spec_add(&s, "x=re:(unclosed", err, sizeof(err)) ==
-        -EINVAL);
+  CHECK(extract_spec_add(&s, "x=re:(unclosed", err, sizeof(err)) == -EINVAL);
   CHECK(strstr(err, "bad regex") != NULL);
   CHECK(s.n == 0);
   extract_spec_free(&s);
@@ -82,8 +81,7 @@ static void test_run(void)
   CHECK(extract_spec_add(&s, "num=re:item (\\d+)", err, sizeof(err)) == 0);
   CHECK(extract_spec_add(&s, "whole=re:it.m", err, sizeof(err)) == 0);
   CHECK(extract_spec_add(&s, "none=re:zzz", err, sizeof(err)) == 0);
-  const char *json =
-      "{\"id\":7,\"name\":\"item 7\",\"nested\":{\"ok\":true}}";
+  const char *json = "{\"id\":7,\"name\":\"item 7\",\"nested\":{\"ok\":true}}";
   struct result *r = result_new("http://x/json/7", 15);
   extract_run(&s, json, strlen(json), "application/json", "http://x/json/7",
               r);
@@ -104,8 +102,9 @@ static void test_run(void)
   CHECK(extract_spec_init(&s) == 0);
   r = result_new("x", 1);
   extract_run(&s, "abc", 3, "text/plain", "http://x/", r);
-  CHECK_STR(r->hash,
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK_STR(
+      r->hash,
+      "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   result_free(r);
 
   s.want_links = 1;

@@ -8,18 +8,20 @@
 
 static const struct {
   const char *in;
-  const char *err;  /* expected error code, NULL for success */
-  const char *url;  /* expected normalised URL */
-  const char *key;  /* expected host key */
+  const char *err; /* expected error code, NULL for success */
+  const char *url; /* expected normalised URL */
+  const char *key; /* expected host key */
 } cases[] = {
-    {"http://example.com/", NULL, "http://example.com/", "http://example.com:80"},
-    {"HTTP://Example.COM", NULL, "http://example.com/", "http://example.com:80"},
+    {"http://example.com/", NULL, "http://example.com/",
+     "http://example.com:80"},
+    {"HTTP://Example.COM", NULL, "http://example.com/",
+     "http://example.com:80"},
     {"https://example.com:443/a?b=c#frag", NULL,
      "https://example.com:443/a?b=c#frag", "https://example.com:443"},
     {"example.com/path", NULL, "http://example.com/path",
      "http://example.com:80"},
-    {"http://127.0.0.1:8080/p/1.html", NULL,
-     "http://127.0.0.1:8080/p/1.html", "http://127.0.0.1:8080"},
+    {"http://127.0.0.1:8080/p/1.html", NULL, "http://127.0.0.1:8080/p/1.html",
+     "http://127.0.0.1:8080"},
     {"http://[::1]:9/x", NULL, "http://[::1]:9/x", "http://[::1]:9"},
     {"http://example.com/a/../b/./c", NULL, "http://example.com/b/c",
      "http://example.com:80"},
