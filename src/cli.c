@@ -391,8 +391,8 @@ static int parse_fetch(struct fetch_cli *fc, int argc, char **argv)
       o->fetch.max_headers = (size_t)v;
       break;
     case OPT_MAX_REDIRECTS:
-      if (int_arg(optarg, 0, 64, &o->max_redirects))
-        return bad("--max-redirects", optarg, "want 0..64");
+      if (int_arg(optarg, 0, 30, &o->max_redirects))
+        return bad("--max-redirects", optarg, "want 0..30");
       break;
     case OPT_MAX_URL_LENGTH: {
       int n;
@@ -467,6 +467,11 @@ static int run_fetch(struct fetch_cli *fc, char **args, int nargs)
     goto out;
   }
   fc->so.extract = &fc->ex;
+  /* curl's receive buffer is allocated per transfer. At very high
+   * concurrency (latency-bound lists) the working set matters more than
+   * the extra read calls a small buffer costs on large bodies. */
+  if (fc->so.concurrency > 2048)
+    fc->so.fetch.buffer_size = 2048;
   if (scheduler_init(s, &loop, &fc->so, in, sink)) {
     fprintf(stderr, "spate fetch: cannot start the engine\n");
     goto out;

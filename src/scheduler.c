@@ -14,7 +14,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#define MAX_REDIRECTS_CAP 64
+#define MAX_REDIRECTS_CAP 30
 #define container_of(p, type, member)                                         \
   ((type *)(void *)((char *)(p)-offsetof(type, member)))
 #define HOST_IDLE_KEEP_MS 60000
@@ -56,6 +56,8 @@ struct job {
 
 static void pump(struct scheduler *s);
 static void stop_run(struct scheduler *s, uint64_t drain_ms);
+static void flush_pending(uv_check_t *c);
+static void sink_failed(struct scheduler *s, size_t n);
 
 static uint64_t hash_str(const char *p)
 {
@@ -305,12 +307,35 @@ static void job_submit(struct scheduler *s, struct job *j)
   transfer_release(&j->t);
   free(j->url);
   free(j);
-  if (sink_submit(s->sink, r) != 0) {
-    /* The sink freed r and will not report it: count it ourselves, and
-     * stop taking work, since nothing more can be written. */
-    s->live--;
-    s->sink_failed = 1;
-    s->stopping = 1;
+  /* Results leave in batches, once per loop iteration (flush_pending):
+   * one lock and one writer wake-up for many results. pending never
+   * outgrows the live cap, which sized it. */
+  if (s->npending < s->pending_cap) {
+    s->pending[s->npending++] = r;
+    uv_check_start(&s->flush, flush_pending);
+  } else if (sink_submit(s->sink, r) != 0) {
+    sink_failed(s, 1);
+  }
+}
+
+/* The sink freed n results it will never report: count them ourselves,
+ * and stop taking work, since nothing more can be written. */
+static void sink_failed(struct scheduler *s, size_t n)
+{
+  s->live -= n;
+  s->sink_failed = 1;
+  s->stopping = 1;
+}
+
+static void flush_pending(uv_check_t *c)
+{
+  struct scheduler *s = c->data;
+  size_t n = s->npending;
+  uv_check_stop(c);
+  s->npending = 0;
+  if (n && sink_submit_many(s->sink, s->pending, n) != 0) {
+    sink_failed(s, n);
+    pump(s);
   }
 }
 
@@ -591,6 +616,7 @@ static void shutdown_loop(struct scheduler *s)
   s->closing = 1;
   input_stop(s->input);
   uv_close((uv_handle_t *)&s->wake, on_closed);
+  uv_close((uv_handle_t *)&s->flush, on_closed);
   uv_close((uv_handle_t *)&s->sigint, on_closed);
   uv_close((uv_handle_t *)&s->sigterm, on_closed);
   uv_close((uv_handle_t *)&s->drain_timer, on_closed);
@@ -727,8 +753,14 @@ int scheduler_init(struct scheduler *s, uv_loop_t *loop,
                         transfer_done, s);
   if (rc)
     return rc;
+  s->pending_cap = (size_t)s->opt.concurrency + (size_t)s->opt.backlog;
+  s->pending = malloc(s->pending_cap * sizeof(*s->pending));
+  if (!s->pending)
+    return -ENOMEM;
   uv_async_init(loop, &s->wake, on_wake);
   s->wake.data = s;
+  uv_check_init(loop, &s->flush);
+  s->flush.data = s;
   uv_signal_init(loop, &s->sigint);
   s->sigint.data = s;
   uv_signal_init(loop, &s->sigterm);
@@ -757,6 +789,8 @@ int scheduler_run(struct scheduler *s)
 
 void scheduler_free(struct scheduler *s)
 {
+  free(s->pending);
+  s->pending = NULL;
   free(s->table);
   s->table = NULL;
 }

@@ -72,7 +72,10 @@ struct scheduler {
   struct input *input;
   struct sink *sink;
   struct fetcher fetcher;
-  uv_async_t wake; /* input lines ready, results written */
+  uv_async_t wake;         /* input lines ready, results written */
+  uv_check_t flush;        /* hands the iteration's results to the sink */
+  struct result **pending; /* results of this loop iteration */
+  size_t npending, pending_cap;
   uv_signal_t sigint, sigterm;
   uv_timer_t drain_timer, gc_timer;
   int nsignals;

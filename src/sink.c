@@ -137,6 +137,34 @@ int sink_submit(struct sink *s, struct result *r)
   return rc;
 }
 
+int sink_submit_many(struct sink *s, struct result **v, size_t n)
+{
+  int rc = sink_error(s);
+  size_t i = 0;
+  if (rc || n == 0)
+    goto out;
+  pthread_mutex_lock(&s->lock);
+  int was_empty = s->nq == 0;
+  for (; i < n; i++) {
+    while (s->nq == s->cap && !sink_error(s)) {
+      /* The writer must hear about what is queued before we wait. */
+      pthread_cond_signal(&s->nonempty);
+      was_empty = 0;
+      pthread_cond_wait(&s->nonfull, &s->lock);
+    }
+    if ((rc = sink_error(s)))
+      break;
+    s->q[s->nq++] = v[i];
+  }
+  if (was_empty && s->nq)
+    pthread_cond_signal(&s->nonempty);
+  pthread_mutex_unlock(&s->lock);
+out:
+  for (; i < n; i++)
+    result_free(v[i]);
+  return rc;
+}
+
 static void sink_free(struct sink *s)
 {
   pthread_cond_destroy(&s->nonfull);
