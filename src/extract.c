@@ -225,8 +225,10 @@ static void resolve_links(const struct html_info *h, const char *base,
   if (h->base_href &&
       curl_url_set(u, CURLUPART_URL, h->base_href, 0) != CURLUE_OK)
     goto done;
+  if (!h->links)
+    goto done;
   const char *p = h->links, *end = h->links + h->links_len;
-  while (p && p < end) {
+  while (p < end) {
     size_t l = strlen(p);
     char *abs = NULL, *scheme = NULL;
     CURLU *c = curl_url_dup(u);

@@ -61,5 +61,9 @@ int64_t retry_after_parse(const char *value, time_t now)
   time_t when = curl_getdate(value, NULL);
   if (when == -1)
     return -1;
-  return when <= now ? 0 : (int64_t)(when - now) * 1000;
+  if (when <= now)
+    return 0;
+  /* Far-future dates saturate (a day is already past any sane cap). */
+  int64_t secs = (int64_t)when - (int64_t)now;
+  return secs > 100000000 ? (int64_t)100000000 * 1000 : secs * 1000;
 }

@@ -54,6 +54,12 @@ static int lower_host(CURLU *h)
   int changed = 0, rc = 0;
   if (curl_url_get(h, CURLUPART_HOST, &host, 0))
     return -1;
+  /* '%' belongs in no host name (an IPv6 zone id aside): curl would
+   * otherwise keep it raw here and encoded in the URL. */
+  if (host[0] != '[' && strchr(host, '%')) {
+    curl_free(host);
+    return -1;
+  }
   for (char *p = host; *p; p++)
     if (*p >= 'A' && *p <= 'Z') {
       *p = (char)(*p + 32);
@@ -109,6 +115,17 @@ const char *url_check(const char *in, size_t len, size_t max_len,
     goto fail;
   if (curl_url_get(h, CURLUPART_URL, &out->url, 0))
     goto fail;
+  /* curl's normalisation is not always a fixed point ("%325" becomes
+   * "http://25/", which parses as 0.0.0.25): when it changed the input,
+   * parse the result once more, so one host always gets one key. */
+  if (strcmp(out->url, copy) != 0) {
+    if (curl_url_set(h, CURLUPART_URL, out->url, 0))
+      goto fail;
+    curl_free(out->url);
+    out->url = NULL;
+    if (lower_host(h) || curl_url_get(h, CURLUPART_URL, &out->url, 0))
+      goto fail;
+  }
   if (strlen(out->url) > max_len) {
     err = ERR_URL_TOO_LONG;
     goto fail;

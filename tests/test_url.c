@@ -25,6 +25,9 @@ static const struct {
     {"http://[::1]:9/x", NULL, "http://[::1]:9/x", "http://[::1]:9"},
     {"http://example.com/a/../b/./c", NULL, "http://example.com/b/c",
      "http://example.com:80"},
+    /* Normalisation reaches a fixed point (found by fuzz_url). */
+    {"%325", NULL, "http://0.0.0.25/", "http://0.0.0.25:80"},
+    {"http://ampl%.COM:80/a", ERR_BAD_URL, NULL, NULL},
     {"ftp://example.com/file", ERR_UNSUPPORTED_SCHEME, NULL, NULL},
     {"file:///etc/passwd", ERR_UNSUPPORTED_SCHEME, NULL, NULL},
     {"javascript:alert(1)", ERR_UNSUPPORTED_SCHEME, NULL, NULL},
