@@ -175,8 +175,16 @@ def test_usage(o):
     check(p.returncode == 2 and "frobnicate" in p.stderr, "unknown command")
     p = run("fetch", "-q", o.url("/p/1.html"))
     check(p.returncode == 0 and p.stderr == "", f"quiet: {p.stderr!r}")
-    p = run("fetch", "--progress", o.url("/p/1.html"))
-    check("done" in p.stderr or p.returncode == 0, "progress")
+    # Forced on (stderr is not a terminal here): a run of ~1.5 s redraws
+    # the line several times, then clears it before the summary.
+    urls = "".join(o.url(f"/p/{i}.html?delay=100") + "\n" for i in range(60))
+    p = run("fetch", "--progress", "-c", "4", stdin=urls)
+    # (text mode turns the \r that redraws the line into \n)
+    frames = [f for f in p.stderr.splitlines() if " done " in f]
+    check(len(frames) >= 3, f"progress frames: {p.stderr!r}")
+    check(all("in flight" in f and "/s" in f and "ETA" in f
+              for f in frames), f"progress fields: {frames[:2]}")
+    check("60 URLs in" in p.stderr, "summary after progress")
     # An empty input is a valid, empty run.
     p = run("fetch", "-q", stdin="\n# nothing\n")
     check(p.returncode == 0 and p.stdout == "", "empty input")
