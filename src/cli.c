@@ -79,7 +79,7 @@ long long cli_parse_size(const char *s)
 
 struct progress {
   uv_timer_t timer;
-  struct scheduler *s;
+  struct scheduler_shared *sh;
   struct input *in;
   int on;
 };
@@ -99,9 +99,21 @@ static void fmt_eta(char *out, size_t n, double secs)
 static void progress_tick(uv_timer_t *t)
 {
   struct progress *p = t->data;
-  const struct scheduler_stats *st = &p->s->stats;
-  double secs = (double)(uv_hrtime() - st->start_ns) / 1e9;
-  double rate = secs > 0 ? (double)st->done / secs : 0;
+  uint64_t done = 0, failed = 0, start = 0;
+  int inflight = 0;
+  /* The loops run on their own threads: relaxed atomic reads of counters
+   * they store atomically. */
+  for (int i = 0; i < p->sh->nloops; i++) {
+    struct scheduler *s = p->sh->loops[i];
+    done += __atomic_load_n(&s->stats.done, __ATOMIC_RELAXED);
+    failed += __atomic_load_n(&s->stats.failed, __ATOMIC_RELAXED);
+    inflight += __atomic_load_n(&s->inflight, __ATOMIC_RELAXED);
+    uint64_t t0 = __atomic_load_n(&s->stats.start_ns, __ATOMIC_RELAXED);
+    if (t0 && (!start || t0 < start))
+      start = t0;
+  }
+  double secs = start ? (double)(uv_hrtime() - start) / 1e9 : 0;
+  double rate = secs > 0 ? (double)done / secs : 0;
   int known;
   size_t total = input_total(p->in, &known);
   char tot[32], eta[32];
@@ -110,17 +122,16 @@ static void progress_tick(uv_timer_t *t)
   else
     snprintf(tot, sizeof(tot), "%zu+", total);
   fmt_eta(eta, sizeof(eta),
-          known && rate > 0 ? (double)(total - st->done) / rate : -1);
+          known && rate > 0 ? (double)(total - done) / rate : -1);
   fprintf(stderr,
           "\r\033[K%llu/%s done  %.0f/s  %llu errors  %d in flight  ETA %s",
-          (unsigned long long)st->done, tot, rate,
-          (unsigned long long)st->failed, p->s->inflight, eta);
+          (unsigned long long)done, tot, rate, (unsigned long long)failed,
+          inflight, eta);
   fflush(stderr);
 }
 
-static void print_summary(const struct scheduler *s, FILE *out)
+static void print_summary(const struct scheduler_stats *st, FILE *out)
 {
-  const struct scheduler_stats *st = &s->stats;
   double secs = (double)(uv_hrtime() - st->start_ns) / 1e9;
   fprintf(out, "spate: %llu URLs in %.2f s (%.0f/s): %llu ok, %llu failed",
           (unsigned long long)st->done, secs,
@@ -168,6 +179,7 @@ struct fetch_cli {
   const char *output;
   int quiet;
   int progress; /* -1 auto (a terminal), 0 off, 1 on */
+  int loops;    /* event loops, one per core by default */
 };
 
 static void usage_fetch(FILE *out)
@@ -198,6 +210,8 @@ static void usage_fetch(FILE *out)
       "      --breaker N           consecutive failures that pause a host "
       "(5; 0 off)\n"
       "      --breaker-cooldown T  pause before a probe (10s)\n"
+      "      --loops N             event loops (threads) to run on (one per "
+      "core)\n"
       "  -k, --insecure            do not verify TLS certificates\n"
       "      --progress / --no-progress   force the progress line on/off\n"
       "  -q, --quiet               no progress line and no summary\n"
@@ -229,6 +243,7 @@ enum {
   OPT_NO_PROGRESS,
   OPT_BACKOFF_BASE,
   OPT_DRAIN,
+  OPT_LOOPS,
 };
 
 static const struct option fetch_longopts[] = {
@@ -245,6 +260,7 @@ static const struct option fetch_longopts[] = {
     {"max-retry-after", required_argument, NULL, OPT_MAX_RETRY_AFTER},
     {"backoff-base", required_argument, NULL, OPT_BACKOFF_BASE},
     {"drain", required_argument, NULL, OPT_DRAIN},
+    {"loops", required_argument, NULL, OPT_LOOPS},
     {"user-agent", required_argument, NULL, OPT_USER_AGENT},
     {"extract", required_argument, NULL, OPT_EXTRACT},
     {"links", no_argument, NULL, OPT_LINKS},
@@ -289,6 +305,9 @@ static void defaults(struct fetch_cli *fc)
   o->fetch.user_agent = DEFAULT_UA;
   o->fetch.buffer_size = 16384;
   fc->progress = -1;
+  fc->loops = (int)uv_available_parallelism();
+  if (fc->loops > 8)
+    fc->loops = 8;
 }
 
 static int bad(const char *opt, const char *val, const char *want)
@@ -364,6 +383,10 @@ static int parse_fetch(struct fetch_cli *fc, int argc, char **argv)
     case OPT_DRAIN:
       DURATION("--drain", o->drain_ms);
 #undef DURATION
+    case OPT_LOOPS:
+      if (int_arg(optarg, 1, SCHEDULER_MAX_LOOPS, &fc->loops))
+        return bad("--loops", optarg, "want 1..16");
+      break;
     case OPT_RETRIES:
       if (int_arg(optarg, 0, 100, &o->retries))
         return bad("--retries", optarg, "want 0..100");
@@ -431,33 +454,143 @@ static int parse_fetch(struct fetch_cli *fc, int argc, char **argv)
   return -1;
 }
 
-/* Runs one fetch job: URLs from args and/or input_path into output. */
+/* One loop of a run and the thread that drives it. */
+struct run_loop {
+  uv_loop_t loop;
+  struct scheduler s;
+  uv_thread_t thread;
+  int have_loop, have_sched, have_thread;
+  int done;             /* scheduler_run has returned (atomic) */
+  uv_async_t *finished; /* the control loop's, when there is one */
+};
+
+/* With several loops, the calling thread runs a control loop of its own:
+ * the progress line, and waiting for the loops to finish. */
+struct control {
+  uv_loop_t loop;
+  uv_async_t finished;
+  int nloops;
+  struct run_loop *loops;
+};
+
+static void loop_main(void *arg)
+{
+  struct run_loop *l = arg;
+  scheduler_run(&l->s);
+  __atomic_store_n(&l->done, 1, __ATOMIC_RELEASE);
+  if (l->finished)
+    uv_async_send(l->finished);
+}
+
+static void control_finished(uv_async_t *a)
+{
+  struct control *c = a->data;
+  /* Sends coalesce: count the loops whose threads have returned. */
+  int done = 0;
+  for (int i = 0; i < c->nloops; i++)
+    done += __atomic_load_n(&c->loops[i].done, __ATOMIC_ACQUIRE);
+  if (done == c->nloops)
+    uv_stop(&c->loop);
+}
+
+/* Loop i's share of a run-wide cap, at least 1. */
+static int share(int total, int nloops, int i)
+{
+  int n = total / nloops + (i < total % nloops ? 1 : 0);
+  return n < 1 ? 1 : n;
+}
+
+/* Runs the loops: one on this thread, or several on threads of their own
+ * while this one keeps the progress line. */
+static void run_loops(struct run_loop *loops, int nloops,
+                      struct scheduler_shared *sh, struct input *in, int show)
+{
+  struct control ctl;
+  struct progress prog = {0};
+  int use_ctl = nloops > 1;
+  uv_loop_t *ploop = &loops[0].loop;
+  if (use_ctl) {
+    if (uv_loop_init(&ctl.loop)) {
+      use_ctl = 0; /* run the first loop here; the others get no thread */
+      nloops = 1;
+    } else {
+      uv_async_init(&ctl.loop, &ctl.finished, control_finished);
+      ctl.finished.data = &ctl;
+      ctl.nloops = nloops;
+      ctl.loops = loops;
+      for (int i = 0; i < nloops; i++)
+        loops[i].finished = &ctl.finished;
+      ploop = &ctl.loop;
+    }
+  }
+  if (show) {
+    prog.sh = sh;
+    prog.in = in;
+    prog.on = 1;
+    uv_timer_init(ploop, &prog.timer);
+    prog.timer.data = &prog;
+    uv_timer_start(&prog.timer, progress_tick, 250, 250);
+    uv_unref((uv_handle_t *)&prog.timer);
+  }
+  if (input_start(in))
+    input_stop(in); /* no reader thread: the run ends at once, empty */
+  if (use_ctl) {
+    for (int i = 0; i < nloops; i++) {
+      if (uv_thread_create(&loops[i].thread, loop_main, &loops[i]) == 0)
+        loops[i].have_thread = 1;
+      else
+        loops[i].done = 1; /* the other loops take its share */
+    }
+    uv_async_send(&ctl.finished); /* in case no thread started */
+    uv_run(&ctl.loop, UV_RUN_DEFAULT);
+    for (int i = 0; i < nloops; i++)
+      if (loops[i].have_thread) {
+        uv_thread_join(&loops[i].thread);
+        loops[i].have_thread = 0;
+      }
+  } else {
+    scheduler_run(&loops[0].s);
+  }
+  if (prog.on) {
+    uv_close((uv_handle_t *)&prog.timer, NULL);
+    uv_run(ploop, UV_RUN_NOWAIT);
+    fputs("\r\033[K", stderr);
+  }
+  if (use_ctl) {
+    uv_close((uv_handle_t *)&ctl.finished, NULL);
+    uv_run(&ctl.loop, UV_RUN_NOWAIT);
+    uv_loop_close(&ctl.loop);
+  }
+}
+
+/* Runs one fetch job: URLs from args and/or input_path into output, on
+ * fc->loops event loops (one per core by default). */
 static int run_fetch(struct fetch_cli *fc, char **args, int nargs)
 {
   int code = CLI_EXIT_INTERNAL;
-  uv_loop_t loop;
+  int nloops = fc->loops;
   struct input *in = NULL;
   struct sink *sink = NULL;
-  struct scheduler *s = calloc(1, sizeof(*s));
-  struct progress prog = {0};
+  struct scheduler_shared *sh = calloc(1, sizeof(*sh));
+  struct run_loop *loops = calloc((size_t)nloops, sizeof(*loops));
   char err[SINK_ERRMSG_MAX];
-  int have_loop = 0, have_input = 0, have_sched = 0;
-  if (!s || uv_loop_init(&loop))
+  int rc;
+  if (!sh || !loops)
     goto out;
-  have_loop = 1;
-  int rc = input_open(&in, args, nargs, fc->input_path, scheduler_notify, s);
+  atomic_init(&sh->live, 0);
+  sh->live_cap = (uint64_t)fc->so.concurrency + (uint64_t)fc->so.backlog;
+  rc = input_open(&in, args, nargs, fc->input_path, scheduler_notify, sh);
   if (rc) {
     fprintf(stderr, "spate fetch: cannot read %s: %s\n", fc->input_path,
             strerror(-rc));
     code = CLI_EXIT_INPUT;
     goto out;
   }
-  have_input = 1;
   struct sink_options sopt = {
       .batch_rows = 500,
-      .queue_cap = fc->so.concurrency + fc->so.backlog + 16,
+      .queue_cap = (int)sh->live_cap + 16,
       .on_written = scheduler_written,
-      .arg = s,
+      .arg = sh,
   };
   rc = sink_open(&sink, fc->output, &sopt, err);
   if (rc) {
@@ -472,58 +605,71 @@ static int run_fetch(struct fetch_cli *fc, char **args, int nargs)
    * the extra read calls a small buffer costs on large bodies. */
   if (fc->so.concurrency > 2048)
     fc->so.fetch.buffer_size = 2048;
-  if (scheduler_init(s, &loop, &fc->so, in, sink)) {
-    fprintf(stderr, "spate fetch: cannot start the engine\n");
-    goto out;
+  for (int i = 0; i < nloops; i++) {
+    struct run_loop *l = &loops[i];
+    struct scheduler_options o = fc->so;
+    o.concurrency = share(fc->so.concurrency, nloops, i);
+    o.per_host = share(fc->so.per_host, nloops, i);
+    o.backlog = share(fc->so.backlog, nloops, i);
+    if (uv_loop_init(&l->loop))
+      goto out;
+    l->have_loop = 1;
+    if (scheduler_init(&l->s, &l->loop, &o, in, sink, sh)) {
+      fprintf(stderr, "spate fetch: cannot start the engine\n");
+      goto out;
+    }
+    l->have_sched = 1;
   }
-  have_sched = 1;
   int show = fc->progress < 0 ? isatty(2) && !fc->quiet : fc->progress;
-  if (show) {
-    prog.s = s;
-    prog.in = in;
-    prog.on = 1;
-    uv_timer_init(&loop, &prog.timer);
-    prog.timer.data = &prog;
-    uv_timer_start(&prog.timer, progress_tick, 250, 250);
-    uv_unref((uv_handle_t *)&prog.timer);
-  }
-  scheduler_run(s);
-  if (prog.on) {
-    uv_close((uv_handle_t *)&prog.timer, NULL);
-    uv_run(&loop, UV_RUN_NOWAIT);
-    fputs("\r\033[K", stderr);
-  }
+  run_loops(loops, nloops, sh, in, show);
+
   int in_err = input_error(in);
   rc = sink_close(sink);
   sink = NULL;
-  if (!fc->quiet)
-    print_summary(s, stderr);
+  struct scheduler_stats *st = malloc(sizeof(*st));
+  int interrupted = 0, sink_failed = 0;
+  for (int i = 0; i < nloops; i++) {
+    if (loops[i].s.interrupted)
+      interrupted = loops[i].s.interrupted;
+    sink_failed |= loops[i].s.sink_failed;
+    if (st && i == 0)
+      *st = loops[0].s.stats;
+    else if (st)
+      scheduler_stats_merge(st, &loops[i].s.stats);
+  }
+  if (!fc->quiet && st)
+    print_summary(st, stderr);
   if (in_err) {
     fprintf(stderr, "spate fetch: reading input failed: %s\n",
             strerror(in_err));
     code = CLI_EXIT_INPUT;
-  } else if (rc || s->sink_failed) {
+  } else if (rc || sink_failed) {
     if (rc != -EPIPE)
       fprintf(stderr, "spate fetch: writing results failed: %s\n",
               strerror(rc ? -rc : EIO));
     code = CLI_EXIT_OUTPUT;
-  } else if (s->interrupted) {
-    code = 128 + s->interrupted;
-  } else {
-    code = s->stats.failed ? CLI_EXIT_SOME_FAILED : CLI_EXIT_OK;
+  } else if (interrupted) {
+    code = 128 + interrupted;
+  } else if (st) {
+    code = st->failed ? CLI_EXIT_SOME_FAILED : CLI_EXIT_OK;
   }
+  free(st);
 out:
   if (sink)
     sink_close(sink);
-  if (have_sched)
-    scheduler_free(s);
-  if (have_input)
+  if (in)
     input_close(in);
-  if (have_loop) {
-    uv_run(&loop, UV_RUN_NOWAIT);
-    uv_loop_close(&loop);
+  for (int i = 0; loops && i < nloops; i++) {
+    struct run_loop *l = &loops[i];
+    if (l->have_sched)
+      scheduler_free(&l->s);
+    if (l->have_loop) {
+      uv_run(&l->loop, UV_RUN_NOWAIT);
+      uv_loop_close(&l->loop);
+    }
   }
-  free(s);
+  free(loops);
+  free(sh);
   return code;
 }
 
@@ -538,6 +684,15 @@ int cli_fetch(int argc, char **argv)
   int code = parse_fetch(&fc, argc, argv);
   if (code >= 0)
     goto out;
+  /* Several loops split the caps between them. A per-host rate or a
+   * per-host cap smaller than the loop count could not be split exactly,
+   * and politeness comes first: fewer loops then. */
+  if (fc.so.rate > 0)
+    fc.loops = 1;
+  if (fc.loops > fc.so.per_host)
+    fc.loops = fc.so.per_host;
+  if (fc.loops > fc.so.concurrency)
+    fc.loops = fc.so.concurrency;
   char **args = argv + optind;
   int nargs = argc - optind;
   if (nargs == 0 && !fc.input_path) {

@@ -64,3 +64,12 @@ uint64_t histogram_quantile(const struct histogram *h, double q)
   }
   return h->max;
 }
+
+void histogram_merge(struct histogram *into, const struct histogram *from)
+{
+  for (unsigned b = 0; b < HISTOGRAM_BUCKETS; b++)
+    into->buckets[b] += from->buckets[b];
+  into->count += from->count;
+  if (from->max > into->max)
+    into->max = from->max;
+}

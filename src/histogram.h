@@ -21,6 +21,8 @@ struct histogram {
 
 void histogram_init(struct histogram *h);
 void histogram_record(struct histogram *h, uint64_t value);
+/* Adds every sample of from to into. */
+void histogram_merge(struct histogram *into, const struct histogram *from);
 /* The value at quantile q in [0, 1] (upper edge of its bucket, so never
  * below the true quantile by more than the bucket width); 0 if empty. */
 uint64_t histogram_quantile(const struct histogram *h, double q);

@@ -161,19 +161,22 @@ int input_start(struct input *in)
 
 int input_next(struct input *in, struct input_line *out)
 {
-  if (in->next_arg < in->nargs) {
+  pthread_mutex_lock(&in->lock);
+  if (in->next_arg < in->nargs && !in->stop) {
     const char *a = in->args[in->next_arg++];
+    pthread_mutex_unlock(&in->lock);
     size_t n = strlen(a);
     out->truncated = n > INPUT_LINE_MAX;
     out->len = out->truncated ? INPUT_LINE_MAX : n;
     out->text = strndup(a, out->len);
     return out->text ? 1 : -1;
   }
-  pthread_mutex_lock(&in->lock);
   if (in->count) {
     *out = in->ring[in->head];
     in->head = (in->head + 1) % INPUT_QUEUE;
-    if (in->count-- == INPUT_QUEUE)
+    /* Wake the reader only when half the ring is free, so it refills in
+     * bulk instead of one line per wake-up. */
+    if (in->count-- == INPUT_QUEUE / 2 + 1 || in->count == 0)
       pthread_cond_signal(&in->not_full);
     pthread_mutex_unlock(&in->lock);
     return 1;
@@ -197,6 +200,7 @@ size_t input_total(struct input *in, int *known)
 {
   pthread_mutex_lock(&in->lock);
   size_t n = (size_t)in->nargs + in->lines_read;
+  /* Arguments are all known at once; the file's end only when read. */
   *known = in->eof;
   pthread_mutex_unlock(&in->lock);
   return n;

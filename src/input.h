@@ -56,7 +56,8 @@ struct input {
 int input_open(struct input **out, char **args, int nargs, const char *path,
                void (*notify)(void *), void *notify_arg);
 int input_start(struct input *in);
-/* Takes the next line: returns 1 and fills *out (ownership passes to the
+/* Takes the next line (thread-safe: several loops may share one input):
+ * returns 1 and fills *out (ownership passes to the
  * caller), 0 when none is ready yet (notify will fire), -1 at the end. */
 int input_next(struct input *in, struct input_line *out);
 /* Asks the reader to stop; input_next then returns -1 once drained of

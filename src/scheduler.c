@@ -249,16 +249,17 @@ static void job_set_host(struct job *j, struct host *h)
 
 /* ---- results -------------------------------------------------------- */
 
-static void count_error(struct scheduler_stats *st, const char *code)
+static void count_errors(struct scheduler_stats *st, const char *code,
+                         uint64_t n)
 {
   for (int i = 0; i < st->nerrors; i++)
     if (strcmp(st->errors[i].code, code) == 0) {
-      st->errors[i].n++;
+      st->errors[i].n += n;
       return;
     }
   if (st->nerrors < STATS_MAX_ERRORS) {
     st->errors[st->nerrors].code = code;
-    st->errors[st->nerrors++].n = 1;
+    st->errors[st->nerrors++].n = n;
   }
 }
 
@@ -287,13 +288,13 @@ static void job_submit(struct scheduler *s, struct job *j)
   r->fetched_at_us = now_us();
   if (j->first_ns)
     r->elapsed_ms = (double)(uv_hrtime() - j->first_ns) / 1e6;
-  st->done++;
+  __atomic_store_n(&st->done, st->done + 1, __ATOMIC_RELAXED);
   st->status_class[r->status >= 100 && r->status < 600 ? r->status / 100
                                                        : 0]++;
   st->bytes += (uint64_t)(r->bytes > 0 ? r->bytes : 0);
   if (r->error) {
-    st->failed++;
-    count_error(st, r->error);
+    __atomic_store_n(&st->failed, st->failed + 1, __ATOMIC_RELAXED);
+    count_errors(st, r->error, 1);
   } else {
     st->ok++;
   }
@@ -303,6 +304,7 @@ static void job_submit(struct scheduler *s, struct job *j)
       histogram_record(&st->ttfb_us, (uint64_t)(r->ttfb_ms * 1000));
   }
   job_unlink(s, j);
+  s->njobs--;
   job_set_host(j, NULL);
   transfer_release(&j->t);
   free(j->url);
@@ -322,7 +324,7 @@ static void job_submit(struct scheduler *s, struct job *j)
  * and stop taking work, since nothing more can be written. */
 static void sink_failed(struct scheduler *s, size_t n)
 {
-  s->live -= n;
+  atomic_fetch_sub(&s->shared->live, n);
   s->sink_failed = 1;
   s->stopping = 1;
 }
@@ -333,10 +335,10 @@ static void flush_pending(uv_check_t *c)
   size_t n = s->npending;
   uv_check_stop(c);
   s->npending = 0;
-  if (n && sink_submit_many(s->sink, s->pending, n) != 0) {
+  if (n && sink_submit_many(s->sink, s->pending, n) != 0)
     sink_failed(s, n);
-    pump(s);
-  }
+  /* The last results of the run may just have left: let pump see it. */
+  pump(s);
 }
 
 static void extract_work(uv_work_t *w)
@@ -410,8 +412,8 @@ static void admit(struct scheduler *s, struct input_line *line)
   if (s->jobs)
     s->jobs->prev = j;
   s->jobs = j;
-  s->live++;
   s->stats.admitted++;
+  s->njobs++;
 
   struct url_info u;
   const char *err = line->truncated ? ERR_URL_TOO_LONG
@@ -492,7 +494,7 @@ static void decide(struct scheduler *s, struct job *j)
   struct host *h = j->host;
   uint64_t now = uv_now(s->loop);
   h->inflight--;
-  s->inflight--;
+  __atomic_store_n(&s->inflight, s->inflight - 1, __ATOMIC_RELAXED);
   h->last_used_ms = now;
   h->blocked = 0;
   unsigned trips = h->br.trips;
@@ -583,7 +585,7 @@ static int host_start_one(struct scheduler *s, struct host *h)
     return 0;
   }
   h->inflight++;
-  s->inflight++;
+  __atomic_store_n(&s->inflight, s->inflight + 1, __ATOMIC_RELAXED);
   h->last_used_ms = now;
   return 1;
 }
@@ -614,8 +616,10 @@ static void shutdown_loop(struct scheduler *s)
   if (s->closing)
     return;
   s->closing = 1;
-  input_stop(s->input);
-  uv_close((uv_handle_t *)&s->wake, on_closed);
+  /* The wake handle stays open (unreferenced) until every loop of the run
+   * is done: the input and writer threads may still signal it. It is
+   * closed by scheduler_free. */
+  uv_unref((uv_handle_t *)&s->wake);
   uv_close((uv_handle_t *)&s->flush, on_closed);
   uv_close((uv_handle_t *)&s->sigint, on_closed);
   uv_close((uv_handle_t *)&s->sigterm, on_closed);
@@ -643,25 +647,29 @@ static void pump(struct scheduler *s)
     stop_run(s, 0);
     return;
   }
-  uint64_t w = atomic_load(&s->written);
-  s->live -= w - s->written_seen;
-  s->written_seen = w;
-
-  uint64_t cap = (uint64_t)s->opt.concurrency + (uint64_t)s->opt.backlog;
-  while (!s->stopping && !s->input_done && s->live < cap) {
+  /* Live is shared by every loop of the run: reserve a slot before
+   * taking a line, give it back if there was none. */
+  struct scheduler_shared *sh = s->shared;
+  while (!s->stopping && !s->input_done && s->njobs < s->opt.max_jobs) {
+    if (atomic_fetch_add(&sh->live, 1) >= sh->live_cap) {
+      atomic_fetch_sub(&sh->live, 1);
+      break;
+    }
     struct input_line line;
     int rc = input_next(s->input, &line);
-    if (rc == 0)
-      break;
-    if (rc < 0) {
-      s->input_done = 1;
+    if (rc != 1) {
+      atomic_fetch_sub(&sh->live, 1);
+      if (rc < 0)
+        s->input_done = 1;
       break;
     }
     admit(s, &line);
   }
   if (!s->stopping)
     dispatch(s);
-  if ((s->input_done || s->stopping) && s->live == 0 && !s->jobs)
+  /* This loop is done when nothing more comes in and all its results have
+   * gone to the sink; the sink drains them after every loop has ended. */
+  if ((s->input_done || s->stopping) && !s->jobs && s->npending == 0)
     shutdown_loop(s);
 }
 
@@ -670,17 +678,22 @@ static void on_wake(uv_async_t *a)
   pump(a->data);
 }
 
+static void wake_all(struct scheduler_shared *sh)
+{
+  for (int i = 0; i < sh->nloops; i++)
+    uv_async_send(&sh->loops[i]->wake);
+}
+
 void scheduler_notify(void *arg)
 {
-  struct scheduler *s = arg;
-  uv_async_send(&s->wake);
+  wake_all(arg);
 }
 
 void scheduler_written(void *arg, size_t n)
 {
-  struct scheduler *s = arg;
-  atomic_fetch_add(&s->written, n);
-  uv_async_send(&s->wake);
+  struct scheduler_shared *sh = arg;
+  atomic_fetch_sub(&sh->live, n);
+  wake_all(sh);
 }
 
 static void drain_expired(uv_timer_t *t)
@@ -734,7 +747,7 @@ static void on_signal(uv_signal_t *sig, int signum)
 
 int scheduler_init(struct scheduler *s, uv_loop_t *loop,
                    const struct scheduler_options *opt, struct input *in,
-                   struct sink *sink)
+                   struct sink *sink, struct scheduler_shared *shared)
 {
   memset(s, 0, sizeof(*s));
   s->loop = loop;
@@ -743,9 +756,11 @@ int scheduler_init(struct scheduler *s, uv_loop_t *loop,
     s->opt.max_redirects = MAX_REDIRECTS_CAP;
   if (s->opt.per_host <= 0)
     s->opt.per_host = s->opt.concurrency;
+  if (s->opt.max_jobs <= 0)
+    s->opt.max_jobs = s->opt.concurrency + s->opt.backlog;
   s->input = in;
   s->sink = sink;
-  atomic_init(&s->written, 0);
+  s->shared = shared;
   s->rng = (uint64_t)uv_hrtime() | 1;
   histogram_init(&s->stats.latency_us);
   histogram_init(&s->stats.ttfb_us);
@@ -761,6 +776,9 @@ int scheduler_init(struct scheduler *s, uv_loop_t *loop,
   s->wake.data = s;
   uv_check_init(loop, &s->flush);
   s->flush.data = s;
+  if (shared->nloops >= SCHEDULER_MAX_LOOPS)
+    return -EINVAL;
+  shared->loops[shared->nloops++] = s;
   uv_signal_init(loop, &s->sigint);
   s->sigint.data = s;
   uv_signal_init(loop, &s->sigterm);
@@ -774,23 +792,44 @@ int scheduler_init(struct scheduler *s, uv_loop_t *loop,
 
 int scheduler_run(struct scheduler *s)
 {
-  s->stats.start_ns = uv_hrtime();
+  __atomic_store_n(&s->stats.start_ns, uv_hrtime(), __ATOMIC_RELAXED);
   uv_signal_start(&s->sigint, on_signal, SIGINT);
   uv_signal_start(&s->sigterm, on_signal, SIGTERM);
   uv_timer_start(&s->gc_timer, gc_hosts, GC_MS, GC_MS);
-  int rc = input_start(s->input);
-  if (rc) {
-    s->input_done = 1;
-  }
   pump(s);
   uv_run(s->loop, UV_RUN_DEFAULT);
-  return rc;
+  return 0;
 }
 
 void scheduler_free(struct scheduler *s)
 {
+  if (!uv_is_closing((uv_handle_t *)&s->wake)) {
+    uv_close((uv_handle_t *)&s->wake, on_closed);
+    uv_run(s->loop, UV_RUN_NOWAIT);
+  }
   free(s->pending);
   s->pending = NULL;
   free(s->table);
   s->table = NULL;
+}
+
+void scheduler_stats_merge(struct scheduler_stats *into,
+                           const struct scheduler_stats *from)
+{
+  into->admitted += from->admitted;
+  into->done += from->done;
+  into->ok += from->ok;
+  into->failed += from->failed;
+  into->retries += from->retries;
+  into->redirects += from->redirects;
+  for (int i = 0; i < 6; i++)
+    into->status_class[i] += from->status_class[i];
+  for (int i = 0; i < from->nerrors; i++)
+    count_errors(into, from->errors[i].code, from->errors[i].n);
+  into->bytes += from->bytes;
+  into->breaker_trips += from->breaker_trips;
+  if (from->start_ns && from->start_ns < into->start_ns)
+    into->start_ns = from->start_ns;
+  histogram_merge(&into->latency_us, &from->latency_us);
+  histogram_merge(&into->ttfb_us, &from->ttfb_us);
 }

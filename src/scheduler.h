@@ -27,6 +27,20 @@
 struct sink;
 struct host;
 struct job;
+struct scheduler;
+
+/* What the schedulers of one run share when it runs on several loops (one
+ * per core): the input, the sink, and the count of live URLs, so the
+ * memory bound holds for the run as a whole. Each loop takes URLs from the
+ * input as it has room, so the loops balance themselves. */
+#define SCHEDULER_MAX_LOOPS 16
+
+struct scheduler_shared {
+  atomic_uint_fast64_t live; /* admitted, not yet written, all loops */
+  uint64_t live_cap;
+  struct scheduler *loops[SCHEDULER_MAX_LOOPS];
+  int nloops;
+};
 
 struct scheduler_options {
   int concurrency; /* global in-flight cap (-c) */
@@ -40,8 +54,10 @@ struct scheduler_options {
   size_t max_url_len;
   int breaker_threshold; /* consecutive failures; <= 0: off */
   uint64_t breaker_cooldown_ms;
-  uint64_t drain_ms;         /* after the first SIGINT, in-flight grace */
-  int backlog;               /* URLs admitted beyond the in-flight cap */
+  uint64_t drain_ms; /* after the first SIGINT, in-flight grace */
+  int backlog;       /* URLs admitted beyond the in-flight cap */
+  int max_jobs;      /* URLs this loop holds before the sink; 0: concurrency +
+                        backlog */
   size_t inline_extract_max; /* bodies up to this size are scanned on the
                                 loop; larger ones in the thread pool */
   struct fetcher_options fetch;
@@ -51,6 +67,8 @@ struct scheduler_options {
 #define STATS_MAX_ERRORS 32
 
 struct scheduler_stats {
+  /* done and failed are also read by the progress line on another loop's
+   * thread: written with relaxed atomic stores. */
   uint64_t admitted, done, ok, failed, retries, redirects;
   uint64_t status_class[6]; /* 0 = no status, 1xx..5xx */
   struct {
@@ -86,10 +104,9 @@ struct scheduler {
   struct host *ready_head, *ready_tail; /* hosts that may start a job */
 
   struct job *jobs; /* every job not yet handed to the sink */
+  int njobs;
   int inflight;
-  uint64_t live; /* admitted and not yet reported written */
-  atomic_uint_fast64_t written;
-  uint64_t written_seen;
+  struct scheduler_shared *shared;
   int input_done;
   int stopping;    /* SIGINT/SIGTERM or a sink failure */
   int interrupted; /* the signal that stopped the run, or 0 */
@@ -100,20 +117,27 @@ struct scheduler {
   struct scheduler_stats stats;
 };
 
-/* Prepares a run on loop with the given input and sink (both opened by the
- * caller, who closes them after scheduler_run returns). */
+/* Prepares one loop's part of a run with the given input and sink (both
+ * opened by the caller, who closes them after every loop has returned) and
+ * registers it in shared (zeroed, live_cap set, by the caller). opt's caps
+ * are this loop's share. */
 int scheduler_init(struct scheduler *s, uv_loop_t *loop,
                    const struct scheduler_options *opt, struct input *in,
-                   struct sink *sink);
-/* The input's notify hook: thread-safe, wakes the loop. */
-void scheduler_notify(void *s);
-/* The sink's on_written hook: thread-safe. */
-void scheduler_written(void *s, size_t n);
-/* Runs until every admitted URL has been written (or the run was
- * interrupted and drained). Returns 0, or a negative code when the loop
- * could not be set up. */
+                   struct sink *sink, struct scheduler_shared *shared);
+/* The input's notify hook (arg: the shared struct): thread-safe, wakes
+ * every loop. */
+void scheduler_notify(void *shared);
+/* The sink's on_written hook (arg: the shared struct): thread-safe. */
+void scheduler_written(void *shared, size_t n);
+/* Runs this loop until the input has ended (or the run was stopped) and
+ * every URL it admitted has gone to the sink. The caller starts the input
+ * once, after every loop's scheduler_init. Returns 0. */
 int scheduler_run(struct scheduler *s);
-/* Releases what scheduler_init and the run allocated. */
+/* Adds the counts and distributions of from into into. */
+void scheduler_stats_merge(struct scheduler_stats *into,
+                           const struct scheduler_stats *from);
+/* Releases what scheduler_init and the run allocated. Call it after the
+ * sink and the input are closed (their threads signal the loop). */
 void scheduler_free(struct scheduler *s);
 
 #endif
