@@ -611,6 +611,11 @@ static int run_fetch(struct fetch_cli *fc, char **args, int nargs)
     o.concurrency = share(fc->so.concurrency, nloops, i);
     o.per_host = share(fc->so.per_host, nloops, i);
     o.backlog = share(fc->so.backlog, nloops, i);
+    /* With several loops a loop takes URLs only a little ahead of what it
+     * can start, so a short list is shared evenly and -c means what it
+     * says; the run-wide live cap still bounds memory. */
+    if (nloops > 1)
+      o.max_jobs = o.concurrency + (o.concurrency > 16 ? o.concurrency : 16);
     if (uv_loop_init(&l->loop))
       goto out;
     l->have_loop = 1;
