@@ -1,0 +1,630 @@
+#!/bin/bash
+# bench/run.sh — spate beside its peers (curl --parallel, wget2, asyncio+aiohttp,
+# Scrapy, wrk) against one nginx origin on loopback; prints a table and writes it,
+# with the machine's facts, to bench/results/<UTC date-time>.md and latest.md.
+#
+#   bench/run.sh            3 runs per client, medians (about 4-5 minutes)
+#   bench/run.sh --quick    1 run each; no untuned aiohttp, no Scrapy
+#   bench/run.sh --runs N   N runs per client
+#   bench/run.sh --keep     keep the scratch directory (outputs, stderr of each run)
+#
+# Needs the peers: scripts/install-deps --bench. This is a report, not a test:
+# it exits 0 even when a target is missed, 1 when a run failed to execute
+# (timeout, crash, missing program), 2 when the origin could not be set up.
+# Environment: SPATE (binary, default build/spate), BENCH_PEERS (peer programs,
+# default /work/shared/bench-peers).
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SPATE=${SPATE:-$ROOT/build/spate}
+PEERS_SRC=${BENCH_PEERS:-/work/shared/bench-peers}
+SITE=/tmp/rig-site          # paths fixed by the peers' nginx.conf
+NGINX_PREFIX=/tmp/rig-nginx
+ORIGIN=http://127.0.0.1:8089
+NPAGES=20000
+SUBSET=2000                 # URLs for the slow Python peers (untuned aiohttp, Scrapy)
+PY=/usr/bin/python3         # Debian's python, where python3-aiohttp & co. live
+TIME=/usr/bin/time
+
+RUNS=3
+QUICK=0
+KEEP=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --quick) QUICK=1; RUNS=1 ;;
+    --runs) RUNS=${2:?--runs needs a number}; shift ;;
+    --keep) KEEP=1 ;;
+    -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+case $RUNS in '' | *[!0-9]* | 0) echo "run.sh: --runs wants a positive number" >&2; exit 2 ;; esac
+
+# Loopback only: no proxy may take these requests.
+unset http_proxy https_proxy all_proxy ftp_proxy no_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY FTP_PROXY NO_PROXY
+export LC_ALL=C
+
+WORK=$(mktemp -d /tmp/spate-bench.XXXXXX)
+RES=$WORK/res
+mkdir -p "$RES" "$WORK/cwd" "$WORK/peers"
+CHILD=
+NGINX_PID= # set only when this script started nginx
+FAILS=0
+NOTES=$WORK/notes
+: >"$NOTES"
+
+log() { echo "$*" >&2; }
+note() { echo "- $*" >>"$NOTES"; log "  note: $*"; }
+fail() { FAILS=$((FAILS + 1)); echo "- FAILED: $*" >>"$NOTES"; log "  FAILED: $*"; }
+
+stop_nginx() {
+  [ -n "$NGINX_PID" ] || return 0
+  local pid=$NGINX_PID i
+  NGINX_PID=
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for i in $(seq 50); do
+    kill -0 "$pid" 2>/dev/null || { log "nginx (pid $pid) stopped"; return 0; }
+    sleep 0.1
+  done
+  log "nginx (pid $pid) did not stop on TERM; sending KILL"
+  kill -KILL "$pid" 2>/dev/null
+}
+
+cleanup() {
+  if [ -n "$CHILD" ]; then
+    kill -TERM "$CHILD" 2>/dev/null
+    wait "$CHILD" 2>/dev/null
+    CHILD=
+  fi
+  stop_nginx
+  if [ "$KEEP" = 1 ]; then log "scratch kept in $WORK"; else rm -rf "$WORK"; fi
+}
+on_signal() {
+  log "run.sh: interrupted; cleaning up"
+  trap - EXIT INT TERM HUP
+  cleanup
+  exit 130
+}
+trap cleanup EXIT
+trap on_signal INT TERM HUP
+
+# Run a command in the background and wait, so that a signal reaches our trap at
+# once; `timeout` is outermost (it forwards TERM to its process group), GNU time
+# inside it measures the command. Sets T_RC, T_WALL, T_USER, T_SYS, T_RSS (KiB).
+run_timed() {
+  local name=$1 tmo=$2 tf=$WORK/$1.time
+  shift 2
+  rm -f "$tf"
+  timeout -k 5 "$tmo" "$TIME" -f "%e %U %S %M" -o "$tf" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+  CHILD=$!
+  wait "$CHILD"
+  T_RC=$?
+  CHILD=
+  T_WALL='' T_USER='' T_SYS='' T_RSS=''
+  if [ -s "$tf" ]; then read -r T_WALL T_USER T_SYS T_RSS < <(tail -n 1 "$tf"); fi
+  case $T_WALL in '' | *[!0-9.]*) T_WALL= ;; esac
+}
+
+# The run executed (it may still have had failed URLs)? Else count a failure.
+executed() {
+  local label=$1
+  if [ -z "$T_WALL" ] || [ "$T_RC" -ge 124 ]; then
+    local why="exit $T_RC"
+    [ "$T_RC" = 124 ] && why="timed out"
+    [ "$T_RC" = 127 ] && why="not found"
+    fail "$label: did not run to completion ($why): $(tail -n 2 "$WORK/$label.err" 2>/dev/null | tr '\n' ' ' | cut -c1-200)"
+    return 1
+  fi
+  [ "$T_RC" = 0 ] || note "$label: exit status $T_RC ($(tail -n 1 "$WORK/$label.err" 2>/dev/null | cut -c1-160))"
+  return 0
+}
+
+# JSON lines out of spate, aio_fetch.py, Scrapy: "lines status200 titled".
+check_jsonl() {
+  "$PY" - "$1" <<'EOF'
+import json, sys
+n = ok = titled = 0
+try:
+    f = open(sys.argv[1], encoding="utf-8", errors="replace")
+except OSError:
+    print(0, 0, 0); sys.exit()
+for line in f:
+    if not line.strip():
+        continue
+    n += 1
+    try:
+        r = json.loads(line)
+    except ValueError:
+        continue
+    if r.get("status") == 200:
+        ok += 1
+        titled += bool(r.get("title"))
+print(n, ok, titled)
+EOF
+}
+
+# "pps wall user sys rss_kib ok" per run, one line each, in $RES/<client>.
+record() { # record CLIENT OK
+  if [ "${2:-0}" -eq 0 ]; then # ran, but to no effect: a failure, not a figure
+    fail "$1: ran but fetched no page (its stderr: $(tail -n 1 "$WORK/$1.err" 2>/dev/null | cut -c1-160))"
+    return
+  fi
+  awk -v w="$T_WALL" -v u="$T_USER" -v s="$T_SYS" -v m="$T_RSS" -v ok="$2" \
+    'BEGIN { printf "%.1f %s %s %s %s %s\n", (w > 0 ? ok / w : 0), w, u, s, m, ok }' >>"$RES/$1"
+}
+# Median run: by pages/s (column 1) or by wall time (column 2).
+median() { # median CLIENT COL
+  [ -s "$RES/$1" ] || return 1
+  local n
+  n=$(wc -l <"$RES/$1")
+  sort -g -k"$2,$2" "$RES/$1" | sed -n "$(((n + 1) / 2))p"
+}
+
+need() { command -v "$1" >/dev/null 2>&1 || [ -x "$1" ]; }
+
+# ---------------------------------------------------------------- preflight
+log "== spate bench ($([ $QUICK = 1 ] && echo quick || echo "$RUNS runs per client")), scratch $WORK"
+if [ ! -x "$SPATE" ]; then
+  log "building spate (make -C $ROOT build)"
+  timeout 600 make -C "$ROOT" build >&2 || { echo "run.sh: build failed" >&2; exit 2; }
+fi
+# Measure one binary throughout, even if build/ is rebuilt meanwhile.
+SPATE_SRC=$SPATE
+SPATE_SUM=$(sha256sum "$SPATE_SRC" | cut -c1-12)
+SPATE_MTIME=$(date -u -r "$SPATE_SRC" '+%Y-%m-%d %H:%M UTC')
+cp "$SPATE_SRC" "$WORK/spate" || { echo "run.sh: cannot copy $SPATE_SRC" >&2; exit 2; }
+SPATE=$WORK/spate
+for p in "$TIME" timeout curl nginx; do
+  need "$p" || { echo "run.sh: $p missing (scripts/install-deps --bench)" >&2; exit 2; }
+done
+MISSING=
+for p in wget2 wrk "$PY"; do need "$p" || MISSING="$MISSING $p"; done
+HAVE_AIO=0 HAVE_SCRAPY=0
+"$PY" -c 'import aiohttp' 2>/dev/null && HAVE_AIO=1 || MISSING="$MISSING python3-aiohttp"
+"$PY" -c 'import scrapy' 2>/dev/null && HAVE_SCRAPY=1 || MISSING="$MISSING python3-scrapy"
+[ -z "$MISSING" ] || fail "missing peers:$MISSING (scripts/install-deps --bench); their rows are skipped"
+need wget2 && HAVE_WGET2=1 || HAVE_WGET2=0
+need wrk && HAVE_WRK=1 || HAVE_WRK=0
+for f in gensite.py nginx.conf aio_fetch.py scrapy_spider.py rotate.lua; do
+  [ -f "$PEERS_SRC/$f" ] || { echo "run.sh: $PEERS_SRC/$f missing" >&2; exit 2; }
+  cp "$PEERS_SRC/$f" "$WORK/peers/"
+done
+PEERS=$WORK/peers
+
+# Many sockets at once: 10,000 in flight, plus nginx's side when we start it.
+WANT_NOFILE=30000
+HARD=$(ulimit -Hn)
+if [ "$HARD" != unlimited ] && [ "$HARD" -lt "$WANT_NOFILE" ]; then
+  ulimit -Hn "$WANT_NOFILE" 2>/dev/null
+  HARD=$(ulimit -Hn)
+fi
+if [ "$HARD" = unlimited ] || [ "$HARD" -ge 65536 ]; then ulimit -n 65536; else ulimit -n "$HARD"; fi
+NOFILE=$(ulimit -n)
+[ "$NOFILE" -ge "$WANT_NOFILE" ] ||
+  note "ulimit -n is $NOFILE (the hard limit here; raising it needs CAP_SYS_RESOURCE), not the $WANT_NOFILE wanted; enough for 10,000 in flight"
+
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+STAMP=$(date -u +%Y-%m-%dT%H-%M-%SZ) # names the results file: when the run started
+STARTED=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
+
+# ---------------------------------------------------------------- site
+site_ok() {
+  [ -f "$SITE/urls.txt" ] && [ -f "$SITE/slow-urls.txt" ] && [ -f "$SITE/index.html" ] &&
+    [ "$(wc -l <"$SITE/urls.txt")" -eq "$NPAGES" ] &&
+    [ "$(find "$SITE/p" -maxdepth 1 -name '*.html' 2>/dev/null | wc -l)" -eq "$NPAGES" ]
+}
+if site_ok; then
+  log "site: $SITE has $NPAGES pages"
+else
+  log "site: generating $NPAGES pages into $SITE"
+  timeout 600 "$PY" "$PEERS/gensite.py" "$SITE" "$NPAGES" &
+  CHILD=$!
+  wait "$CHILD" || { CHILD=; echo "run.sh: gensite.py failed" >&2; exit 2; }
+  CHILD=
+  site_ok || { echo "run.sh: $SITE incomplete after gensite.py" >&2; exit 2; }
+fi
+
+# ---------------------------------------------------------------- origin
+answers() { # answers PATH -> prints "code seconds"
+  curl -q -s --noproxy '*' --max-time 3 -o "$WORK/probe.body" -w '%{http_code} %{time_total}' "$ORIGIN$1" 2>/dev/null
+}
+listening() { ss -ltnH 'sport = :8089' 2>/dev/null | grep -q .; }
+
+ORIGIN_NOTE=
+read -r code _ < <(answers /p/0.html)
+if [ "${code:-000}" = 200 ]; then
+  ORIGIN_NOTE="reused the nginx already on 127.0.0.1:8089 (left running)"
+  log "origin: $ORIGIN_NOTE"
+  cmp -s "$WORK/probe.body" "$SITE/p/0.html" ||
+    note "the server on :8089 answers /p/0.html with other bytes than $SITE/p/0.html"
+  # Its descriptor limit decides whether it can take 10,000 connections.
+  for pid in $(ss -ltnpH 'sport = :8089' 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); do
+    lim=$(awk '/^Max open files/ { print $4 }' "/proc/$pid/limits" 2>/dev/null)
+    case $lim in '' | unlimited) ;; *)
+      [ "$lim" -ge 10100 ] || note "reused origin process $pid has ulimit -n $lim: it may not take 10,000 connections" ;;
+    esac
+  done
+elif listening; then
+  echo "run.sh: something listens on 127.0.0.1:8089 but does not answer /p/0.html with 200; not touching it" >&2
+  exit 2
+else
+  mkdir -p "$NGINX_PREFIX"
+  rm -f "$NGINX_PREFIX/nginx.pid"
+  # nginx inherits the ulimit -n raised above (worker_connections 20000 in the conf).
+  timeout 10 nginx -c "$PEERS/nginx.conf" -p "$NGINX_PREFIX" 2>"$WORK/nginx-start.err" ||
+    { echo "run.sh: nginx did not start: $(cat "$WORK/nginx-start.err")" >&2; exit 2; }
+  for _ in $(seq 50); do [ -s "$NGINX_PREFIX/nginx.pid" ] && break; sleep 0.1; done
+  pid=$(cat "$NGINX_PREFIX/nginx.pid" 2>/dev/null)
+  if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q '^nginx: master'; then
+    NGINX_PID=$pid
+  else
+    echo "run.sh: nginx started but its pid file $NGINX_PREFIX/nginx.pid is unusable" >&2
+    exit 2
+  fi
+  for _ in $(seq 50); do
+    read -r code _ < <(answers /p/0.html)
+    [ "${code:-000}" = 200 ] && break
+    sleep 0.1
+  done
+  [ "${code:-000}" = 200 ] || { echo "run.sh: nginx (pid $NGINX_PID) does not answer /p/0.html" >&2; exit 2; }
+  ORIGIN_NOTE="started nginx for this run (pid $NGINX_PID, ulimit -n $NOFILE), stopped at the end"
+  log "origin: $ORIGIN_NOTE"
+fi
+read -r code secs < <(answers /slow/0)
+if [ "${code:-000}" != 200 ] || awk -v s="${secs:-0}" 'BEGIN { exit !(s < 0.18) }'; then
+  fail "origin: /slow/0 answered ${code:-nothing} in ${secs:-?} s, not 200 after 200 ms (echo module?)"
+fi
+
+# ---------------------------------------------------------------- inputs
+cd "$WORK/cwd" || exit 2 # wget2 and Scrapy write relative to the cwd: keep it scratch
+URLS=$SITE/urls.txt
+SLOW=$SITE/slow-urls.txt
+NSLOW=$(wc -l <"$SLOW")
+head -n "$SUBSET" "$URLS" >"$WORK/urls-subset.txt"
+seq 0 9999 | sed "s|^|$ORIGIN/slow/|" >"$WORK/slow10k.txt"
+head -n 1 "$WORK/slow10k.txt" >"$WORK/slow1.txt"
+curl_cfg() { awk '{ printf "url = \"%s\"\noutput = \"/dev/null\"\n", $0 }' "$1" >"$2"; }
+curl_cfg "$URLS" "$WORK/curl-urls.cfg"
+curl_cfg "$SLOW" "$WORK/curl-slow.cfg"
+
+progress() { # progress LABEL RUN OK EXPECTED
+  log "$(printf '  %-22s run %s/%s  %6s s  user %5s  sys %5s  rss %6s KiB  ok %s/%s' \
+    "$1" "$2" "$RUNS" "$T_WALL" "$T_USER" "$T_SYS" "$T_RSS" "$3" "$4")"
+}
+
+# ---------------------------------------------------------------- fetch list
+log "== fetch list: $NPAGES pages from $ORIGIN"
+for i in $(seq "$RUNS"); do
+  # spate
+  rm -f "$WORK/spate.jsonl"
+  run_timed spate 120 "$SPATE" fetch -q -i "$URLS" -c 100 --per-host 100 -o "$WORK/spate.jsonl"
+  if executed spate; then
+    read -r n ok titled < <(check_jsonl "$WORK/spate.jsonl")
+    record spate "$ok"
+    progress spate "$i" "$ok" "$NPAGES"
+    [ "$n" = "$NPAGES" ] && [ "$ok" = "$NPAGES" ] && [ "$titled" = "$NPAGES" ] ||
+      note "WARNING spate run $i: $n lines, $ok with status 200, $titled with a title (want $NPAGES each)"
+  fi
+
+  # curl --parallel: no extraction; -w gives one status code per transfer
+  run_timed curl 120 curl -q --noproxy '*' --no-progress-meter --parallel --parallel-max 100 \
+    -K "$WORK/curl-urls.cfg" -w '%{http_code}\n'
+  if executed curl; then
+    ok=$(grep -c '^200$' "$WORK/curl.out")
+    record curl "$ok"
+    progress "curl --parallel" "$i" "$ok" "$NPAGES"
+    [ "$ok" = "$NPAGES" ] || note "WARNING curl run $i: $ok of $NPAGES transfers answered 200"
+  fi
+
+  # wget2: bodies to /dev/null (nothing lands in the cwd); --stats-site lists each URL's status
+  if [ "$HAVE_WGET2" = 1 ]; then
+    rm -f "$WORK/wget2-stats.csv"
+    run_timed wget2 120 wget2 --no-config -q --max-threads=16 -i "$URLS" -O /dev/null \
+      --stats-site="csv:$WORK/wget2-stats.csv"
+    if executed wget2; then
+      ok=$(awk -F, 'NR > 1 && $4 == 200' "$WORK/wget2-stats.csv" 2>/dev/null | wc -l)
+      record wget2 "$ok"
+      progress wget2 "$i" "$ok" "$NPAGES"
+      [ "$ok" = "$NPAGES" ] || note "WARNING wget2 run $i: $ok of $NPAGES URLs answered 200"
+      [ -z "$(ls -A "$WORK/cwd")" ] || note "wget2 left files in its cwd: $(ls -A "$WORK/cwd" | head -3 | tr '\n' ' ')"
+    fi
+  fi
+
+  if [ "$HAVE_AIO" = 1 ]; then
+    rm -f "$WORK/aio.jsonl"
+    run_timed aio-tuned 300 "$PY" "$PEERS/aio_fetch.py" "$URLS" "$WORK/aio.jsonl" 100 --tuned
+    if executed aio-tuned; then
+      read -r n ok titled < <(check_jsonl "$WORK/aio.jsonl")
+      record aio-tuned "$ok"
+      progress "aiohttp --tuned" "$i" "$ok" "$NPAGES"
+      [ "$ok" = "$NPAGES" ] && [ "$titled" = "$NPAGES" ] ||
+        note "WARNING aiohttp tuned run $i: $ok of $NPAGES with status 200, $titled with a title"
+    fi
+    if [ "$QUICK" = 0 ]; then
+      rm -f "$WORK/aio-untuned.jsonl"
+      run_timed aio-untuned 300 "$PY" "$PEERS/aio_fetch.py" "$WORK/urls-subset.txt" "$WORK/aio-untuned.jsonl" 100
+      if executed aio-untuned; then
+        read -r n ok titled < <(check_jsonl "$WORK/aio-untuned.jsonl")
+        record aio-untuned "$ok"
+        progress "aiohttp untuned" "$i" "$ok" "$SUBSET"
+        [ "$ok" = "$SUBSET" ] && [ "$titled" = "$SUBSET" ] ||
+          note "WARNING aiohttp untuned run $i: $ok of $SUBSET with status 200, $titled with a title"
+      fi
+    fi
+  fi
+
+  if [ "$HAVE_SCRAPY" = 1 ] && [ "$QUICK" = 0 ]; then
+    rm -f "$WORK/scrapy.jsonl"
+    run_timed scrapy 300 "$PY" -m scrapy runspider "$PEERS/scrapy_spider.py" \
+      -a mode=list -a urls="$WORK/urls-subset.txt" -O "$WORK/scrapy.jsonl"
+    if executed scrapy; then
+      read -r n ok titled < <(check_jsonl "$WORK/scrapy.jsonl")
+      record scrapy "$ok"
+      progress scrapy "$i" "$ok" "$SUBSET"
+      [ "$ok" = "$SUBSET" ] && [ "$titled" = "$SUBSET" ] ||
+        note "WARNING Scrapy run $i: $ok of $SUBSET with status 200, $titled with a title"
+      grep -q 'ERROR\|Traceback' "$WORK/scrapy.err" && note "Scrapy run $i logged errors: $(grep -m1 'ERROR\|Error' "$WORK/scrapy.err" | cut -c1-160)"
+    fi
+  fi
+
+  # wrk: the ceiling of origin + loopback, no parsing, nothing kept
+  if [ "$HAVE_WRK" = 1 ]; then
+    run_timed wrk 30 wrk -t1 -c100 -d5s -s "$PEERS/rotate.lua" "$ORIGIN"
+    if executed wrk; then
+      rps=$(awk '/^Requests\/sec:/ { print $2 }' "$WORK/wrk.out")
+      if [ -n "$rps" ]; then
+        echo "$rps $T_WALL $T_USER $T_SYS $T_RSS 0" >>"$RES/wrk"
+        log "$(printf '  %-22s run %s/%s  %s requests/s' wrk "$i" "$RUNS" "$rps")"
+      else
+        fail "wrk run $i: no Requests/sec in its output"
+      fi
+      grep -q 'Non-2xx\|Socket errors' "$WORK/wrk.out" &&
+        note "wrk run $i: $(grep 'Non-2xx\|Socket errors' "$WORK/wrk.out" | tr -s ' ' | tr '\n' ';')"
+    fi
+  fi
+done
+
+# ---------------------------------------------------------------- latency-bound
+log "== latency-bound: $NSLOW URLs x 200 ms at 1,000 in flight; spate at 10,000 in flight"
+for i in $(seq "$RUNS"); do
+  rm -f "$WORK/spate-slow.jsonl"
+  run_timed spate-slow 60 "$SPATE" fetch -q -i "$SLOW" -c 1000 --per-host 1000 -o "$WORK/spate-slow.jsonl"
+  if executed spate-slow; then
+    read -r n ok titled < <(check_jsonl "$WORK/spate-slow.jsonl")
+    record spate-slow "$ok"
+    progress "spate c=1000" "$i" "$ok" "$NSLOW"
+    [ "$ok" = "$NSLOW" ] || note "WARNING spate latency run $i: $ok of $NSLOW with status 200"
+  fi
+
+  if [ "$HAVE_AIO" = 1 ]; then
+    rm -f "$WORK/aio-slow.jsonl"
+    run_timed aio-slow 120 "$PY" "$PEERS/aio_fetch.py" "$SLOW" "$WORK/aio-slow.jsonl" 1000 --tuned
+    if executed aio-slow; then
+      read -r n ok titled < <(check_jsonl "$WORK/aio-slow.jsonl")
+      record aio-slow "$ok"
+      progress "aiohttp tuned c=1000" "$i" "$ok" "$NSLOW"
+      [ "$ok" = "$NSLOW" ] || note "WARNING aiohttp latency run $i: $ok of $NSLOW with status 200"
+    fi
+  fi
+
+  run_timed curl-slow 120 curl -q --noproxy '*' --no-progress-meter --parallel --parallel-max 1000 \
+    -K "$WORK/curl-slow.cfg" -w '%{http_code}\n'
+  if executed curl-slow; then
+    ok=$(grep -c '^200$' "$WORK/curl-slow.out")
+    record curl-slow "$ok"
+    progress "curl c=1000" "$i" "$ok" "$NSLOW"
+    [ "$ok" = "$NSLOW" ] || note "WARNING curl latency run $i: $ok of $NSLOW answered 200"
+  fi
+
+  rm -f "$WORK/spate-10k.jsonl"
+  run_timed spate-10k 120 "$SPATE" fetch -q -i "$WORK/slow10k.txt" -c 10000 --per-host 10000 -o "$WORK/spate-10k.jsonl"
+  if executed spate-10k; then
+    read -r n ok titled < <(check_jsonl "$WORK/spate-10k.jsonl")
+    record spate-10k "$ok"
+    progress "spate c=10000" "$i" "$ok" 10000
+    [ "$ok" = 10000 ] || note "WARNING spate 10,000-in-flight run $i: $ok of 10000 with status 200"
+  fi
+
+  # Baseline for memory per in-flight request: one URL, one slot.
+  run_timed spate-1 30 "$SPATE" fetch -q -i "$WORK/slow1.txt" -c 1 --per-host 1 -o "$WORK/spate-1.jsonl"
+  if executed spate-1; then
+    read -r n ok titled < <(check_jsonl "$WORK/spate-1.jsonl")
+    record spate-1 "$ok"
+  fi
+done
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# ---------------------------------------------------------------- report
+# Figures of the median run: pps wall user sys rss ok
+fig() { median "$1" "${2:-1}"; }
+calc() { awk "BEGIN { $1 }"; }
+
+SP=$(fig spate)
+SP_PPS=$(echo "$SP" | awk '{ print $1 }')
+
+declare -A LABEL CMDLINE URLSN
+LABEL=([spate]="spate" [curl]="curl --parallel" [wget2]="wget2" [aio-tuned]="aiohttp tuned"
+  [aio-untuned]="aiohttp untuned (subset)" [scrapy]="Scrapy (subset)" [wrk]="wrk (ceiling)")
+CMDLINE=([spate]="fetch -c 100 --per-host 100, JSONL + title" [curl]="--parallel-max 100, bodies to /dev/null"
+  [wget2]="--max-threads=16, bodies to /dev/null" [aio-tuned]="aio_fetch.py 100 --tuned, JSONL + title"
+  [aio-untuned]="aio_fetch.py 100, JSONL + title" [scrapy]="list mode, 256 concurrent, JSONL + title"
+  [wrk]="-t1 -c100 -d5s, rotate.lua")
+URLSN=([spate]=$NPAGES [curl]=$NPAGES [wget2]=$NPAGES [aio-tuned]=$NPAGES [aio-untuned]=$SUBSET
+  [scrapy]=$SUBSET [wrk]="5 s")
+
+ratio() { # spate pages/s ÷ peer pages/s
+  [ -n "$SP_PPS" ] && [ -n "$1" ] && calc "if ($1 > 0) printf \"%.2f\", $SP_PPS / $1; else print \"-\""
+}
+
+TABLE1=$WORK/table1
+{
+  echo "| client | how | URLs | pages ok (median run) | pages/s | CPU s / 1,000 pages | peak RSS MiB | spate ÷ peer |"
+  echo "|---|---|--:|--:|--:|--:|--:|--:|"
+  for c in spate curl wget2 aio-tuned aio-untuned scrapy wrk; do
+    line=$(fig "$c") || continue
+    read -r pps wall user sys rss ok <<<"$line"
+    if [ "$c" = wrk ]; then
+      printf '| %s | %s | %s | – | %.0f req/s | – | – | %s |\n' "${LABEL[$c]}" "${CMDLINE[$c]}" "${URLSN[$c]}" \
+        "$pps" "$(ratio "$pps")"
+      continue
+    fi
+    cpu=$(calc "if ($ok > 0) printf \"%.3f\", ($user + $sys) / $ok * 1000; else print \"-\"")
+    r=$(ratio "$pps")
+    [ "$c" = spate ] && r="1.00"
+    printf '| %s | %s | %s | %s | %.0f | %s | %.1f | %s |\n' "${LABEL[$c]}" "${CMDLINE[$c]}" "${URLSN[$c]}" \
+      "$ok" "$pps" "$cpu" "$(calc "print $rss / 1024")" "${r:--}"
+  done
+} >"$TABLE1"
+
+TABLE2=$WORK/table2
+declare -A LLABEL LINFL LURLS LIDEAL
+LLABEL=([spate-slow]="spate" [aio-slow]="aiohttp tuned" [curl-slow]="curl --parallel" [spate-10k]="spate")
+LINFL=([spate-slow]=1000 [aio-slow]=1000 [curl-slow]=1000 [spate-10k]=10000)
+LURLS=([spate-slow]=$NSLOW [aio-slow]=$NSLOW [curl-slow]=$NSLOW [spate-10k]=10000)
+IDEAL_SLOW=$(calc "printf \"%.1f\", $NSLOW / 1000 * 0.2")
+LIDEAL=([spate-slow]=$IDEAL_SLOW [aio-slow]=$IDEAL_SLOW [curl-slow]=$IDEAL_SLOW [spate-10k]=0.2)
+{
+  echo "| client | in flight | URLs × 200 ms | ok (median run) | wall s | ideal s | × ideal | CPU s | peak RSS MiB |"
+  echo "|---|--:|--:|--:|--:|--:|--:|--:|--:|"
+  for c in spate-slow aio-slow curl-slow spate-10k; do
+    line=$(fig "$c" 2) || continue
+    read -r pps wall user sys rss ok <<<"$line"
+    printf '| %s | %s | %s | %s | %.2f | %s | %.2f | %.2f | %.1f |\n' "${LLABEL[$c]}" "${LINFL[$c]}" "${LURLS[$c]}" \
+      "$ok" "$wall" "${LIDEAL[$c]}" "$(calc "print $wall / ${LIDEAL[$c]}")" "$(calc "print $user + $sys")" \
+      "$(calc "print $rss / 1024")"
+  done
+} >"$TABLE2"
+
+# Memory per in-flight request: (peak RSS at 10,000 − peak RSS of a 1-URL run) / 10,000.
+PER_INFLIGHT=
+K10=$(fig spate-10k 5) # median runs by peak RSS here
+K1=$(fig spate-1 5)
+if [ -n "$K10" ] && [ -n "$K1" ]; then
+  rss10=$(echo "$K10" | awk '{ print $5 }')
+  rss1=$(echo "$K1" | awk '{ print $5 }')
+  PER_INFLIGHT=$(calc "printf \"%.1f\", ($rss10 - $rss1) / 10000")
+  echo >>"$TABLE2"
+  echo "RSS per in-flight request at 10,000: (median peak RSS $rss10 KiB − $rss1 KiB for a 1-URL run at -c 1) / 10,000 = **$PER_INFLIGHT KiB**" >>"$TABLE2"
+fi
+
+# Targets
+TABLE3=$WORK/table3
+verdict() { awk "BEGIN { ${2:-}; print (($1) ? \"PASS\" : \"MISS\") }"; } # verdict EXPR [SETUP]
+pps_of() { fig "$1" | awk '{ print $1 }'; }
+{
+  echo "| target | figure | verdict |"
+  echo "|---|--:|---|"
+  row() { printf '| %s | %s | %s |\n' "$1" "$2" "$3"; }
+  cmp_peer() { # cmp_peer LABEL CLIENT MIN_RATIO
+    local p r
+    p=$(pps_of "$2")
+    if [ -z "$SP_PPS" ] || [ -z "$p" ]; then row "$1" "no figure" "$([ -z "$p" ] && [ "$QUICK" = 1 ] && echo skipped || echo FAIL)"; return; fi
+    r=$(ratio "$p")
+    # $3 is the test on the unrounded ratio q, e.g. "q >= 10" or "q > 1"
+    row "$1" "$(printf '%.0f vs %.0f pages/s = %s×' "$SP_PPS" "$p" "$r")" "$(verdict "$3" "q = $SP_PPS / $p")"
+  }
+  cmp_peer "spate pages/s ≥ 10× aiohttp tuned" aio-tuned "q >= 10"
+  cmp_peer "spate pages/s ahead of curl --parallel" curl "q > 1"
+  cmp_peer "spate pages/s ahead of wget2 (SPEC)" wget2 "q > 1"
+  cmp_peer "spate pages/s ahead of Scrapy (SPEC; Scrapy on a $SUBSET-URL subset)" scrapy "q > 1"
+  if [ -n "$SP" ]; then
+    read -r pps wall user sys rss ok <<<"$SP"
+    cpu=$(calc "if ($ok > 0) printf \"%.3f\", ($user + $sys) / $ok * 1000; else print 999")
+    row "spate ≤ 0.06 CPU s per 1,000 pages" "$cpu s" "$(verdict "$cpu <= 0.06")"
+  else
+    row "spate ≤ 0.06 CPU s per 1,000 pages" "no figure" FAIL
+  fi
+  L=$(fig spate-slow 2)
+  if [ -n "$L" ]; then
+    read -r pps wall user sys rss ok <<<"$L"
+    x=$(calc "printf \"%.2f\", $wall / $IDEAL_SLOW")
+    row "latency-bound ($NSLOW × 200 ms at 1,000 in flight) within 1.2× of ideal $IDEAL_SLOW s" \
+      "$wall s = $x×" "$(verdict "$x <= 1.2 && $ok == $NSLOW")"
+  else
+    row "latency-bound within 1.2× of ideal" "no figure" FAIL
+  fi
+  if [ -n "$PER_INFLIGHT" ]; then
+    ok10=$(echo "$K10" | awk '{ print $6 }')
+    row "10,000 in flight, < 16 KiB RSS per in-flight request" "$PER_INFLIGHT KiB ($ok10/10000 ok)" \
+      "$(verdict "$PER_INFLIGHT < 16 && $ok10 == 10000")"
+  else
+    row "10,000 in flight, < 16 KiB RSS per in-flight request" "no figure" FAIL
+  fi
+  W=$(pps_of wrk)
+  [ -n "$W" ] && [ -n "$SP_PPS" ] &&
+    row "within reach of wrk's ceiling (SPEC; no threshold)" "$(printf '%.0f of %.0f req/s = %s×' "$SP_PPS" "$W" "$(ratio "$W")")" info
+} >"$TABLE3"
+
+# Machine facts
+ver() { "$@" 2>&1 | head -n 1; }
+GITREV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)
+[ -n "$(git -C "$ROOT" status --porcelain -- src 2>/dev/null)" ] && GITREV="$GITREV (src/ has uncommitted changes)"
+FACTS=$WORK/facts
+{
+  echo "- date: $STARTED (start), $(date -u '+%H:%M:%S UTC') (end)"
+  echo "- machine: nproc $(nproc), $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1), $(free -m | awk '/^Mem:/ { print $2 " MiB RAM" }')"
+  echo "- kernel: $(uname -sr); $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
+  echo "- load average: $LOAD_START at start, $LOAD_END at end (the machine is shared: compare within this run)"
+  echo "- ulimit -n: $NOFILE; origin: $ORIGIN_NOTE"
+  echo "- spate: $(ver "$SPATE" --version | sed 's/ (.*//'), $SPATE_SRC built $SPATE_MTIME, sha256 $SPATE_SUM…, tree at commit $GITREV"
+  echo "  - $(ver "$SPATE" --version | sed 's/^[^(]*(//; s/)$//')"
+  echo "- curl: $(ver curl --version | cut -d' ' -f1-2)"
+  echo "- wget2: $(ver wget2 --version | sed 's/ - .*//')"
+  echo "- python: $(ver "$PY" --version) ($PY); aiohttp $("$PY" -c 'import aiohttp; print(aiohttp.__version__)' 2>/dev/null || echo missing); scrapy $("$PY" -c 'import scrapy; print(scrapy.__version__)' 2>/dev/null || echo missing)"
+  echo "- nginx: $(ver nginx -v | sed 's/^nginx version: //'), one worker, $PEERS_SRC/nginx.conf"
+  echo "- wrk: $(ver wrk -v | cut -d' ' -f1-2)"
+} >"$FACTS"
+
+REPORT=$WORK/report.md
+{
+  echo "# spate side by side — $STARTED"
+  echo
+  echo "\`bench/run.sh$([ "$QUICK" = 1 ] && echo ' --quick')\`: $RUNS run(s) per client; each row is the median run (by pages/s; latency rows by wall time)."
+  echo "Each run under \`/usr/bin/time -f \"%e %U %S %M\"\`; CPU = user + sys of the client (nginx not included)."
+  echo
+  echo "## Machine"
+  echo
+  cat "$FACTS"
+  echo
+  echo "## Fetch list: $NPAGES pages (~6.6 KB each) from nginx on loopback"
+  echo
+  cat "$TABLE1"
+  echo
+  if grep -q subset "$TABLE1"; then
+    echo "Subset rows fetch the first $SUBSET URLs only (those peers are slow), so their start-up costs weigh more; spate ÷ peer still compares pages/s."
+    echo
+  fi
+  echo "## Latency-bound: every response after 200 ms"
+  echo
+  cat "$TABLE2"
+  echo
+  echo "## Targets"
+  echo
+  cat "$TABLE3"
+  echo
+  echo "## Notes"
+  echo
+  if [ -s "$NOTES" ]; then cat "$NOTES"; else echo "- none: every run executed and every client fetched every page"; fi
+  echo
+  echo "<details><summary>All runs (pages/s or req/s, wall s, user s, sys s, peak RSS KiB, ok)</summary>"
+  echo
+  echo '```'
+  for f in "$RES"/*; do
+    [ -e "$f" ] || continue
+    sed "s|^|$(basename "$f") |" "$f"
+  done
+  echo '```'
+  echo
+  echo "</details>"
+} >"$REPORT"
+
+mkdir -p "$ROOT/bench/results"
+OUT=$ROOT/bench/results/$STAMP.md
+cp "$REPORT" "$OUT" && cp "$REPORT" "$ROOT/bench/results/latest.md"
+echo
+cat "$REPORT"
+echo
+echo "written: $OUT (and bench/results/latest.md)"
+[ "$FAILS" = 0 ] || { echo "run.sh: $FAILS run(s) failed to execute; see Notes" >&2; exit 1; }
+exit 0
