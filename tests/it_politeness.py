@@ -76,6 +76,20 @@ def test_rate(o):
     check(wall < 10, f"rate run took {wall:.1f}s")
 
 
+def test_per_host_cap(o):
+    # Each response takes 300 ms, so with --per-host 3 requests reach the
+    # origin in rounds of at most 3, whatever -c allows (and however many
+    # loops share the host).
+    urls = [o.url(f"/p/{i}.html?delay=300&cap") for i in range(15)]
+    code, res, lines, err = fetch(urls, "--per-host", "3", "-c", "50")
+    check(len(lines) == 15, f"{len(lines)} results")
+    times = sorted(t for t, _, p in o.requests() if p.endswith("&cap"))
+    check(len(times) == 15, f"{len(times)} requests")
+    worst = max(sum(1 for t in times if a <= t < a + 0.25) for a in times)
+    check(worst <= 3, f"{worst} requests within 250 ms at --per-host 3")
+    check(times[-1] - times[0] >= 1.1, "five rounds of three")
+
+
 def test_breaker():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -104,5 +118,6 @@ with Origin(pages=50) as origin:
     test_retry_after(origin)
     test_retries_exhausted(origin)
     test_rate(origin)
+    test_per_host_cap(origin)
 test_breaker()
 finish("it_politeness")
