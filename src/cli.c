@@ -28,7 +28,9 @@ long long cli_parse_duration_ms(const char *s)
   char *end;
   errno = 0;
   double v = strtod(s, &end);
-  if (end == s || errno || v < 0 || !isfinite(v))
+  /* A week is far beyond any timeout; the cap keeps the conversions below
+   * in range. */
+  if (end == s || errno || v < 0 || !isfinite(v) || v > 604800000.0)
     return -1;
   if (strcmp(end, "ms") == 0)
     return (long long)v;
@@ -533,7 +535,7 @@ static void run_loops(struct run_loop *loops, int nloops,
     uv_unref((uv_handle_t *)&prog.timer);
   }
   if (input_start(in))
-    input_stop(in); /* no reader thread: the run ends at once, empty */
+    input_fail(in, ENOMEM); /* no reader thread: arguments only */
   if (use_ctl) {
     for (int i = 0; i < nloops; i++) {
       if (uv_thread_create(&loops[i].thread, loop_main, &loops[i]) == 0)
@@ -561,6 +563,70 @@ static void run_loops(struct run_loop *loops, int nloops,
     uv_run(&ctl.loop, UV_RUN_NOWAIT);
     uv_loop_close(&ctl.loop);
   }
+}
+
+/* Closing the sink writes out what it still holds, which can take a while
+ * (a slow pipe, a big SQLite commit). Meanwhile the first SIGINT/SIGTERM
+ * is noted and waited out, the second exits at once, as during the run. */
+struct closer {
+  uv_loop_t loop;
+  uv_async_t done;
+  uv_signal_t sigint, sigterm;
+  struct sink *sink;
+  int rc;
+  int signals, signum;
+};
+
+static void closer_main(void *arg)
+{
+  struct closer *c = arg;
+  c->rc = sink_close(c->sink);
+  uv_async_send(&c->done);
+}
+
+static void closer_done(uv_async_t *a)
+{
+  struct closer *c = a->data;
+  uv_close((uv_handle_t *)&c->done, NULL);
+  uv_close((uv_handle_t *)&c->sigint, NULL);
+  uv_close((uv_handle_t *)&c->sigterm, NULL);
+}
+
+static void closer_signal(uv_signal_t *sig, int signum)
+{
+  struct closer *c = sig->data;
+  if (++c->signals > 1)
+    _exit(128 + signum);
+  c->signum = signum;
+}
+
+/* Closes sink; returns its result, and in *signum a signal that came in
+ * meanwhile (0 if none). */
+static int close_sink(struct sink *sink, int *signum)
+{
+  struct closer c = {.sink = sink};
+  uv_thread_t th;
+  *signum = 0;
+  if (uv_loop_init(&c.loop))
+    return sink_close(sink);
+  uv_async_init(&c.loop, &c.done, closer_done);
+  c.done.data = &c;
+  uv_signal_init(&c.loop, &c.sigint);
+  uv_signal_init(&c.loop, &c.sigterm);
+  c.sigint.data = c.sigterm.data = &c;
+  uv_signal_start(&c.sigint, closer_signal, SIGINT);
+  uv_signal_start(&c.sigterm, closer_signal, SIGTERM);
+  if (uv_thread_create(&th, closer_main, &c)) {
+    c.rc = sink_close(sink);
+    closer_done(&c.done);
+  } else {
+    uv_run(&c.loop, UV_RUN_DEFAULT);
+    uv_thread_join(&th);
+  }
+  uv_run(&c.loop, UV_RUN_NOWAIT);
+  uv_loop_close(&c.loop);
+  *signum = c.signum;
+  return c.rc;
 }
 
 /* Runs one fetch job: URLs from args and/or input_path into output, on
@@ -629,10 +695,11 @@ static int run_fetch(struct fetch_cli *fc, char **args, int nargs)
   run_loops(loops, nloops, sh, in, show);
 
   int in_err = input_error(in);
-  rc = sink_close(sink);
+  int late_signal;
+  rc = close_sink(sink, &late_signal);
   sink = NULL;
   struct scheduler_stats *st = malloc(sizeof(*st));
-  int interrupted = 0, sink_failed = 0;
+  int interrupted = late_signal, sink_failed = 0;
   for (int i = 0; i < nloops; i++) {
     if (loops[i].s.interrupted)
       interrupted = loops[i].s.interrupted;

@@ -139,8 +139,9 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 {
   struct transfer *t = arg;
   size_t len = size * n;
+  t->last_byte_ns = uv_hrtime();
   if (!t->first_byte_ns)
-    t->first_byte_ns = uv_hrtime();
+    t->first_byte_ns = t->last_byte_ns;
   t->header_bytes += len;
   if (t->header_bytes > t->max_headers) {
     t->too_large = 1;
@@ -162,6 +163,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 {
   struct transfer *t = arg;
   size_t len = size * n;
+  t->last_byte_ns = uv_hrtime();
   if ((int64_t)(t->body.len + len) > t->max_body) {
     t->too_large = 1;
     return 0;
@@ -228,17 +230,33 @@ static const char *map_error(struct transfer *t, CURLcode rc)
   }
 }
 
+/* Ends transfers past their first-byte or stall deadline. Expired ones
+ * are unlinked first and cancelled after the walk: cancelling runs the
+ * done callback, which may start new transfers (appended to the list). */
 static void sweep(uv_timer_t *h)
 {
   struct fetcher *f = h->data;
   uint64_t now = uv_hrtime();
-  uint64_t limit = (uint64_t)f->opt.ttfb_timeout_ms * 1000000u;
-  while (f->wait_head && now - f->wait_head->start_ns >= limit) {
-    struct transfer *t = f->wait_head;
-    if (t->first_byte_ns) {
+  uint64_t ttfb = (uint64_t)f->opt.ttfb_timeout_ms * 1000000u;
+  uint64_t stall = (uint64_t)f->opt.stall_timeout_ms * 1000000u;
+  struct transfer *expired = NULL;
+  for (struct transfer *t = f->wait_head, *next; t; t = next) {
+    next = t->next;
+    int late;
+    if (!t->first_byte_ns)
+      late = ttfb && now > t->start_ns && now - t->start_ns >= ttfb;
+    else
+      late = stall && now > t->last_byte_ns && now - t->last_byte_ns >= stall;
+    if (late) {
       wait_remove(f, t);
-      continue;
+      t->next = expired;
+      expired = t;
     }
+  }
+  while (expired) {
+    struct transfer *t = expired;
+    expired = t->next;
+    t->next = NULL;
     fetcher_cancel(f, t, ERR_TIMEOUT);
   }
 }
@@ -277,7 +295,7 @@ int fetcher_init(struct fetcher *f, uv_loop_t *loop,
   uv_timer_init(loop, &f->sweep);
   f->sweep.data = f;
   f->open_handles++;
-  if (opt->ttfb_timeout_ms > 0) {
+  if (opt->ttfb_timeout_ms > 0 || opt->stall_timeout_ms > 0) {
     uv_timer_start(&f->sweep, sweep, SWEEP_MS, SWEEP_MS);
     uv_unref((uv_handle_t *)&f->sweep);
   }
@@ -317,6 +335,7 @@ int fetcher_start(struct fetcher *f, struct transfer *t, const char *url)
   t->easy = e;
   t->start_ns = uv_hrtime();
   t->first_byte_ns = 0;
+  t->last_byte_ns = 0;
   t->header_bytes = 0;
   t->too_large = 0;
   t->forced_error = NULL;
@@ -350,11 +369,6 @@ int fetcher_start(struct fetcher *f, struct transfer *t, const char *url)
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
   if (o->total_timeout_ms > 0)
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, o->total_timeout_ms);
-  if (o->stall_timeout_ms > 0) {
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
-                     (o->stall_timeout_ms + 999) / 1000);
-  }
   if (o->max_body > 0)
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_body);
   if (o->buffer_size > 0)
@@ -375,8 +389,7 @@ int fetcher_start(struct fetcher *f, struct transfer *t, const char *url)
   }
   t->lane = l;
   l->active++;
-  if (o->ttfb_timeout_ms > 0)
-    wait_append(f, t);
+  wait_append(f, t);
   return 0;
 }
 

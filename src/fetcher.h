@@ -33,6 +33,7 @@ struct transfer {
   int waiting;                  /* on that list */
   struct fetcher_lane *lane;    /* while added to a multi handle */
   uint64_t start_ns, first_byte_ns;
+  uint64_t last_byte_ns; /* last header or body byte, for stalls */
   size_t header_bytes;
   int too_large;
   int64_t max_body;
@@ -73,12 +74,13 @@ struct fetcher {
   uv_loop_t *loop;
   struct fetcher_lane lanes[FETCHER_MAX_LANES];
   int nlanes;
-  uv_timer_t sweep; /* first-byte deadlines */
+  uv_timer_t sweep; /* first-byte and stall deadlines */
   struct fetcher_options opt;
   fetcher_done_cb done;
   void *arg;
-  /* Transfers still waiting for their first byte, in start order, so the
-   * sweep looks only at the expired front. */
+  /* Every transfer in flight: the sweep checks first-byte and stall
+   * deadlines, which curl has no option for (its low-speed limit counts
+   * from the start, connect and first byte included). */
   struct transfer *wait_head, *wait_tail;
   CURL **pool;
   int npool, pool_cap;

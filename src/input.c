@@ -63,8 +63,12 @@ static int push_line(struct input *in, char *line, size_t len, int trunc)
   if (len == a || line[a] == '#')
     return 0;
   struct input_line l = {malloc(len - a + 1), len - a, trunc};
-  if (!l.text)
+  if (!l.text) {
+    pthread_mutex_lock(&in->lock);
+    in->read_errno = ENOMEM; /* reported, not a silently short input */
+    pthread_mutex_unlock(&in->lock);
     return -1;
+  }
   memcpy(l.text, line + a, len - a);
   l.text[len - a] = '\0';
 
@@ -136,7 +140,8 @@ done:
   free(line);
   pthread_mutex_lock(&in->lock);
   in->eof = 1;
-  in->read_errno = err;
+  if (err)
+    in->read_errno = err;
   if (in->detached) {
     pthread_mutex_unlock(&in->lock);
     input_free(in);
@@ -157,6 +162,14 @@ int input_start(struct input *in)
     return -rc;
   in->thread_started = 1;
   return 0;
+}
+
+void input_fail(struct input *in, int e)
+{
+  pthread_mutex_lock(&in->lock);
+  in->eof = 1;
+  in->read_errno = e;
+  pthread_mutex_unlock(&in->lock);
 }
 
 int input_next(struct input *in, struct input_line *out)
@@ -222,8 +235,10 @@ void input_close(struct input *in)
       in->stop = 1;
       in->detached = 1;
       pthread_cond_broadcast(&in->not_full);
-      pthread_mutex_unlock(&in->lock);
+      /* Detach before unlocking: once unlocked, the reader may see
+       * detached and free in. */
       pthread_detach(in->thread);
+      pthread_mutex_unlock(&in->lock);
       return;
     }
     pthread_mutex_unlock(&in->lock);

@@ -56,6 +56,9 @@ struct input {
 int input_open(struct input **out, char **args, int nargs, const char *path,
                void (*notify)(void *), void *notify_arg);
 int input_start(struct input *in);
+/* Marks the file part as ended with error e (the reader could not start):
+ * arguments are still served, and input_error() reports e. */
+void input_fail(struct input *in, int e);
 /* Takes the next line (thread-safe: several loops may share one input):
  * returns 1 and fills *out (ownership passes to the
  * caller), 0 when none is ready yet (notify will fire), -1 at the end. */

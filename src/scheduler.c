@@ -335,8 +335,9 @@ static void flush_pending(uv_check_t *c)
   size_t n = s->npending;
   uv_check_stop(c);
   s->npending = 0;
-  if (n && sink_submit_many(s->sink, s->pending, n) != 0)
-    sink_failed(s, n);
+  size_t nfreed = 0;
+  if (n && sink_submit_many(s->sink, s->pending, n, &nfreed) != 0)
+    sink_failed(s, nfreed);
   /* The last results of the run may just have left: let pump see it. */
   pump(s);
 }
@@ -399,9 +400,12 @@ static void admit(struct scheduler *s, struct input_line *line)
   struct job *j = calloc(1, sizeof(*j));
   struct result *r = result_new(line->text, line->len);
   if (!j || !r) {
+    /* Out of memory: no record can be made. Give the slot back; the
+     * summary's admitted count still shows the gap. */
     free(j);
     result_free(r);
     free(line->text);
+    atomic_fetch_sub(&s->shared->live, 1);
     return;
   }
   free(line->text);
@@ -581,6 +585,7 @@ static int host_start_one(struct scheduler *s, struct host *h)
     j->first_ns = uv_hrtime();
   j->state = JOB_INFLIGHT;
   if (fetcher_start(&s->fetcher, &j->t, j->url) != 0) {
+    h->br.probing = 0; /* no probe went out: let the next one try */
     job_finish(s, j, ERR_INTERNAL);
     return 0;
   }
@@ -621,8 +626,11 @@ static void shutdown_loop(struct scheduler *s)
    * closed by scheduler_free. */
   uv_unref((uv_handle_t *)&s->wake);
   uv_close((uv_handle_t *)&s->flush, on_closed);
-  uv_close((uv_handle_t *)&s->sigint, on_closed);
-  uv_close((uv_handle_t *)&s->sigterm, on_closed);
+  /* The signal watchers stay (unreferenced) until scheduler_free too:
+   * were every watcher closed, libuv would restore the default action and
+   * a Ctrl-C while the sink drains would kill the process mid-write. */
+  uv_unref((uv_handle_t *)&s->sigint);
+  uv_unref((uv_handle_t *)&s->sigterm);
   uv_close((uv_handle_t *)&s->drain_timer, on_closed);
   uv_close((uv_handle_t *)&s->gc_timer, on_closed);
   for (size_t i = 0; i < s->table_size; i++) {
@@ -642,6 +650,12 @@ static void pump(struct scheduler *s)
 {
   if (s->closing)
     return;
+  /* A write failure seen by any loop, or by the writer itself, ends the
+   * run for every loop. */
+  if (!s->sink_failed && sink_error(s->sink)) {
+    s->sink_failed = 1;
+    s->stopping = 1;
+  }
   if (s->sink_failed && !s->stop_started) {
     /* Nothing more can be written: end the run without waiting. */
     stop_run(s, 0);
@@ -805,6 +819,8 @@ void scheduler_free(struct scheduler *s)
 {
   if (!uv_is_closing((uv_handle_t *)&s->wake)) {
     uv_close((uv_handle_t *)&s->wake, on_closed);
+    uv_close((uv_handle_t *)&s->sigint, on_closed);
+    uv_close((uv_handle_t *)&s->sigterm, on_closed);
     uv_run(s->loop, UV_RUN_NOWAIT);
   }
   free(s->pending);
@@ -828,7 +844,7 @@ void scheduler_stats_merge(struct scheduler_stats *into,
     count_errors(into, from->errors[i].code, from->errors[i].n);
   into->bytes += from->bytes;
   into->breaker_trips += from->breaker_trips;
-  if (from->start_ns && from->start_ns < into->start_ns)
+  if (from->start_ns && (!into->start_ns || from->start_ns < into->start_ns))
     into->start_ns = from->start_ns;
   histogram_merge(&into->latency_us, &from->latency_us);
   histogram_merge(&into->ttfb_us, &from->ttfb_us);

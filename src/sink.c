@@ -137,7 +137,8 @@ int sink_submit(struct sink *s, struct result *r)
   return rc;
 }
 
-int sink_submit_many(struct sink *s, struct result **v, size_t n)
+int sink_submit_many(struct sink *s, struct result **v, size_t n,
+                     size_t *nfreed)
 {
   int rc = sink_error(s);
   size_t i = 0;
@@ -160,6 +161,7 @@ int sink_submit_many(struct sink *s, struct result **v, size_t n)
     pthread_cond_signal(&s->nonempty);
   pthread_mutex_unlock(&s->lock);
 out:
+  *nfreed = n - i;
   for (; i < n; i++)
     result_free(v[i]);
   return rc;

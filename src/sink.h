@@ -50,10 +50,12 @@ int sink_open(struct sink **out, const char *target,
 int sink_submit(struct sink *s, struct result *r);
 
 /* Hands n results over at once: one lock and at most one wake-up of the
- * writer, however many. Same contract as sink_submit; on error the results
- * not queued are freed and the error returned (the caller cannot tell how
- * many went in, so it stops the run, as after any sink error). */
-int sink_submit_many(struct sink *s, struct result **v, size_t n);
+ * writer, however many. Same contract as sink_submit. On error the results
+ * that were not queued are freed here, their number is in *nfreed, and
+ * on_written will never count them; those queued before the error are
+ * counted by on_written as usual. */
+int sink_submit_many(struct sink *s, struct result **v, size_t n,
+                     size_t *nfreed);
 
 /* Writes everything queued, commits, flushes, stops the writer thread,
  * closes the output and frees s (even on error). No sink_submit may run

@@ -7,6 +7,7 @@ import socket
 import sqlite3
 import subprocess
 import tempfile
+import time
 import urllib.request
 
 from spatetest import SPATE, Origin, check, fetch, finish, one
@@ -125,6 +126,30 @@ def test_faults(o):
         check(r["attempts"] == 1, "a 500 is not retried")
 
 
+def test_timeouts(o):
+    # A first-byte timeout ends that transfer only: the ones started in
+    # its place are not caught by the same sweep.
+    slow, p1, p2 = (o.url("/slowhead?ms=5000"), o.url("/p/1.html?t"),
+                    o.url("/p/2.html?t"))
+    code, res, lines, err = fetch([slow, p1, p2], "-c", "1", "--retries",
+                                  "0", "--breaker", "0",
+                                  "--first-byte-timeout", "1s")
+    r = one(res, slow)
+    check(r and r["error"] == "timeout", f"slowhead: {r}")
+    for u in (p1, p2):
+        r = one(res, u)
+        check(r and r["error"] is None and r["status"] == 200,
+              f"after a timeout: {r}")
+    # The stall timeout counts from the last byte, not from the start: a
+    # slow first byte within --first-byte-timeout is fine.
+    u = o.url("/slowhead?ms=2500")
+    code, res, lines, err = fetch([u], "--stall-timeout", "1s",
+                                  "--first-byte-timeout", "5s")
+    r = one(res, u)
+    check(r and r["error"] is None and r["status"] == 200,
+          f"slow first byte under a short stall timeout: {r}")
+
+
 def test_sinks(o):
     urls = [o.url(f"/p/{i}.html") for i in range(120)] + ["bad url"]
     with tempfile.TemporaryDirectory() as d:
@@ -194,11 +219,25 @@ def test_usage(o):
     p = subprocess.run(f"{SPATE} fetch -q | head -n 3", shell=True,
                        input=urls, capture_output=True, text=True, timeout=60)
     check(p.stdout.count("\n") == 3, "head -n 3")
+    # A full disk ends the run at once for every loop, even with slow
+    # transfers in flight, with exit status 4.
+    urls = "".join(o.url(f"/p/{i % 50}.html?f={i}") + "\n" for i in range(400))
+    urls += "".join(o.url(f"/p/1.html?delay=20000&s={i}") + "\n"
+                    for i in range(8))
+    t0 = time.monotonic()
+    p = subprocess.run([SPATE, "fetch", "-q", "--loops", "2", "-o",
+                        "/dev/full"], input=urls, capture_output=True,
+                       text=True, timeout=60)
+    took = time.monotonic() - t0
+    check(p.returncode == 4, f"/dev/full: exit {p.returncode} {p.stderr}")
+    check(took < 8, f"/dev/full run took {took:.1f}s")
+    check("No space left" in p.stderr, f"/dev/full message: {p.stderr}")
 
 
 with Origin(pages=200) as origin:
     test_site(origin)
     test_faults(origin)
+    test_timeouts(origin)
     test_sinks(origin)
     test_usage(origin)
 finish("it_fetch")

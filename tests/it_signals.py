@@ -70,6 +70,28 @@ def test_second_sigint(o):
     check(p.returncode == 130, f"exit {p.returncode}")
 
 
+def test_sigint_while_writing(o):
+    # Everything is fetched and waits in the sink behind a stdout nobody
+    # reads yet; a SIGINT then must not lose those results.
+    urls = "".join(o.url(f"/p/{i % 100}.html?w={i}") + "\n"
+                   for i in range(1000))
+    p = subprocess.Popen([SPATE, "fetch", "--no-progress"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    p.stdin.write(urls.encode())
+    p.stdin.close()
+    time.sleep(2.0)
+    p.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    out = p.stdout.read()
+    p.wait(timeout=30)
+    p.stderr.read()
+    recs = [json.loads(l) for l in out.decode().split("\n") if l]
+    check(p.returncode == 130, f"exit {p.returncode}")
+    check(len(recs) == 1000, f"{len(recs)} of 1000 results after SIGINT "
+          "while the output drained")
+
+
 def test_stalled_output(o):
     n = 200_000
     p = subprocess.Popen([SPATE, "fetch", "--no-progress", "-c", "256",
@@ -110,5 +132,6 @@ def test_stalled_output(o):
 with Origin(pages=500) as origin:
     test_sigint(origin)
     test_second_sigint(origin)
+    test_sigint_while_writing(origin)
     test_stalled_output(origin)
 finish("it_signals")
