@@ -302,11 +302,41 @@ int fetcher_init(struct fetcher *f, uv_loop_t *loop,
   return 0;
 }
 
+/* The options every request of this fetcher shares. */
+static void configure_easy(struct fetcher *f, CURL *e)
+{
+  const struct fetcher_options *o = &f->opt;
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+  if (o->user_agent)
+    curl_easy_setopt(e, CURLOPT_USERAGENT, o->user_agent);
+  if (o->connect_timeout_ms > 0)
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
+  if (o->total_timeout_ms > 0)
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, o->total_timeout_ms);
+  if (o->max_body > 0)
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_body);
+  if (o->buffer_size > 0)
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, o->buffer_size);
+  if (o->insecure) {
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
+}
+
 static CURL *take_easy(struct fetcher *f)
 {
   if (f->npool)
     return f->pool[--f->npool];
-  return curl_easy_init();
+  CURL *e = curl_easy_init();
+  if (e)
+    configure_easy(f, e);
+  return e;
 }
 
 static void give_easy(struct fetcher *f, CURL *e)
@@ -321,7 +351,8 @@ static void give_easy(struct fetcher *f, CURL *e)
     f->pool = p;
     f->pool_cap = cap;
   }
-  curl_easy_reset(e);
+  /* No curl_easy_reset: the handle keeps its configuration for the next
+   * request, and fetcher_start overwrites everything per-request. */
   f->pool[f->npool++] = e;
 }
 
@@ -347,36 +378,16 @@ int fetcher_start(struct fetcher *f, struct transfer *t, const char *url)
   t->max_headers = o->max_headers;
   free(t->content_type);
   free(t->location);
-  free(t->effective_url);
-  t->content_type = t->location = t->effective_url = NULL;
+  t->content_type = t->location = NULL;
 
+  /* A pooled handle keeps the constant options set when it was created
+   * (configure_easy); only what differs per request is set here. */
   curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_PRIVATE, t);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
-  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-  if (strncasecmp(url, "https:", 6) == 0)
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-  if (o->user_agent)
-    curl_easy_setopt(e, CURLOPT_USERAGENT, o->user_agent);
-  if (o->connect_timeout_ms > 0)
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
-  if (o->total_timeout_ms > 0)
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, o->total_timeout_ms);
-  if (o->max_body > 0)
-    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_body);
-  if (o->buffer_size > 0)
-    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, o->buffer_size);
-  if (o->insecure) {
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
-  }
+  curl_easy_setopt(e, CURLOPT_PIPEWAIT,
+                   strncasecmp(url, "https:", 6) == 0 ? 1L : 0L);
   /* The least busy lane: connections to a host spread evenly. */
   struct fetcher_lane *l = &f->lanes[0];
   for (int i = 1; i < f->nlanes; i++)
@@ -412,9 +423,7 @@ static void finish(struct fetcher *f, struct transfer *t, CURLcode rc)
   if (status >= 300 && status < 400 &&
       curl_easy_getinfo(e, CURLINFO_REDIRECT_URL, &s) == CURLE_OK && s)
     t->location = strdup(s);
-  s = NULL;
-  if (curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &s) == CURLE_OK && s)
-    t->effective_url = strdup(s);
+
   curl_multi_remove_handle(t->lane->multi, e);
   t->lane->active--;
   t->lane = NULL;
@@ -450,8 +459,7 @@ void transfer_release(struct transfer *t)
   buf_free(&t->body);
   free(t->content_type);
   free(t->location);
-  free(t->effective_url);
-  t->content_type = t->location = t->effective_url = NULL;
+  t->content_type = t->location = NULL;
 }
 
 void fetcher_close(struct fetcher *f, void (*closed)(struct fetcher *f))

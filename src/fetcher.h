@@ -48,7 +48,6 @@ struct transfer {
   int64_t retry_after_ms; /* parsed Retry-After, -1 when absent */
   char *content_type;     /* owned by the transfer, or NULL */
   char *location;         /* absolute redirect target, or NULL */
-  char *effective_url;    /* owned copy, or NULL */
 };
 
 struct fetcher;
