@@ -830,7 +830,7 @@ int cli_demo(int argc, char **argv)
     } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
       puts("usage: spate demo [--pages N] [-o results.db] [-q]\n"
            "Starts the synthetic origin on 127.0.0.1, fetches its N pages "
-           "(20000)\ninto results.db and prints the summary.");
+           "(20000)\ninto results.db (replaced) and prints the summary.");
       extract_spec_free(&fc.ex);
       return 0;
     } else {
@@ -862,6 +862,14 @@ int cli_demo(int argc, char **argv)
       urls[i] = NULL;
       pages = i; /* fetch what could be listed */
     }
+  }
+  /* The demo's store is its own: start it afresh, so the counts it
+   * suggests querying are this run's (fetch appends to a database). */
+  static const char *const sfx[] = {"", "-wal", "-shm"};
+  for (int i = 0; i < 3; i++) {
+    char path[4096];
+    snprintf(path, sizeof(path), "%s%s", fc.output, sfx[i]);
+    unlink(path);
   }
   if (!fc.quiet)
     fprintf(stderr,
