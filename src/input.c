@@ -182,6 +182,8 @@ int input_next(struct input *in, struct input_line *out)
     out->truncated = n > INPUT_LINE_MAX;
     out->len = out->truncated ? INPUT_LINE_MAX : n;
     out->text = strndup(a, out->len);
+    if (!out->text)
+      input_fail(in, ENOMEM); /* reported as an input error, not an end */
     return out->text ? 1 : -1;
   }
   if (in->count) {
