@@ -1,0 +1,121 @@
+#include "netguard.h"
+
+#include <netinet/in.h>
+#include <stdint.h>
+#include <string.h>
+
+/* a is in host byte order. */
+static int v4_blocked(uint32_t a)
+{
+#define IN4(addr, bits)                                                       \
+  ((bits) == 0 || (a >> (32 - (bits))) == ((uint32_t)(addr) >> (32 - (bits))))
+  if (a == 0xA9FEA9FEu) /* 169.254.169.254 */
+    return NETGUARD_METADATA;
+  if (a == 0xFFFFFFFFu)
+    return NETGUARD_BROADCAST;
+  if (IN4(0x00000000u, 8))
+    return NETGUARD_UNSPECIFIED;
+  if (IN4(0x7F000000u, 8))
+    return NETGUARD_LOOPBACK;
+  if (IN4(0x0A000000u, 8) || IN4(0xAC100000u, 12) || IN4(0xC0A80000u, 16))
+    return NETGUARD_PRIVATE;
+  if (IN4(0x64400000u, 10))
+    return NETGUARD_SHARED;
+  if (IN4(0xA9FE0000u, 16))
+    return NETGUARD_LINK_LOCAL;
+  if (IN4(0xC0000000u, 24) || IN4(0xC6120000u, 15))
+    return NETGUARD_SPECIAL;
+  if (IN4(0xE0000000u, 4))
+    return NETGUARD_MULTICAST;
+  if (IN4(0xF0000000u, 4))
+    return NETGUARD_RESERVED;
+#undef IN4
+  return NETGUARD_OK;
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+         p[3];
+}
+
+static int all_zero(const uint8_t *p, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    if (p[i])
+      return 0;
+  return 1;
+}
+
+static int v6_blocked(const uint8_t *b)
+{
+  static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  static const uint8_t nat64[12] = {0, 0x64, 0xff, 0x9b};
+  static const uint8_t aws_meta[16] = {
+      0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x54};
+  if (all_zero(b, 15) && b[15] <= 1)
+    return b[15] ? NETGUARD_LOOPBACK : NETGUARD_UNSPECIFIED;
+  /* Addresses that carry an IPv4 address are judged by it: the packets
+   * reach that IPv4 host (through the kernel, a NAT64 or a 6to4 relay). */
+  if (memcmp(b, mapped, 12) == 0 || memcmp(b, nat64, 12) == 0)
+    return v4_blocked(be32(b + 12));
+  if (b[0] == 0x20 && b[1] == 0x02)
+    return v4_blocked(be32(b + 2));
+  if (all_zero(b, 12)) /* IPv4-compatible, deprecated (RFC 4291 2.5.5.1) */
+    return NETGUARD_SPECIAL;
+  if (memcmp(b, aws_meta, 16) == 0)
+    return NETGUARD_METADATA;
+  if ((b[0] & 0xfe) == 0xfc) /* fc00::/7 */
+    return NETGUARD_PRIVATE;
+  if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) /* fe80::/10 */
+    return NETGUARD_LINK_LOCAL;
+  if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) /* fec0::/10 */
+    return NETGUARD_PRIVATE;
+  if (b[0] == 0xff)
+    return NETGUARD_MULTICAST;
+  return NETGUARD_OK;
+}
+
+int netguard_blocked(const struct sockaddr *sa)
+{
+  if (!sa)
+    return NETGUARD_FAMILY;
+  if (sa->sa_family == AF_INET) {
+    struct sockaddr_in in;
+    memcpy(&in, sa, sizeof(in)); /* sa may be a sockaddr of any alignment */
+    return v4_blocked(ntohl(in.sin_addr.s_addr));
+  }
+  if (sa->sa_family == AF_INET6) {
+    struct sockaddr_in6 in6;
+    memcpy(&in6, sa, sizeof(in6));
+    return v6_blocked(in6.sin6_addr.s6_addr);
+  }
+  return NETGUARD_FAMILY;
+}
+
+const char *netguard_reason_name(int reason)
+{
+  static const char *const names[] = {"ok",       "unspecified", "loopback",
+                                      "private",  "shared",      "link_local",
+                                      "metadata", "special",     "multicast",
+                                      "reserved", "broadcast",   "family"};
+  if (reason < 0 || (size_t)reason >= sizeof(names) / sizeof(names[0]))
+    return "unknown";
+  return names[reason];
+}
+
+curl_socket_t netguard_opensocket(void *clientp, curlsocktype purpose,
+                                  struct curl_sockaddr *addr)
+{
+  struct netguard *g = clientp;
+  (void)purpose; /* every kind of socket is checked alike */
+  if (!g->allow_private) {
+    int why = netguard_blocked(&addr->addr);
+    if (why) {
+      g->blocked = 1;
+      g->reason = why;
+      return CURL_SOCKET_BAD;
+    }
+  }
+  return socket(addr->family, addr->socktype, addr->protocol);
+}
