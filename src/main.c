@@ -3,6 +3,7 @@
 #include "origin.h"
 
 #include <curl/curl.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -36,6 +37,12 @@ int main(int argc, char **argv)
     printf("spate 0.1.0 (%s)\n", curl_version());
     return 0;
   }
+  /* libcurl converts international host names with libidn2, which reads
+   * them in the locale's encoding: without a UTF-8 locale every such host
+   * would fail. Only the character type is set; nothing spate prints
+   * depends on it. */
+  if (!setlocale(LC_CTYPE, "C.UTF-8"))
+    setlocale(LC_CTYPE, "");
   /* A closed stdout must be an error return from write, not a kill. */
   signal(SIGPIPE, SIG_IGN);
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

@@ -150,6 +150,17 @@ def test_timeouts(o):
           f"slow first byte under a short stall timeout: {r}")
 
 
+def test_idn():
+    # An international host name is converted (libidn2, UTF-8 locale), not
+    # refused as malformed; this machine has no resolver for it.
+    u = "http://m\u00fcller.invalid/"
+    code, res, lines, err = fetch([u], "--retries", "0", "--connect-timeout",
+                                  "3s")
+    r = one(res, u)
+    check(r and r["error"] in ("dns", "timeout", "connect"),
+          f"IDN host: {r and r['error']}")
+
+
 def test_sinks(o):
     urls = [o.url(f"/p/{i}.html") for i in range(120)] + ["bad url"]
     with tempfile.TemporaryDirectory() as d:
@@ -238,6 +249,7 @@ with Origin(pages=200) as origin:
     test_site(origin)
     test_faults(origin)
     test_timeouts(origin)
+    test_idn()
     test_sinks(origin)
     test_usage(origin)
 finish("it_fetch")
