@@ -105,32 +105,32 @@ static int on_curl_timer(CURLM *m, long timeout_ms, void *userp)
   return 0;
 }
 
-static void wait_append(struct fetcher *f, struct transfer *t)
+static void inflight_add(struct fetcher *f, struct transfer *t)
 {
   t->next = NULL;
-  t->prev = f->wait_tail;
-  if (f->wait_tail)
-    f->wait_tail->next = t;
+  t->prev = f->inflight_tail;
+  if (f->inflight_tail)
+    f->inflight_tail->next = t;
   else
-    f->wait_head = t;
-  f->wait_tail = t;
-  t->waiting = 1;
+    f->inflight_head = t;
+  f->inflight_tail = t;
+  t->listed = 1;
 }
 
-static void wait_remove(struct fetcher *f, struct transfer *t)
+static void inflight_remove(struct fetcher *f, struct transfer *t)
 {
-  if (!t->waiting)
+  if (!t->listed)
     return;
   if (t->prev)
     t->prev->next = t->next;
   else
-    f->wait_head = t->next;
+    f->inflight_head = t->next;
   if (t->next)
     t->next->prev = t->prev;
   else
-    f->wait_tail = t->prev;
+    f->inflight_tail = t->prev;
   t->prev = t->next = NULL;
-  t->waiting = 0;
+  t->listed = 0;
 }
 
 /* Header lines arrive whole. Retry-After is kept from the last response
@@ -240,7 +240,7 @@ static void sweep(uv_timer_t *h)
   uint64_t ttfb = (uint64_t)f->opt.ttfb_timeout_ms * 1000000u;
   uint64_t stall = (uint64_t)f->opt.stall_timeout_ms * 1000000u;
   struct transfer *expired = NULL;
-  for (struct transfer *t = f->wait_head, *next; t; t = next) {
+  for (struct transfer *t = f->inflight_head, *next; t; t = next) {
     next = t->next;
     int late;
     if (!t->first_byte_ns)
@@ -248,7 +248,7 @@ static void sweep(uv_timer_t *h)
     else
       late = stall && now > t->last_byte_ns && now - t->last_byte_ns >= stall;
     if (late) {
-      wait_remove(f, t);
+      inflight_remove(f, t);
       t->next = expired;
       expired = t;
     }
@@ -400,7 +400,7 @@ int fetcher_start(struct fetcher *f, struct transfer *t, const char *url)
   }
   t->lane = l;
   l->active++;
-  wait_append(f, t);
+  inflight_add(f, t);
   return 0;
 }
 
@@ -411,7 +411,7 @@ static void finish(struct fetcher *f, struct transfer *t, CURLcode rc)
   CURL *e = t->easy;
   long status = 0;
   char *s = NULL;
-  wait_remove(f, t);
+  inflight_remove(f, t);
   curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
   t->status = (int)status;
   t->error = map_error(t, rc);

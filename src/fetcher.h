@@ -29,8 +29,8 @@ struct fetcher_options {
  * borrows it from fetcher_start() until the done callback. */
 struct transfer {
   CURL *easy;
-  struct transfer *prev, *next; /* in the fetcher's first-byte list */
-  int waiting;                  /* on that list */
+  struct transfer *prev, *next; /* in the fetcher's in-flight list */
+  int listed;                   /* on the fetcher's in-flight list */
   struct fetcher_lane *lane;    /* while added to a multi handle */
   uint64_t start_ns, first_byte_ns;
   uint64_t last_byte_ns; /* last header or body byte, for stalls */
@@ -80,7 +80,7 @@ struct fetcher {
   /* Every transfer in flight: the sweep checks first-byte and stall
    * deadlines, which curl has no option for (its low-speed limit counts
    * from the start, connect and first byte included). */
-  struct transfer *wait_head, *wait_tail;
+  struct transfer *inflight_head, *inflight_tail;
   CURL **pool;
   int npool, pool_cap;
   int closing;
