@@ -72,6 +72,16 @@ struct result {
 struct result *result_new(const char *url, size_t len);
 void result_free(struct result *r);
 
+struct buf;
+/* Formatting shared by the sinks and the crawl store. The put functions
+ * write at o, which must have room (result_put_ms: 24 bytes,
+ * result_put_time: 24), and return the end. result_put_time writes RFC
+ * 3339 UTC with milliseconds. */
+char *result_put_ms(char *o, double ms);
+char *result_put_time(char *o, int64_t us);
+/* r->links as a JSON array of strings. Returns 0 or -ENOMEM. */
+int result_links_json(const struct result *r, struct buf *out);
+
 /* Stable order of the CSV columns and SQLite columns, for documentation and
  * the sinks. */
 extern const char *const result_columns[];

@@ -49,13 +49,7 @@ struct buf *sink_fd_buf(struct sink_fd *f);
 int sink_fd_drain(struct sink_fd *f, size_t min, char *err);
 int sink_fd_close(struct sink_fd *f, int failed, char *err);
 
-/* Shared with result_to_json (result.c). The put functions write at o,
- * which must have room (result_put_ms: 24 bytes, result_put_time: 24), and
- * return the end. */
-char *result_put_ms(char *o, double ms);
-char *result_put_time(char *o, int64_t us);
-/* r->links as a JSON array of strings. Returns 0 or -ENOMEM. */
-int result_links_json(const struct result *r, struct buf *out);
+/* result_put_ms, result_put_time and result_links_json are in result.h. */
 /* r->fields as a JSON object, values verbatim. Returns 0 or -ENOMEM. */
 int result_fields_json(const struct result *r, struct buf *out);
 

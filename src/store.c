@@ -10,7 +10,6 @@
 
 #include "buf.h"
 #include "result.h"
-#include "sink_impl.h" /* result_put_time */
 
 #include <errno.h>
 #include <sqlite3.h>
