@@ -679,7 +679,7 @@ static const char *script_end(const char *p, const char *e)
  * the end of input. The spec's comment states end a comment exactly at
  * the first "-->" or "--!>" whose dashes follow the opening "<!--", or
  * right away for "<!-->" and "<!--->". */
-static const char *comment_end(const char *body, const char *e)
+const char *html_comment_end(const char *body, const char *e)
 {
   if (body < e && *body == '>')
     return body + 1;
@@ -919,7 +919,7 @@ static int scan(struct scan *s, const char *p, const char *e)
     } else if (c == '!' || c == '?') {
       p++;
       if (c == '!' && e - p >= 2 && p[0] == '-' && p[1] == '-') {
-        p = comment_end(p + 2, e);
+        p = html_comment_end(p + 2, e);
       } else {
         /* Doctype, CDATA outside foreign content, "<?...>" and other
          * "<!...>": all end at the first '>', quotes or not. */

@@ -69,5 +69,9 @@ int html_scan(const char *buf, size_t len, int want_links, int max_links,
 
 /* Frees the strings and zeroes *info. NULL-safe; idempotent. */
 void html_info_free(struct html_info *info);
+/* body points just after "<!--": returns the byte after the comment's end
+ * (the HTML spec's comment states: the first "-->" or "--!>", or at once
+ * for "<!-->" and "<!--->"), or NULL when it runs to e. */
+const char *html_comment_end(const char *body, const char *e);
 
 #endif

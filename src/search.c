@@ -2,6 +2,8 @@
  * visible-text pass whose output the store indexes. See search.h. */
 #include "search.h"
 
+#include "html.h"
+
 #include "buf.h"
 #include "store.h"
 
@@ -344,26 +346,6 @@ static const char *find_close(const char *p, const char *e, const char *name,
   return NULL;
 }
 
-/* After "<!--": the byte after the comment, or NULL when it runs to the
- * end (the spec's comment states, as in html.c). */
-static const char *comment_end(const char *body, const char *e)
-{
-  if (body < e && *body == '>')
-    return body + 1;
-  if (e - body >= 2 && body[0] == '-' && body[1] == '>')
-    return body + 2;
-  const char *p = body;
-  while (p < e && (p = memchr(p, '>', (size_t)(e - p))) != NULL) {
-    size_t k = (size_t)(p - body);
-    if (k >= 2 && p[-1] == '-' && p[-2] == '-')
-      return p + 1;
-    if (k >= 3 && p[-1] == '!' && p[-2] == '-' && p[-3] == '-')
-      return p + 1;
-    p++;
-  }
-  return NULL;
-}
-
 enum tag_kind {
   K_BLOCK,     /* ends a word */
   K_INLINE,    /* does not */
@@ -481,7 +463,7 @@ int search_text_from_html(const char *html, size_t len, size_t max,
     } else if (c == '!' || c == '?') {
       p++;
       if (c == '!' && e - p >= 2 && p[0] == '-' && p[1] == '-') {
-        p = comment_end(p + 2, e);
+        p = html_comment_end(p + 2, e);
       } else {
         q = p < e ? memchr(p, '>', (size_t)(e - p)) : NULL;
         p = q ? q + 1 : NULL;

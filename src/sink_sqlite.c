@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "result.h"
 #include "sink_impl.h"
+#include "db.h"
 
 #include <errno.h>
 #include <sqlite3.h>
@@ -74,37 +75,6 @@ struct sink_out {
   char path[];
 };
 
-/* Maps an SQLite result code to the negative errno the sink reports. */
-static int sqlite_errno(sqlite3 *db, int rc)
-{
-  int sys = db ? sqlite3_system_errno(db) : 0;
-  switch (rc & 0xff) {
-  case SQLITE_NOMEM:
-    return -ENOMEM;
-  case SQLITE_FULL:
-    return -ENOSPC;
-  case SQLITE_READONLY:
-    return -EROFS;
-  case SQLITE_PERM:
-  case SQLITE_AUTH:
-    return -EACCES;
-  case SQLITE_BUSY:
-  case SQLITE_LOCKED:
-    return -EBUSY;
-  case SQLITE_CANTOPEN:
-  case SQLITE_IOERR:
-    return sys > 0 ? -sys : -EIO;
-  case SQLITE_CORRUPT:
-  case SQLITE_NOTADB:
-  case SQLITE_SCHEMA:
-  case SQLITE_CONSTRAINT:
-  case SQLITE_MISMATCH:
-    return -EINVAL;
-  default:
-    return -EIO;
-  }
-}
-
 /* Records the connection's current error for what (a short phrase) and
  * returns it as a negative errno. */
 static int fail_db(struct sink_out *o, int rc, const char *what, char *err)
@@ -117,7 +87,7 @@ static int fail_db(struct sink_out *o, int rc, const char *what, char *err)
   else
     snprintf(err, SINK_ERRMSG_MAX, "%s: %s: %s", o->path, what,
              sqlite3_errmsg(o->db));
-  return sqlite_errno(o->db, rc);
+  return db_errno(o->db, rc);
 }
 
 static int step_once(sqlite3_stmt *st)

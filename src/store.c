@@ -9,6 +9,7 @@
 #include "store.h"
 
 #include "buf.h"
+#include "db.h"
 #include "result.h"
 
 #include <errno.h>
@@ -134,37 +135,6 @@ struct store {
   char path[];
 };
 
-/* Maps an SQLite result code to a negative errno (as sink_sqlite.c). */
-static int sqlite_errno(sqlite3 *db, int rc)
-{
-  int sys = db ? sqlite3_system_errno(db) : 0;
-  switch (rc & 0xff) {
-  case SQLITE_NOMEM:
-    return -ENOMEM;
-  case SQLITE_FULL:
-    return -ENOSPC;
-  case SQLITE_READONLY:
-    return -EROFS;
-  case SQLITE_PERM:
-  case SQLITE_AUTH:
-    return -EACCES;
-  case SQLITE_BUSY:
-  case SQLITE_LOCKED:
-    return -EBUSY;
-  case SQLITE_CANTOPEN:
-  case SQLITE_IOERR:
-    return sys > 0 ? -sys : -EIO;
-  case SQLITE_CORRUPT:
-  case SQLITE_NOTADB:
-  case SQLITE_SCHEMA:
-  case SQLITE_CONSTRAINT:
-  case SQLITE_MISMATCH:
-    return -EINVAL;
-  default:
-    return -EIO;
-  }
-}
-
 static int fail(struct store *s, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -186,10 +156,9 @@ static int fail_db(struct store *s, int rc, const char *what)
   int sys = sqlite3_system_errno(s->db);
   if (((rc & 0xff) == SQLITE_CANTOPEN || (rc & 0xff) == SQLITE_IOERR) &&
       sys > 0)
-    return fail(s, sqlite_errno(s->db, rc), "%s: %s (%s)", what, strerror(sys),
+    return fail(s, db_errno(s->db, rc), "%s: %s (%s)", what, strerror(sys),
                 sqlite3_errmsg(s->db));
-  return fail(s, sqlite_errno(s->db, rc), "%s: %s", what,
-              sqlite3_errmsg(s->db));
+  return fail(s, db_errno(s->db, rc), "%s: %s", what, sqlite3_errmsg(s->db));
 }
 
 static int step_once(sqlite3_stmt *st)

@@ -31,9 +31,7 @@ out:
   return key;
 }
 
-/* "mailto:x", "javascript:y": a scheme, then no "//" and no port. Such a
- * string is a URL of a kind we do not fetch, not a malformed one. */
-static int has_other_scheme(const char *s)
+int url_has_other_scheme(const char *s)
 {
   const char *p = s;
   if (!isalpha((unsigned char)*p))
@@ -98,7 +96,7 @@ const char *url_check(const char *in, size_t len, size_t max_len,
       goto fail;
   /* Before parsing: curl would read "mailto:me@host" as user "mailto"
    * at host "host". */
-  if (has_other_scheme(copy)) {
+  if (url_has_other_scheme(copy)) {
     err = ERR_UNSUPPORTED_SCHEME;
     goto fail;
   }

@@ -21,6 +21,12 @@ struct url_info {
 const char *url_check(const char *in, size_t len, size_t max_len,
                       struct url_info *out);
 void url_info_free(struct url_info *u);
+/* Whether s starts with a scheme other than http(s) and is not a
+ * "host:port" ("mailto:x", "javascript:y", "ftp://h"): a URL of a kind we
+ * do not fetch rather than a malformed one. curl would read
+ * "mailto:me@host" as user "mailto" at "host", so callers check this
+ * before parsing. */
+int url_has_other_scheme(const char *s);
 /* The "scheme://host:port" key of an absolute URL; NULL if it does not
  * parse. Caller frees. */
 char *url_hostkey(const char *url);

@@ -408,22 +408,6 @@ static char *normalize_string(const char *s, unsigned flags,
   return out;
 }
 
-/* "mailto:x", "javascript:y": a scheme, then no port. Such a string is a
- * URL of a kind we do not fetch, not a malformed one (as in url.c; curl
- * would read "mailto:me@host" as user "mailto" at "host"). */
-static int has_other_scheme(const char *s)
-{
-  const char *p = s;
-  if (!isalpha((unsigned char)*p))
-    return 0;
-  while (isalnum((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.')
-    p++;
-  if (*p != ':' || isdigit((unsigned char)p[1]))
-    return 0;
-  return !(p - s == 4 && strncasecmp(s, "http", 4) == 0) &&
-         !(p - s == 5 && strncasecmp(s, "https", 5) == 0);
-}
-
 /* The checks made on raw input before curl sees it. */
 static const char *precheck(const char *s, const struct norm *n)
 {
@@ -433,7 +417,7 @@ static const char *precheck(const char *s, const struct norm *n)
   for (size_t i = 0; i < len; i++)
     if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f)
       return ERR_BAD_URL;
-  if (has_other_scheme(s))
+  if (url_has_other_scheme(s))
     return ERR_UNSUPPORTED_SCHEME;
   return NULL;
 }
