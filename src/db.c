@@ -1,6 +1,7 @@
 #include "db.h"
 
 #include <errno.h>
+#include <stdio.h>
 
 int db_errno(sqlite3 *db, int rc)
 {
@@ -30,4 +31,23 @@ int db_errno(sqlite3 *db, int rc)
   default:
     return -EIO;
   }
+}
+
+int db_query_text(sqlite3 *db, const char *sql, char *out, size_t cap)
+{
+  sqlite3_stmt *st;
+  int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+  if (rc)
+    return rc;
+  out[0] = '\0';
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    const unsigned char *v = sqlite3_column_text(st, 0);
+    snprintf(out, cap, "%s", v ? (const char *)v : "");
+    rc = SQLITE_OK;
+  } else if (rc == SQLITE_DONE) {
+    rc = SQLITE_OK;
+  }
+  sqlite3_finalize(st);
+  return rc;
 }

@@ -97,27 +97,6 @@ static int step_once(sqlite3_stmt *st)
   return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
-/* Reads one text value of a one-row query into out ("" when no row).
- * Returns an SQLite code. */
-static int query_text(sqlite3 *db, const char *sql, char *out, size_t cap)
-{
-  sqlite3_stmt *st;
-  int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
-  if (rc)
-    return rc;
-  out[0] = '\0';
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) {
-    const unsigned char *v = sqlite3_column_text(st, 0);
-    snprintf(out, cap, "%s", v ? (const char *)v : "");
-    rc = SQLITE_OK;
-  } else if (rc == SQLITE_DONE) {
-    rc = SQLITE_OK;
-  }
-  sqlite3_finalize(st);
-  return rc;
-}
-
 /* Compares the columns of table with want (NULL-terminated). Sets *exists
  * and *same. Returns an SQLite code. */
 static int table_shape(sqlite3 *db, const char *table, const char *const *want,
@@ -162,9 +141,9 @@ static int setup_schema(struct sink_out *o, char *err)
   if (!rc)
     rc = table_shape(o->db, "meta", meta_columns, &meta_exist, &meta_same);
   if (!rc && meta_exist && meta_same)
-    rc = query_text(o->db,
-                    "SELECT value FROM meta WHERE key = 'schema_version'",
-                    version, sizeof(version));
+    rc = db_query_text(o->db,
+                       "SELECT value FROM meta WHERE key = 'schema_version'",
+                       version, sizeof(version));
   if (rc) {
     rc = fail_db(o, rc, "cannot read the schema", err);
     goto fail;
@@ -248,7 +227,7 @@ static int sqlite_open(struct sink_out **out, const char *path,
     goto fail;
   }
   sqlite3_busy_timeout(o->db, 5000);
-  rc = query_text(o->db, "PRAGMA journal_mode=WAL", mode, sizeof(mode));
+  rc = db_query_text(o->db, "PRAGMA journal_mode=WAL", mode, sizeof(mode));
   if (!rc)
     rc = sqlite3_exec(o->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
   if (rc) {

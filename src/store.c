@@ -284,27 +284,6 @@ static int op_leave(struct store *s, int own, int rc)
 
 /* ---- open and close ---------------------------------------------------- */
 
-/* Reads one text value of a one-row query into out ("" when no row or
- * NULL). Returns an SQLite code. */
-static int query_text(sqlite3 *db, const char *sql, char *out, size_t cap)
-{
-  sqlite3_stmt *st;
-  int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
-  if (rc)
-    return rc;
-  out[0] = '\0';
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) {
-    const unsigned char *v = sqlite3_column_text(st, 0);
-    snprintf(out, cap, "%s", v ? (const char *)v : "");
-    rc = SQLITE_OK;
-  } else if (rc == SQLITE_DONE) {
-    rc = SQLITE_OK;
-  }
-  sqlite3_finalize(st);
-  return rc;
-}
-
 /* Creates the schema in an empty database, or checks that an existing one
  * is a crawl store of this version, in one transaction so that two
  * processes opening the same new file agree. */
@@ -314,21 +293,22 @@ static int setup_schema(struct store *s)
   int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
   if (rc)
     return fail_db(s, rc, "cannot lock the database");
-  rc = query_text(s->db,
-                  "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
-                  tables, sizeof(tables));
+  rc = db_query_text(s->db,
+                     "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
+                     tables, sizeof(tables));
   if (!rc && strcmp(tables, "0") != 0) {
-    rc = query_text(s->db,
-                    "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"
-                    " AND name = 'meta'",
-                    tables, sizeof(tables));
+    rc =
+        db_query_text(s->db,
+                      "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"
+                      " AND name = 'meta'",
+                      tables, sizeof(tables));
     if (!rc && strcmp(tables, "1") == 0)
-      rc = query_text(s->db, "SELECT value FROM meta WHERE key = 'format'",
-                      format, sizeof(format));
+      rc = db_query_text(s->db, "SELECT value FROM meta WHERE key = 'format'",
+                         format, sizeof(format));
     if (!rc && strcmp(format, STORE_FORMAT) == 0)
-      rc = query_text(s->db,
-                      "SELECT value FROM meta WHERE key = 'schema_version'",
-                      version, sizeof(version));
+      rc = db_query_text(s->db,
+                         "SELECT value FROM meta WHERE key = 'schema_version'",
+                         version, sizeof(version));
     if (rc) {
       rc = fail_db(s, rc, "cannot read the schema");
       goto out;
@@ -418,7 +398,7 @@ int store_open(struct store **out, const char *path, char err[256])
     goto fail;
   }
   sqlite3_busy_timeout(s->db, 5000);
-  rc = query_text(s->db, "PRAGMA journal_mode=WAL", mode, sizeof(mode));
+  rc = db_query_text(s->db, "PRAGMA journal_mode=WAL", mode, sizeof(mode));
   /* The frontier's UNIQUE index is probed for every discovered link: a
    * 16 MiB page cache keeps the hot part of it without a read call. */
   if (!rc)
