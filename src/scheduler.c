@@ -778,20 +778,25 @@ int scheduler_init(struct scheduler *s, uv_loop_t *loop,
   s->rng = (uint64_t)uv_hrtime() | 1;
   histogram_init(&s->stats.latency_us);
   histogram_init(&s->stats.ttfb_us);
-  int rc = fetcher_init(&s->fetcher, loop, &s->opt.fetch, s->opt.concurrency,
-                        transfer_done, s);
-  if (rc)
-    return rc;
+  /* The steps that can fail come first, so a failure leaves nothing on
+   * the loop to close. */
+  if (shared->nloops >= SCHEDULER_MAX_LOOPS)
+    return -EINVAL;
   s->pending_cap = (size_t)s->opt.concurrency + (size_t)s->opt.backlog;
   s->pending = malloc(s->pending_cap * sizeof(*s->pending));
   if (!s->pending)
     return -ENOMEM;
+  int rc = fetcher_init(&s->fetcher, loop, &s->opt.fetch, s->opt.concurrency,
+                        transfer_done, s);
+  if (rc) {
+    free(s->pending);
+    s->pending = NULL;
+    return rc;
+  }
   uv_async_init(loop, &s->wake, on_wake);
   s->wake.data = s;
   uv_check_init(loop, &s->flush);
   s->flush.data = s;
-  if (shared->nloops >= SCHEDULER_MAX_LOOPS)
-    return -EINVAL;
   shared->loops[shared->nloops++] = s;
   uv_signal_init(loop, &s->sigint);
   s->sigint.data = s;
