@@ -822,6 +822,10 @@ int scheduler_run(struct scheduler *s)
 
 void scheduler_free(struct scheduler *s)
 {
+  /* A loop that never ran (a later loop of the run failed to start)
+   * still has every handle open. */
+  if (!s->closing)
+    shutdown_loop(s);
   if (!uv_is_closing((uv_handle_t *)&s->wake)) {
     uv_close((uv_handle_t *)&s->wake, on_closed);
     uv_close((uv_handle_t *)&s->sigint, on_closed);
