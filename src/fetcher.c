@@ -139,9 +139,9 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 {
   struct transfer *t = arg;
   size_t len = size * n;
-  t->last_byte_ns = uv_hrtime();
+  t->last_byte_ms = uv_now(t->loop);
   if (!t->first_byte_ns)
-    t->first_byte_ns = t->last_byte_ns;
+    t->first_byte_ns = uv_hrtime();
   t->header_bytes += len;
   if (t->header_bytes > t->max_headers) {
     t->too_large = 1;
@@ -163,7 +163,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 {
   struct transfer *t = arg;
   size_t len = size * n;
-  t->last_byte_ns = uv_hrtime();
+  t->last_byte_ms = uv_now(t->loop);
   if ((int64_t)(t->body.len + len) > t->max_body) {
     t->too_large = 1;
     return 0;
@@ -237,8 +237,9 @@ static void sweep(uv_timer_t *h)
 {
   struct fetcher *f = h->data;
   uint64_t now = uv_hrtime();
+  uint64_t now_ms = uv_now(f->loop);
   uint64_t ttfb = (uint64_t)f->opt.ttfb_timeout_ms * 1000000u;
-  uint64_t stall = (uint64_t)f->opt.stall_timeout_ms * 1000000u;
+  uint64_t stall_ms = (uint64_t)f->opt.stall_timeout_ms;
   struct transfer *expired = NULL;
   for (struct transfer *t = f->inflight_head, *next; t; t = next) {
     next = t->next;
@@ -246,7 +247,8 @@ static void sweep(uv_timer_t *h)
     if (!t->first_byte_ns)
       late = ttfb && now > t->start_ns && now - t->start_ns >= ttfb;
     else
-      late = stall && now > t->last_byte_ns && now - t->last_byte_ns >= stall;
+      late = stall_ms && now_ms > t->last_byte_ms &&
+             now_ms - t->last_byte_ms >= stall_ms;
     if (late) {
       inflight_remove(f, t);
       t->next = expired;
@@ -366,7 +368,8 @@ int fetcher_start(struct fetcher *f, struct transfer *t, const char *url)
   t->easy = e;
   t->start_ns = uv_hrtime();
   t->first_byte_ns = 0;
-  t->last_byte_ns = 0;
+  t->last_byte_ms = 0;
+  t->loop = f->loop;
   t->header_bytes = 0;
   t->too_large = 0;
   t->forced_error = NULL;

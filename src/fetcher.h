@@ -33,7 +33,10 @@ struct transfer {
   int listed;                   /* on the fetcher's in-flight list */
   struct fetcher_lane *lane;    /* while added to a multi handle */
   uint64_t start_ns, first_byte_ns;
-  uint64_t last_byte_ns; /* last header or body byte, for stalls */
+  /* Last header or body byte, in the loop's cached milliseconds: the
+   * stall check needs no more, and it costs no clock read per chunk. */
+  uint64_t last_byte_ms;
+  uv_loop_t *loop;
   size_t header_bytes;
   int too_large;
   int64_t max_body;
