@@ -601,10 +601,11 @@ static void closer_signal(uv_signal_t *sig, int signum)
 }
 
 /* Closes sink; returns its result, and in *signum a signal that came in
- * meanwhile (0 if none). */
-static int close_sink(struct sink *sink, int *signum)
+ * meanwhile (0 if none). signals: how many the run has already seen, so a
+ * second Ctrl-C still exits at once. */
+static int close_sink(struct sink *sink, int signals, int *signum)
 {
-  struct closer c = {.sink = sink};
+  struct closer c = {.sink = sink, .signals = signals};
   uv_thread_t th;
   *signum = 0;
   if (uv_loop_init(&c.loop))
@@ -695,8 +696,11 @@ static int run_fetch(struct fetch_cli *fc, char **args, int nargs)
   run_loops(loops, nloops, sh, in, show);
 
   int in_err = input_error(in);
-  int late_signal;
-  rc = close_sink(sink, &late_signal);
+  int late_signal, seen = 0;
+  for (int i = 0; i < nloops; i++)
+    if (loops[i].s.nsignals > seen)
+      seen = loops[i].s.nsignals;
+  rc = close_sink(sink, seen, &late_signal);
   sink = NULL;
   struct scheduler_stats *st = malloc(sizeof(*st));
   int interrupted = late_signal, sink_failed = 0;

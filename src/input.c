@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void input_free(struct input *in)
 {
@@ -104,12 +105,17 @@ static void *reader_main(void *arg)
     goto done;
   }
   for (;;) {
-    size_t n = fread(chunk, 1, sizeof(chunk), in->fp);
-    if (n == 0) {
-      if (ferror(in->fp))
-        err = errno ? errno : EIO;
+    /* read(2), not fread: on a pipe it returns what has arrived, so a
+     * URL streamed on stdin is fetched at once, not after 64 KiB more. */
+    ssize_t got = read(fileno(in->fp), chunk, sizeof(chunk));
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got <= 0) {
+      if (got < 0)
+        err = errno;
       break;
     }
+    size_t n = (size_t)got;
     for (size_t i = 0; i < n;) {
       char *nl = memchr(chunk + i, '\n', n - i);
       size_t take = (nl ? (size_t)(nl - chunk) : n) - i;

@@ -56,6 +56,7 @@ struct job {
 
 static void pump(struct scheduler *s);
 static void stop_run(struct scheduler *s, uint64_t drain_ms);
+static void wake_all(struct scheduler_shared *sh);
 static void flush_pending(uv_check_t *c);
 static void sink_failed(struct scheduler *s, size_t n);
 
@@ -731,6 +732,9 @@ static void stop_run(struct scheduler *s, uint64_t drain_ms)
   s->stop_started = 1;
   s->stopping = 1;
   input_stop(s->input);
+  /* After input_stop the reader sends no end-of-input wake-up: wake the
+   * other loops here, or an idle one would wait for it forever. */
+  wake_all(s->shared);
   for (struct job *j = s->jobs, *next; j; j = next) {
     next = j->next;
     if (j->state == JOB_WAITING) {

@@ -77,8 +77,13 @@ static void *writer_main(void *arg)
       pthread_mutex_unlock(&s->lock);
       if (!sink_error(s)) {
         int rc = s->fmt->flush(s->out, err);
-        if (rc)
+        if (rc) {
           set_error(s, rc, err);
+          /* Wake the engine so it sees the error now, not at its next
+           * result. */
+          if (s->on_written)
+            s->on_written(s->arg, 0);
+        }
       }
       pthread_mutex_lock(&s->lock);
       continue;

@@ -161,6 +161,25 @@ def test_idn():
           f"IDN host: {r and r['error']}")
 
 
+def test_streamed_stdin(o):
+    # A URL written to a pipe that stays open is fetched at once, not when
+    # more input or its end arrives (tail -f urls | spate fetch).
+    p = subprocess.Popen([SPATE, "fetch", "-q"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        p.stdin.write(o.url("/p/3.html?stream") + "\n")
+        p.stdin.flush()
+        t0 = time.monotonic()
+        line = p.stdout.readline()
+        check(time.monotonic() - t0 < 3, "streamed URL waited for more input")
+        check('"title":"Page 3 of the synthetic site"' in line,
+              f"streamed result: {line!r}")
+    finally:
+        p.stdin.close()
+        p.wait(timeout=30)
+    check(p.returncode == 0, f"exit {p.returncode}")
+
+
 def test_sinks(o):
     urls = [o.url(f"/p/{i}.html") for i in range(120)] + ["bad url"]
     with tempfile.TemporaryDirectory() as d:
@@ -250,6 +269,7 @@ with Origin(pages=200) as origin:
     test_faults(origin)
     test_timeouts(origin)
     test_idn()
+    test_streamed_stdin(origin)
     test_sinks(origin)
     test_usage(origin)
 finish("it_fetch")
