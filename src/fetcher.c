@@ -290,8 +290,12 @@ int fetcher_init(struct fetcher *f, uv_loop_t *loop,
     curl_multi_setopt(l->multi, CURLMOPT_SOCKETDATA, l);
     curl_multi_setopt(l->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
     curl_multi_setopt(l->multi, CURLMOPT_TIMERDATA, l);
-    uv_timer_init(loop, &l->timer);
-    l->timer.data = f;
+  }
+  /* Handles only once nothing can fail: a failure above leaves the loop
+   * as it was. */
+  for (int i = 0; i < f->nlanes; i++) {
+    uv_timer_init(loop, &f->lanes[i].timer);
+    f->lanes[i].timer.data = f;
     f->open_handles++;
   }
   uv_timer_init(loop, &f->sweep);
@@ -415,13 +419,17 @@ static void finish(struct fetcher *f, struct transfer *t, CURLcode rc)
   long status = 0;
   char *s = NULL;
   inflight_remove(f, t);
-  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+  /* A pooled handle is not reset between requests: what it says about a
+   * response counts only if this transfer received one. */
+  if (t->first_byte_ns)
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
   t->status = (int)status;
   t->error = map_error(t, rc);
-  if (t->first_byte_ns)
+  if (t->first_byte_ns) {
     t->ttfb_ms = (double)(t->first_byte_ns - t->start_ns) / 1e6;
-  if (curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &s) == CURLE_OK && s)
-    t->content_type = strdup(s);
+    if (curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &s) == CURLE_OK && s)
+      t->content_type = strdup(s);
+  }
   s = NULL;
   if (status >= 300 && status < 400 &&
       curl_easy_getinfo(e, CURLINFO_REDIRECT_URL, &s) == CURLE_OK && s)
