@@ -972,3 +972,8 @@ int html_scan(const char *buf, size_t len, int want_links, int max_links,
   }
   return 0;
 }
+
+size_t html_charref(const char *s, const char *e, uint32_t *cp)
+{
+  return s < e ? charref(s, e, 0, cp) : 0;
+}

@@ -25,6 +25,7 @@
 #define SPATE_HTML_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Bytes kept of a title, at most; the cut never splits a UTF-8 sequence. */
 #define HTML_TITLE_MAX 1024
@@ -73,5 +74,10 @@ void html_info_free(struct html_info *info);
  * (the HTML spec's comment states: the first "-->" or "--!>", or at once
  * for "<!-->" and "<!--->"), or NULL when it runs to e. */
 const char *html_comment_end(const char *body, const char *e);
+/* The character reference after an '&' at s (text, not an attribute
+ * value): how many bytes after the '&' it spans, with its code point in
+ * *cp, or 0 when the '&' stands for itself. Numeric references, the HTML 4
+ * names and the legacy names without ';' are decoded as html_scan does. */
+size_t html_charref(const char *s, const char *e, uint32_t *cp);
 
 #endif

@@ -42,11 +42,6 @@ static int is_alpha(unsigned char c)
   return (unsigned)((c | 0x20) - 'a') < 26;
 }
 
-static int is_alnum(unsigned char c)
-{
-  return is_alpha(c) || (unsigned)(c - '0') < 10;
-}
-
 /* Ends a tag name: the tokenizer's whitespace, '/' or '>'. */
 static int is_delim(unsigned char c)
 {
@@ -121,103 +116,6 @@ static void put_cp(struct text_out *t, uint32_t cp)
   put_bytes(t, u, n);
 }
 
-/* The common named references. legacy: may appear without ';'. */
-static const struct {
-  char name[8];
-  uint16_t cp;
-  uint8_t legacy;
-} entities[] = {
-    {"amp", '&', 1},       {"lt", '<', 1},       {"gt", '>', 1},
-    {"quot", '"', 1},      {"apos", '\'', 0},    {"nbsp", 0xA0, 1},
-    {"copy", 0xA9, 1},     {"reg", 0xAE, 1},     {"trade", 0x2122, 0},
-    {"hellip", 0x2026, 0}, {"mdash", 0x2014, 0}, {"ndash", 0x2013, 0},
-    {"lsquo", 0x2018, 0},  {"rsquo", 0x2019, 0}, {"ldquo", 0x201C, 0},
-    {"rdquo", 0x201D, 0},  {"sbquo", 0x201A, 0}, {"bdquo", 0x201E, 0},
-    {"laquo", 0xAB, 1},    {"raquo", 0xBB, 1},   {"bull", 0x2022, 0},
-    {"middot", 0xB7, 1},   {"deg", 0xB0, 1},     {"euro", 0x20AC, 0},
-    {"pound", 0xA3, 1},    {"yen", 0xA5, 1},     {"cent", 0xA2, 1},
-    {"sect", 0xA7, 1},     {"para", 0xB6, 1},    {"times", 0xD7, 1},
-    {"divide", 0xF7, 1},   {"plusmn", 0xB1, 1},  {"shy", 0xAD, 1},
-    {"iexcl", 0xA1, 1},    {"iquest", 0xBF, 1},  {"szlig", 0xDF, 1},
-    {"aacute", 0xE1, 1},   {"agrave", 0xE0, 1},  {"acirc", 0xE2, 1},
-    {"auml", 0xE4, 1},     {"aring", 0xE5, 1},   {"ccedil", 0xE7, 1},
-    {"eacute", 0xE9, 1},   {"egrave", 0xE8, 1},  {"ecirc", 0xEA, 1},
-    {"euml", 0xEB, 1},     {"iacute", 0xED, 1},  {"icirc", 0xEE, 1},
-    {"iuml", 0xEF, 1},     {"ntilde", 0xF1, 1},  {"oacute", 0xF3, 1},
-    {"ocirc", 0xF4, 1},    {"ouml", 0xF6, 1},    {"oslash", 0xF8, 1},
-    {"uacute", 0xFA, 1},   {"ucirc", 0xFB, 1},   {"uuml", 0xFC, 1},
-    {"Eacute", 0xC9, 1},   {"Auml", 0xC4, 1},    {"Ouml", 0xD6, 1},
-    {"Uuml", 0xDC, 1},     {"Ccedil", 0xC7, 1},  {"zwj", 0x200D, 0},
-    {"zwnj", 0x200C, 0},
-};
-
-#define ENT_NAME_MAX 7
-
-/* What &#128;..&#159; meant in the windows-1252 pages that wrote them, as
- * the HTML spec maps them; 0 keeps the code point. */
-static const uint16_t cp1252[32] = {
-    0x20AC, 0,      0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021,
-    0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0,      0x017D, 0,
-    0,      0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
-    0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0,      0x017E, 0x0178,
-};
-
-static int digit_val(unsigned char c, int hex)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (hex && (c | 0x20) >= 'a' && (c | 0x20) <= 'f')
-    return (c | 0x20) - 'a' + 10;
-  return -1;
-}
-
-/* The reference after an '&' at s (s <= e): how many bytes after the '&'
- * it spans, with *cp set, or 0 when the '&' is literal. */
-static size_t charref(const char *s, const char *e, uint32_t *cp)
-{
-  const char *p = s;
-  if (p < e && *p == '#') {
-    int hex = 0, d;
-    uint32_t v = 0;
-    p++;
-    if (p < e && (*p == 'x' || *p == 'X')) {
-      hex = 1;
-      p++;
-    }
-    const char *digits = p;
-    for (; p < e && (d = digit_val((unsigned char)*p, hex)) >= 0; p++)
-      v = v > 0x10FFFF ? 0x110000 : v * (hex ? 16 : 10) + (uint32_t)d;
-    if (p == digits)
-      return 0;
-    if (p < e && *p == ';')
-      p++;
-    if (v == 0 || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
-      v = 0xFFFD;
-    else if (v >= 0x80 && v <= 0x9F && cp1252[v - 0x80])
-      v = cp1252[v - 0x80];
-    *cp = v;
-    return (size_t)(p - s);
-  }
-  /* One byte past the longest name is enough to know there is none. */
-  while (p < e && p - s <= ENT_NAME_MAX && is_alnum((unsigned char)*p))
-    p++;
-  size_t n = (size_t)(p - s);
-  if (n == 0 || n > ENT_NAME_MAX)
-    return 0;
-  int semi = p < e && *p == ';';
-  for (size_t i = 0; i < sizeof(entities) / sizeof(entities[0]); i++) {
-    if (strncmp(entities[i].name, s, n) != 0 || entities[i].name[n] != '\0')
-      continue;
-    if (!semi && !entities[i].legacy)
-      return 0;
-    *cp = entities[i].cp;
-    return n + (size_t)semi;
-  }
-  return 0;
-}
-
-/* Copies text from p up to e, or to the first '<' when stop_lt (returning
- * where it stopped), decoding references when refs. */
 /* Copies plain bytes from p, collapsing whitespace, straight into the
  * output, until a byte of class stop or e. The hot loop of the pass: one
  * table lookup and one store per byte. */
@@ -289,7 +187,7 @@ static const char *emit_run(struct text_out *t, const char *p, const char *e,
     if (*p == '<')
       return p;
     uint32_t cp;
-    size_t k = charref(++p, e, &cp);
+    size_t k = html_charref(++p, e, &cp);
     if (k) {
       put_cp(t, cp);
       p += k;
