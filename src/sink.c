@@ -343,6 +343,22 @@ struct buf *sink_fd_buf(struct sink_fd *f)
   return &f->buf;
 }
 
+int sink_fd_write_rows(struct sink_fd *f, struct result *const *rs, size_t n,
+                       sink_row_fn row, void *ctx, char *err)
+{
+  struct buf *b = sink_fd_buf(f);
+  for (size_t i = 0; i < n; i++) {
+    if (row(ctx, rs[i], b)) {
+      snprintf(err, SINK_ERRMSG_MAX, "out of memory");
+      return -ENOMEM;
+    }
+    int rc = sink_fd_drain(f, SINK_FD_CHUNK, err);
+    if (rc)
+      return rc;
+  }
+  return 0;
+}
+
 int sink_fd_drain(struct sink_fd *f, size_t min, char *err)
 {
   if (f->buf.len < min || f->buf.len == 0)

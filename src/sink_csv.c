@@ -62,9 +62,9 @@ static int put_ms(struct buf *b, double ms)
   return buf_append(b, num, (size_t)(e - num));
 }
 
-static int put_row(struct sink_out *o, const struct result *r)
+static int put_row(void *ctx, const struct result *r, struct buf *b)
 {
-  struct buf *b = sink_fd_buf(o->fd);
+  struct sink_out *o = ctx;
   char when[32];
   char *e = result_put_time(when, r->fetched_at_us);
   buf_reset(&o->tmp);
@@ -128,16 +128,7 @@ fail:
 static int csv_write(struct sink_out *o, struct result *const *rs, size_t n,
                      char *err)
 {
-  for (size_t i = 0; i < n; i++) {
-    if (put_row(o, rs[i])) {
-      snprintf(err, SINK_ERRMSG_MAX, "out of memory");
-      return -ENOMEM;
-    }
-    int rc = sink_fd_drain(o->fd, SINK_FD_CHUNK, err);
-    if (rc)
-      return rc;
-  }
-  return 0;
+  return sink_fd_write_rows(o->fd, rs, n, put_row, o, err);
 }
 
 static int csv_flush(struct sink_out *o, char *err)

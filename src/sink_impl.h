@@ -48,6 +48,12 @@ struct buf *sink_fd_buf(struct sink_fd *f);
 /* Writes the buffer out if it holds at least min bytes. */
 int sink_fd_drain(struct sink_fd *f, size_t min, char *err);
 int sink_fd_close(struct sink_fd *f, int failed, char *err);
+/* Appends each result as one row (row() formats it into b), writing the
+ * buffer out whenever it holds SINK_FD_CHUNK bytes. Returns 0, -ENOMEM, or
+ * a write error, with err set. */
+typedef int (*sink_row_fn)(void *ctx, const struct result *r, struct buf *b);
+int sink_fd_write_rows(struct sink_fd *f, struct result *const *rs, size_t n,
+                       sink_row_fn row, void *ctx, char *err);
 
 /* result_put_ms, result_put_time and result_links_json are in result.h. */
 /* r->fields as a JSON object, values verbatim. Returns 0 or -ENOMEM. */

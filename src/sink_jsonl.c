@@ -34,20 +34,16 @@ static int jsonl_open(struct sink_out **out, const char *path,
   return 0;
 }
 
+static int jsonl_row(void *ctx, const struct result *r, struct buf *b)
+{
+  (void)ctx;
+  return result_to_json(r, b);
+}
+
 static int jsonl_write(struct sink_out *o, struct result *const *rs, size_t n,
                        char *err)
 {
-  struct buf *b = sink_fd_buf(o->fd);
-  for (size_t i = 0; i < n; i++) {
-    if (result_to_json(rs[i], b)) {
-      snprintf(err, SINK_ERRMSG_MAX, "out of memory");
-      return -ENOMEM;
-    }
-    int rc = sink_fd_drain(o->fd, SINK_FD_CHUNK, err);
-    if (rc)
-      return rc;
-  }
-  return 0;
+  return sink_fd_write_rows(o->fd, rs, n, jsonl_row, NULL, err);
 }
 
 static int jsonl_flush(struct sink_out *o, char *err)
