@@ -14,8 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* ---- visible text --------------------------------------------------------
- */
+/* ---- visible text ------------------------------------------------------- */
 
 /* Byte classes of text runs: what ends a run of bytes copied as they
  * are. */
@@ -375,8 +374,7 @@ int search_text_from_html(const char *html, size_t len, size_t max,
   return t.err;
 }
 
-/* ---- queries ---------------------------------------------------------------
- */
+/* ---- queries ------------------------------------------------------------ */
 
 /* bm25 weights: title, body. */
 static const char search_sql[] =

@@ -506,8 +506,7 @@ int store_meta_expect(struct store *s, const char *key, const char *value)
   return rc;
 }
 
-/* ---- frontier ------------------------------------------------------------
- */
+/* ---- frontier ----------------------------------------------------------- */
 
 int store_add_urls(struct store *s, const char *const *keys, size_t n,
                    int depth, int64_t referrer_id, size_t *added)
@@ -648,8 +647,7 @@ int store_counts(struct store *s, int64_t *queued, int64_t *in_flight,
   return 0;
 }
 
-/* ---- pages ---------------------------------------------------------------
- */
+/* ---- pages -------------------------------------------------------------- */
 
 /* The indexed copy of p[0..*n): at most max bytes, cut on a UTF-8
  * boundary, with the bytes 0x01 and 0x02 (search.c's highlight markers)
