@@ -19,9 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define SPATE_VERSION "0.1.0"
-#define DEFAULT_UA                                                            \
-  "spate/" SPATE_VERSION " (+https://github.com/spate-dev/spate)"
+#define DEFAULT_UA "spate/" CLI_VERSION
 
 long long cli_parse_duration_ms(const char *s)
 {

@@ -3,6 +3,8 @@
 #ifndef SPATE_CLI_H
 #define SPATE_CLI_H
 
+#define CLI_VERSION "0.1.0"
+
 /* Exit codes (docs/spate.1, EXIT STATUS). */
 enum {
   CLI_EXIT_OK = 0,          /* every URL fetched without error */

@@ -34,7 +34,7 @@ int main(int argc, char **argv)
     return 0;
   }
   if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
-    printf("spate 0.1.0 (%s)\n", curl_version());
+    printf("spate %s (%s)\n", CLI_VERSION, curl_version());
     return 0;
   }
   /* libcurl converts international host names with libidn2, which reads
