@@ -1,5 +1,7 @@
 #include "cli.h"
 
+#include "cli_impl.h"
+
 #include "extract.h"
 #include "input.h"
 #include "origin.h"
@@ -80,7 +82,8 @@ long long cli_parse_size(const char *s)
 struct progress {
   uv_timer_t timer;
   struct scheduler_shared *sh;
-  struct input *in;
+  struct input *in;     /* a fetch's, or NULL */
+  struct frontier *fr;  /* a crawl's, or NULL */
   int on;
 };
 
@@ -114,6 +117,17 @@ static void progress_tick(uv_timer_t *t)
   }
   double secs = start ? (double)(uv_hrtime() - start) / 1e9 : 0;
   double rate = secs > 0 ? (double)done / secs : 0;
+  if (p->fr) {
+    struct frontier_stats fs;
+    frontier_get_stats(p->fr, &fs);
+    fprintf(stderr,
+            "\r\033[K%llu pages  %lld queued  %.0f/s  %llu errors  "
+            "%d in flight",
+            (unsigned long long)done, (long long)fs.queued, rate,
+            (unsigned long long)failed, inflight);
+    fflush(stderr);
+    return;
+  }
   int known;
   size_t total = input_total(p->in, &known);
   char tot[32], eta[32];
@@ -130,7 +144,7 @@ static void progress_tick(uv_timer_t *t)
   fflush(stderr);
 }
 
-static void print_summary(const struct scheduler_stats *st, FILE *out)
+void cli_print_summary(const struct scheduler_stats *st, FILE *out)
 {
   double secs = (double)(uv_hrtime() - st->start_ns) / 1e9;
   fprintf(out, "spate: %llu URLs in %.2f s (%.0f/s): %llu ok, %llu failed",
@@ -172,15 +186,6 @@ static void print_summary(const struct scheduler_stats *st, FILE *out)
 
 /* ---- fetch ---------------------------------------------------------- */
 
-struct fetch_cli {
-  struct scheduler_options so;
-  struct extract_spec ex;
-  const char *input_path;
-  const char *output;
-  int quiet;
-  int progress; /* -1 auto (a terminal), 0 off, 1 on */
-  int loops;    /* event loops, one per core by default */
-};
 
 static void usage_fetch(FILE *out)
 {
@@ -244,6 +249,13 @@ enum {
   OPT_BACKOFF_BASE,
   OPT_DRAIN,
   OPT_LOOPS,
+  OPT_SCOPE,
+  OPT_MAX_DEPTH,
+  OPT_MAX_PAGES,
+  OPT_INCLUDE,
+  OPT_EXCLUDE,
+  OPT_ALLOW_PRIVATE,
+  OPT_MAX_CRAWL_DELAY,
 };
 
 static const struct option fetch_longopts[] = {
@@ -275,12 +287,76 @@ static const struct option fetch_longopts[] = {
     {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
+    {"scope", required_argument, NULL, OPT_SCOPE},
+    {"max-depth", required_argument, NULL, OPT_MAX_DEPTH},
+    {"max-pages", required_argument, NULL, OPT_MAX_PAGES},
+    {"include", required_argument, NULL, OPT_INCLUDE},
+    {"exclude", required_argument, NULL, OPT_EXCLUDE},
+    {"allow-private", no_argument, NULL, OPT_ALLOW_PRIVATE},
+    {"max-crawl-delay", required_argument, NULL, OPT_MAX_CRAWL_DELAY},
     {NULL, 0, NULL, 0},
 };
 
-static void defaults(struct fetch_cli *fc)
+void cli_usage_crawl(FILE *out)
+{
+  fputs(
+      "usage: spate crawl [OPTIONS] SEED... [-o crawl.db]\n"
+      "Follow links from the seeds within a scope and store every page,\n"
+      "its links and its text (full-text indexed) in a SQLite file.\n"
+      "Running the same command again resumes an interrupted crawl.\n\n"
+      "  -o, --output FILE         the crawl store (crawl.db)\n"
+      "      --scope S             host (default) | domain | prefix |\n"
+      "                            regex:PCRE2 on the normalised URL\n"
+      "      --include RE          follow only URLs matching one (repeatable)\n"
+      "      --exclude RE          never follow URLs matching (repeatable)\n"
+      "      --max-depth N         link distance from the seeds (100)\n"
+      "      --max-pages N         pages stored, all runs together (no cap)\n"
+      "      --allow-private       let links reach loopback/private/link-local\n"
+      "                            addresses (seeds' own hosts always may)\n"
+      "      --max-crawl-delay T   longest robots.txt Crawl-delay honoured "
+      "(30s)\n"
+      "  -c, --concurrency N       requests in flight in all (256)\n"
+      "      --per-host N          requests in flight per host (16)\n"
+      "      --rate R              requests per second per host (no limit)\n"
+      "      --timeout, --connect-timeout, --first-byte-timeout,\n"
+      "      --stall-timeout, --retries, --max-retry-after, --user-agent,\n"
+      "      --max-body, --max-headers, --max-url-length (2048), --breaker,\n"
+      "      --breaker-cooldown, -k    as for spate fetch\n"
+      "      --progress / --no-progress   force the progress line on/off\n"
+      "  -q, --quiet               no progress line and no summary\n"
+      "  -h, --help                this help\n\n"
+      "robots.txt is always obeyed (RFC 9309). Search the result with\n"
+      "spate search crawl.db QUERY. Exit status: 0 every page ok, 1 some\n"
+      "pages failed, 2 usage, 3 the store could not be opened, 4 writing\n"
+      "failed, 130 interrupted (run again to resume).\n",
+      out);
+}
+
+static int crawl_only(const struct fetch_cli *fc, int c)
+{
+  switch (c) {
+  case OPT_SCOPE:
+  case OPT_MAX_DEPTH:
+  case OPT_MAX_PAGES:
+  case OPT_INCLUDE:
+  case OPT_EXCLUDE:
+  case OPT_ALLOW_PRIVATE:
+  case OPT_MAX_CRAWL_DELAY:
+    return strcmp(fc->cmd, "crawl") != 0;
+  case 'i':
+  case OPT_EXTRACT:
+  case OPT_LINKS:
+  case OPT_MAX_REDIRECTS:
+    return strcmp(fc->cmd, "crawl") == 0; /* fetch only, in fact */
+  default:
+    return 0;
+  }
+}
+
+void cli_defaults(struct fetch_cli *fc, const char *cmd)
 {
   memset(fc, 0, sizeof(*fc));
+  fc->cmd = cmd;
   struct scheduler_options *o = &fc->so;
   o->concurrency = 256;
   o->per_host = 16;
@@ -310,13 +386,14 @@ static void defaults(struct fetch_cli *fc)
     fc->loops = 8;
 }
 
-static int bad(const char *opt, const char *val, const char *want)
+int cli_bad(const char *cmd, const char *opt, const char *val,
+            const char *want)
 {
-  fprintf(stderr, "spate fetch: %s '%s': %s\n", opt, val, want);
+  fprintf(stderr, "spate %s: %s '%s': %s\n", cmd, opt, val, want);
   return CLI_EXIT_USAGE;
 }
 
-static int int_arg(const char *s, long lo, long hi, int *out)
+int cli_int_arg(const char *s, long lo, long hi, int *out)
 {
   char *end;
   errno = 0;
@@ -328,7 +405,7 @@ static int int_arg(const char *s, long lo, long hi, int *out)
 }
 
 /* Parses fetch options into fc. Returns -1 to go on, or an exit code. */
-static int parse_fetch(struct fetch_cli *fc, int argc, char **argv)
+int cli_parse(struct fetch_cli *fc, int argc, char **argv)
 {
   struct scheduler_options *o = &fc->so;
   char err[256];
@@ -339,7 +416,58 @@ static int parse_fetch(struct fetch_cli *fc, int argc, char **argv)
   while ((c = getopt_long(argc, argv, ":i:o:c:kqh", fetch_longopts, NULL)) !=
          -1) {
     const char *name = argv[optind - 1];
+    if (crawl_only(fc, c)) {
+      fprintf(stderr, "spate %s: option '%s' is not for %s (see --help)\n",
+              fc->cmd, name, fc->cmd);
+      return CLI_EXIT_USAGE;
+    }
+    struct crawl_cli *cc = &fc->crawl;
     switch (c) {
+    case OPT_SCOPE:
+      cc->scope_arg = optarg;
+      if (strcmp(optarg, "host") == 0)
+        cc->scope.kind = SCOPE_HOST;
+      else if (strcmp(optarg, "domain") == 0)
+        cc->scope.kind = SCOPE_DOMAIN;
+      else if (strcmp(optarg, "prefix") == 0)
+        cc->scope.kind = SCOPE_PREFIX;
+      else if (strncmp(optarg, "regex:", 6) == 0) {
+        cc->scope.kind = SCOPE_REGEX;
+        cc->scope.regex = optarg + 6;
+      } else
+        return cli_bad(fc->cmd, "--scope", optarg,
+                       "want host, domain, prefix or regex:RE");
+      break;
+    case OPT_MAX_DEPTH:
+      if (cli_int_arg(optarg, 0, 1000000, &cc->scope.max_depth))
+        return cli_bad(fc->cmd, "--max-depth", optarg, "want 0..1000000");
+      break;
+    case OPT_MAX_PAGES: {
+      char *end;
+      errno = 0;
+      cc->max_pages = strtoll(optarg, &end, 10);
+      if (end == optarg || *end || errno || cc->max_pages < 1)
+        return cli_bad(fc->cmd, "--max-pages", optarg, "want a count >= 1");
+      break;
+    }
+    case OPT_INCLUDE:
+    case OPT_EXCLUDE: {
+      int *n = c == OPT_INCLUDE ? &cc->scope.ninclude : &cc->scope.nexclude;
+      const char **pv = c == OPT_INCLUDE ? cc->include : cc->exclude;
+      if (*n >= CLI_MAX_PATTERNS)
+        return cli_bad(fc->cmd, name, optarg, "at most 64 patterns");
+      pv[(*n)++] = optarg;
+      break;
+    }
+    case OPT_ALLOW_PRIVATE:
+      cc->scope.allow_private = 1;
+      break;
+    case OPT_MAX_CRAWL_DELAY:
+      if ((v = cli_parse_duration_ms(optarg)) < 0)
+        return cli_bad(fc->cmd, "--max-crawl-delay", optarg,
+                       "want a duration such as 30s");
+      o->max_crawl_delay_ms = (uint64_t)v;
+      break;
     case 'i':
       fc->input_path = optarg;
       break;
@@ -347,23 +475,23 @@ static int parse_fetch(struct fetch_cli *fc, int argc, char **argv)
       fc->output = optarg;
       break;
     case 'c':
-      if (int_arg(optarg, 1, 100000, &o->concurrency))
-        return bad("--concurrency", optarg, "want 1..100000");
+      if (cli_int_arg(optarg, 1, 100000, &o->concurrency))
+        return cli_bad(fc->cmd, "--concurrency", optarg, "want 1..100000");
       break;
     case OPT_PER_HOST:
-      if (int_arg(optarg, 1, 100000, &o->per_host))
-        return bad("--per-host", optarg, "want 1..100000");
+      if (cli_int_arg(optarg, 1, 100000, &o->per_host))
+        return cli_bad(fc->cmd, "--per-host", optarg, "want 1..100000");
       break;
     case OPT_RATE: {
       char *end;
       o->rate = strtod(optarg, &end);
       if (end == optarg || *end || !(o->rate > 0) || o->rate > 1e6)
-        return bad("--rate", optarg, "want requests per second > 0");
+        return cli_bad(fc->cmd, "--rate", optarg, "want requests per second > 0");
       break;
     }
 #define DURATION(OPT, FIELD)                                                  \
   if ((v = cli_parse_duration_ms(optarg)) < 0)                                \
-    return bad(OPT, optarg, "want a duration such as 10, 2.5s or 500ms");     \
+    return cli_bad(fc->cmd, OPT, optarg, "want a duration such as 10, 2.5s or 500ms");     \
   FIELD = v;                                                                  \
   break
     case OPT_TIMEOUT:
@@ -384,12 +512,12 @@ static int parse_fetch(struct fetch_cli *fc, int argc, char **argv)
       DURATION("--drain", o->drain_ms);
 #undef DURATION
     case OPT_LOOPS:
-      if (int_arg(optarg, 1, SCHEDULER_MAX_LOOPS, &fc->loops))
-        return bad("--loops", optarg, "want 1..16");
+      if (cli_int_arg(optarg, 1, SCHEDULER_MAX_LOOPS, &fc->loops))
+        return cli_bad(fc->cmd, "--loops", optarg, "want 1..16");
       break;
     case OPT_RETRIES:
-      if (int_arg(optarg, 0, 100, &o->retries))
-        return bad("--retries", optarg, "want 0..100");
+      if (cli_int_arg(optarg, 0, 100, &o->retries))
+        return cli_bad(fc->cmd, "--retries", optarg, "want 0..100");
       break;
     case OPT_USER_AGENT:
       o->fetch.user_agent = optarg;
@@ -405,28 +533,28 @@ static int parse_fetch(struct fetch_cli *fc, int argc, char **argv)
       break;
     case OPT_MAX_BODY:
       if ((v = cli_parse_size(optarg)) <= 0)
-        return bad("--max-body", optarg, "want a size such as 10M");
+        return cli_bad(fc->cmd, "--max-body", optarg, "want a size such as 10M");
       o->fetch.max_body = v;
       break;
     case OPT_MAX_HEADERS:
       if ((v = cli_parse_size(optarg)) <= 0)
-        return bad("--max-headers", optarg, "want a size such as 64k");
+        return cli_bad(fc->cmd, "--max-headers", optarg, "want a size such as 64k");
       o->fetch.max_headers = (size_t)v;
       break;
     case OPT_MAX_REDIRECTS:
-      if (int_arg(optarg, 0, 30, &o->max_redirects))
-        return bad("--max-redirects", optarg, "want 0..30");
+      if (cli_int_arg(optarg, 0, 30, &o->max_redirects))
+        return cli_bad(fc->cmd, "--max-redirects", optarg, "want 0..30");
       break;
     case OPT_MAX_URL_LENGTH: {
       int n;
-      if (int_arg(optarg, 16, INPUT_LINE_MAX, &n))
-        return bad("--max-url-length", optarg, "want 16..65536");
+      if (cli_int_arg(optarg, 16, INPUT_LINE_MAX, &n))
+        return cli_bad(fc->cmd, "--max-url-length", optarg, "want 16..65536");
       o->max_url_len = (size_t)n;
       break;
     }
     case OPT_BREAKER:
-      if (int_arg(optarg, 0, 1000000, &o->breaker_threshold))
-        return bad("--breaker", optarg, "want 0 (off) or a count");
+      if (cli_int_arg(optarg, 0, 1000000, &o->breaker_threshold))
+        return cli_bad(fc->cmd, "--breaker", optarg, "want 0 (off) or a count");
       break;
     case 'k':
       o->fetch.insecure = 1;
@@ -441,7 +569,10 @@ static int parse_fetch(struct fetch_cli *fc, int argc, char **argv)
       fc->quiet = 1;
       break;
     case 'h':
-      usage_fetch(stdout);
+      if (strcmp(fc->cmd, "crawl") == 0)
+        cli_usage_crawl(stdout);
+      else
+        usage_fetch(stdout);
       return CLI_EXIT_OK;
     case ':':
       fprintf(stderr, "spate fetch: %s needs a value (see --help)\n", name);
@@ -454,15 +585,6 @@ static int parse_fetch(struct fetch_cli *fc, int argc, char **argv)
   return -1;
 }
 
-/* One loop of a run and the thread that drives it. */
-struct run_loop {
-  uv_loop_t loop;
-  struct scheduler s;
-  uv_thread_t thread;
-  int have_loop, have_sched, have_thread;
-  int done;             /* scheduler_run has returned (atomic) */
-  uv_async_t *finished; /* the control loop's, when there is one */
-};
 
 /* With several loops, the calling thread runs a control loop of its own:
  * the progress line, and waiting for the loops to finish. */
@@ -494,7 +616,7 @@ static void control_finished(uv_async_t *a)
 }
 
 /* Loop i's share of a run-wide cap, at least 1. */
-static int share(int total, int nloops, int i)
+int cli_share(int total, int nloops, int i)
 {
   int n = total / nloops + (i < total % nloops ? 1 : 0);
   return n < 1 ? 1 : n;
@@ -502,8 +624,9 @@ static int share(int total, int nloops, int i)
 
 /* Runs the loops: one on this thread, or several on threads of their own
  * while this one keeps the progress line. */
-static void run_loops(struct run_loop *loops, int nloops,
-                      struct scheduler_shared *sh, struct input *in, int show)
+void cli_run_loops(struct run_loop *loops, int nloops,
+                   struct scheduler_shared *sh, struct input *in,
+                   struct frontier *fr, int show)
 {
   struct control ctl;
   struct progress prog = {0};
@@ -526,13 +649,14 @@ static void run_loops(struct run_loop *loops, int nloops,
   if (show) {
     prog.sh = sh;
     prog.in = in;
+    prog.fr = fr;
     prog.on = 1;
     uv_timer_init(ploop, &prog.timer);
     prog.timer.data = &prog;
     uv_timer_start(&prog.timer, progress_tick, 250, 250);
     uv_unref((uv_handle_t *)&prog.timer);
   }
-  if (input_start(in))
+  if (in && input_start(in))
     input_fail(in, ENOMEM); /* no reader thread: arguments only */
   if (use_ctl) {
     for (int i = 0; i < nloops; i++) {
@@ -601,7 +725,7 @@ static void closer_signal(uv_signal_t *sig, int signum)
 /* Closes sink; returns its result, and in *signum a signal that came in
  * meanwhile (0 if none). signals: how many the run has already seen, so a
  * second Ctrl-C still exits at once. */
-static int close_sink(struct sink *sink, int signals, int *signum)
+int cli_close_sink(struct sink *sink, int signals, int *signum)
 {
   struct closer c = {.sink = sink, .signals = signals};
   uv_thread_t th;
@@ -673,9 +797,9 @@ static int run_fetch(struct fetch_cli *fc, char **args, int nargs)
   for (int i = 0; i < nloops; i++) {
     struct run_loop *l = &loops[i];
     struct scheduler_options o = fc->so;
-    o.concurrency = share(fc->so.concurrency, nloops, i);
-    o.per_host = share(fc->so.per_host, nloops, i);
-    o.backlog = share(fc->so.backlog, nloops, i);
+    o.concurrency = cli_share(fc->so.concurrency, nloops, i);
+    o.per_host = cli_share(fc->so.per_host, nloops, i);
+    o.backlog = cli_share(fc->so.backlog, nloops, i);
     /* With several loops a loop takes URLs only a little ahead of what it
      * can start, so a short list is shared evenly and -c means what it
      * says; the run-wide live cap still bounds memory. */
@@ -684,21 +808,22 @@ static int run_fetch(struct fetch_cli *fc, char **args, int nargs)
     if (uv_loop_init(&l->loop))
       goto out;
     l->have_loop = 1;
-    if (scheduler_init(&l->s, &l->loop, &o, in, sink, sh)) {
+    struct scheduler_source src = scheduler_input_source(in);
+    if (scheduler_init(&l->s, &l->loop, &o, &src, sink, sh)) {
       fprintf(stderr, "spate fetch: cannot start the engine\n");
       goto out;
     }
     l->have_sched = 1;
   }
   int show = fc->progress < 0 ? isatty(2) && !fc->quiet : fc->progress;
-  run_loops(loops, nloops, sh, in, show);
+  cli_run_loops(loops, nloops, sh, in, NULL, show);
 
   int in_err = input_error(in);
   int late_signal, seen = 0;
   for (int i = 0; i < nloops; i++)
     if (loops[i].s.nsignals > seen)
       seen = loops[i].s.nsignals;
-  rc = close_sink(sink, seen, &late_signal);
+  rc = cli_close_sink(sink, seen, &late_signal);
   sink = NULL;
   struct scheduler_stats *st = malloc(sizeof(*st));
   int interrupted = late_signal, sink_failed = 0;
@@ -712,7 +837,7 @@ static int run_fetch(struct fetch_cli *fc, char **args, int nargs)
       scheduler_stats_merge(st, &loops[i].s.stats);
   }
   if (!fc->quiet && st)
-    print_summary(st, stderr);
+    cli_print_summary(st, stderr);
   if (in_err) {
     fprintf(stderr, "spate fetch: reading input failed: %s\n",
             strerror(in_err));
@@ -750,12 +875,12 @@ out:
 int cli_fetch(int argc, char **argv)
 {
   struct fetch_cli fc;
-  defaults(&fc);
+  cli_defaults(&fc, "fetch");
   if (extract_spec_init(&fc.ex)) {
     fprintf(stderr, "spate fetch: cannot initialise SHA-256\n");
     return CLI_EXIT_INTERNAL;
   }
-  int code = parse_fetch(&fc, argc, argv);
+  int code = cli_parse(&fc, argc, argv);
   if (code >= 0)
     goto out;
   /* Several loops split the caps between them. A per-host rate or a
@@ -780,117 +905,6 @@ int cli_fetch(int argc, char **argv)
   }
   code = run_fetch(&fc, args, nargs);
 out:
-  extract_spec_free(&fc.ex);
-  return code;
-}
-
-/* ---- demo ----------------------------------------------------------- */
-
-/* The origin runs on a loop and thread of its own, beside the fetch loop:
- * two engines in one process sharing nothing. */
-struct demo_origin {
-  uv_loop_t loop;
-  uv_async_t stop;
-  struct origin *origin;
-  uv_thread_t thread;
-};
-
-static void demo_origin_stop(uv_async_t *a)
-{
-  struct demo_origin *d = a->data;
-  origin_stop(d->origin, NULL, NULL);
-  uv_close((uv_handle_t *)&d->stop, NULL);
-}
-
-static void demo_origin_main(void *arg)
-{
-  struct demo_origin *d = arg;
-  uv_run(&d->loop, UV_RUN_DEFAULT);
-}
-
-int cli_demo(int argc, char **argv)
-{
-  struct fetch_cli fc;
-  struct demo_origin d;
-  int pages = 20000, code = CLI_EXIT_INTERNAL;
-  char **urls = NULL;
-  defaults(&fc);
-  if (extract_spec_init(&fc.ex))
-    return CLI_EXIT_INTERNAL;
-  fc.output = "results.db";
-  fc.so.per_host = 64;
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--pages") == 0 && i + 1 < argc) {
-      if (int_arg(argv[++i], 1, 1000000, &pages))
-        return bad("--pages", argv[i], "want 1..1000000");
-    } else if ((strcmp(argv[i], "-o") == 0 ||
-                strcmp(argv[i], "--output") == 0) &&
-               i + 1 < argc) {
-      fc.output = argv[++i];
-    } else if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0) {
-      fc.quiet = 1;
-    } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-      puts("usage: spate demo [--pages N] [-o results.db] [-q]\n"
-           "Starts the synthetic origin on 127.0.0.1, fetches its N pages "
-           "(20000)\ninto results.db (replaced) and prints the summary.");
-      extract_spec_free(&fc.ex);
-      return 0;
-    } else {
-      fprintf(stderr, "spate demo: unknown option '%s'\n", argv[i]);
-      extract_spec_free(&fc.ex);
-      return CLI_EXIT_USAGE;
-    }
-  }
-
-  struct origin_options oo;
-  origin_options_init(&oo);
-  oo.pages = pages;
-  oo.quiet = 1;
-  if (uv_loop_init(&d.loop))
-    goto out;
-  if (origin_start(&d.origin, &d.loop, &oo)) {
-    fprintf(stderr, "spate demo: cannot start the origin\n");
-    uv_loop_close(&d.loop);
-    goto out;
-  }
-  uv_async_init(&d.loop, &d.stop, demo_origin_stop);
-  d.stop.data = &d;
-  int port = origin_port(d.origin);
-  if (uv_thread_create(&d.thread, demo_origin_main, &d))
-    goto out;
-  urls = calloc((size_t)pages, sizeof(*urls));
-  for (int i = 0; urls && i < pages; i++) {
-    if (asprintf(&urls[i], "http://127.0.0.1:%d/p/%d.html", port, i) < 0) {
-      urls[i] = NULL;
-      pages = i; /* fetch what could be listed */
-    }
-  }
-  /* The demo's store is its own: start it afresh, so the counts it
-   * suggests querying are this run's (fetch appends to a database). */
-  static const char *const sfx[] = {"", "-wal", "-shm"};
-  for (int i = 0; i < 3; i++) {
-    char path[4096];
-    snprintf(path, sizeof(path), "%s%s", fc.output, sfx[i]);
-    unlink(path);
-  }
-  if (!fc.quiet)
-    fprintf(stderr,
-            "spate demo: origin on http://127.0.0.1:%d/ (%d pages), "
-            "fetching into %s\n",
-            port, pages, fc.output);
-  code = urls ? run_fetch(&fc, urls, pages) : CLI_EXIT_INTERNAL;
-  if (!fc.quiet && code <= CLI_EXIT_SOME_FAILED)
-    fprintf(stderr,
-            "spate demo: results in %s; try\n  sqlite3 %s "
-            "'select status, count(*) from results group by status'\n",
-            fc.output, fc.output);
-  uv_async_send(&d.stop);
-  uv_thread_join(&d.thread);
-  uv_loop_close(&d.loop);
-out:
-  for (int i = 0; urls && i < pages; i++)
-    free(urls[i]);
-  free(urls);
   extract_spec_free(&fc.ex);
   return code;
 }

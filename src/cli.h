@@ -16,6 +16,8 @@ enum {
 };
 
 int cli_fetch(int argc, char **argv);
+int cli_crawl(int argc, char **argv);
+int cli_search(int argc, char **argv);
 int cli_demo(int argc, char **argv);
 /* Parses "2", "2.5", "2s", "500ms" into milliseconds; -1 when invalid. */
 long long cli_parse_duration_ms(const char *s);

@@ -3,6 +3,10 @@
 #include "buf.h"
 #include "html.h"
 #include "result.h"
+#include "scope.h"
+#include "search.h"
+#include "store.h"
+#include "urlnorm.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <curl/curl.h>
@@ -253,6 +257,97 @@ done:
   r->nlinks = n;
 }
 
+/* Whether the comma/space separated robots directives hold word. */
+static int has_directive(const char *v, const char *word)
+{
+  size_t n = strlen(word);
+  while (v && *v) {
+    v += strspn(v, " \t,");
+    size_t l = strcspn(v, " \t,");
+    if (l == n && strncasecmp(v, word, n) == 0)
+      return 1;
+    v += l;
+  }
+  return 0;
+}
+
+static void crawl_link(const struct extract_spec *s, struct result_crawl *c,
+                       const char *key, struct buf *all, struct buf *follow,
+                       int *nall)
+{
+  if (buf_append(all, key, strlen(key) + 1) == 0)
+    (*nall)++;
+  int why = scope_check(s->crawl, key, c->depth + 1);
+  if (why < 0 && c->nofollow)
+    why = CRAWL_DROP_NOFOLLOW;
+  if (why >= 0) {
+    c->drops[why]++;
+    return;
+  }
+  if (buf_append(follow, key, strlen(key) + 1) == 0)
+    c->nfollow++;
+}
+
+/* Crawl mode: every link as a normalised key (r->links), the ones to
+ * follow (r->crawl->follow), and the text to index. */
+static void crawl_page(const struct extract_spec *s, const struct html_info *h,
+                       const char *body, size_t len, struct result *r)
+{
+  struct result_crawl *c = r->crawl;
+  struct buf all = {0}, follow = {0};
+  int nall = 0;
+  const char *err;
+  c->noindex = has_directive(r->meta_robots, "noindex") ||
+               has_directive(r->meta_robots, "none");
+  c->nofollow = has_directive(r->meta_robots, "nofollow") ||
+                has_directive(r->meta_robots, "none");
+  if (r->status >= 300 && r->status < 400) {
+    /* A redirect's target (final_url) is followed like a link of the
+     * page. */
+    char *key = r->final_url ? urlnorm_normalize(r->final_url, NULL, &err)
+                             : NULL;
+    if (!key)
+      c->drops[CRAWL_DROP_BAD_URL]++;
+    else if (strcmp(key, r->url) != 0)
+      crawl_link(s, c, key, &all, &follow, &nall);
+    free(key);
+  } else if (h) {
+    char *base = NULL;
+    const char *b = r->final_url ? r->final_url : r->url;
+    if (h->base_href && h->base_href[0])
+      base = urlnorm_resolve(b, h->base_href, NULL, &err);
+    if (base)
+      b = base;
+    const char *p = h->links, *end = h->links + h->links_len;
+    while (p && p < end) {
+      size_t l = strlen(p);
+      char *key = urlnorm_resolve(b, p, NULL, &err);
+      if (key)
+        crawl_link(s, c, key, &all, &follow, &nall);
+      else
+        c->drops[CRAWL_DROP_BAD_URL]++;
+      free(key);
+      p += l + 1;
+    }
+    free(base);
+    if (!c->noindex) {
+      struct buf text = {0};
+      if (search_text_from_html(body, len, STORE_TEXT_MAX, &text) == 0 &&
+          text.data) {
+        c->text = text.data;
+        c->text_len = text.len;
+      } else {
+        buf_free(&text);
+      }
+    }
+  }
+  free(r->links);
+  r->links = all.data ? all.data : strdup("");
+  r->nlinks = nall;
+  c->follow = follow.data;
+  c->follow_len = follow.len;
+}
+
 static int is_html(const char *ct, const char *body, size_t len)
 {
   if (ct)
@@ -281,19 +376,26 @@ void extract_run(const struct extract_spec *s, const char *body, size_t len,
       r->hash[64] = '\0';
     }
   }
+  int crawl = s->crawl && r->crawl;
+  int scanned = 0;
   if (is_html(content_type, body, len)) {
     struct html_info h;
-    if (html_scan(body, len, s->want_links, s->max_links, &h) == 0) {
+    if (html_scan(body, len, s->want_links || crawl, s->max_links, &h) == 0) {
       r->title = h.title;
       r->canonical = h.canonical;
       r->meta_robots = h.meta_robots;
       h.title = h.canonical = h.meta_robots = NULL;
       r->nlinks = h.nlinks;
-      if (s->want_links)
+      if (crawl)
+        crawl_page(s, &h, body, len, r);
+      else if (s->want_links)
         resolve_links(&h, base_url, r);
+      scanned = 1;
       html_info_free(&h);
     }
   }
+  if (crawl && !scanned)
+    crawl_page(s, NULL, body, len, r);
   if (s->n)
     run_fields(s, body, len, r);
 }

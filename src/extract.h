@@ -9,6 +9,7 @@
 
 struct result;
 struct extractor;
+struct scope;
 
 struct extract_spec {
   struct extractor *v;
@@ -17,6 +18,10 @@ struct extract_spec {
   int max_links;  /* cap on the stored list */
   int any_json;   /* some extractor needs the body parsed as JSON */
   void *md;       /* the SHA-256 implementation, fetched once */
+  /* A crawl's scope: links become normalised keys (urlnorm.h), sorted
+   * into followed and dropped by it, and the page's visible text is kept
+   * for the index (results that carry r->crawl only). */
+  const struct scope *crawl;
 };
 
 int extract_spec_init(struct extract_spec *s);

@@ -186,6 +186,8 @@ static const char *map_error(struct transfer *t, CURLcode rc)
     return t->forced_error;
   if (t->too_large)
     return ERR_TOO_LARGE;
+  if (t->guard.blocked && rc != CURLE_OK)
+    return ERR_BLOCKED_ADDRESS;
   switch (rc) {
   case CURLE_OK:
     return NULL;
@@ -329,6 +331,8 @@ static void configure_easy(struct fetcher *f, CURL *e)
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_body);
   if (o->buffer_size > 0)
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, o->buffer_size);
+  if (o->guard)
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, netguard_opensocket);
   if (o->insecure) {
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -393,6 +397,10 @@ int fetcher_start(struct fetcher *f, struct transfer *t, const char *url)
   curl_easy_setopt(e, CURLOPT_PRIVATE, t);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+  t->guard.blocked = 0;
+  t->guard.reason = 0;
+  if (o->guard)
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, &t->guard);
   curl_easy_setopt(e, CURLOPT_PIPEWAIT,
                    strncasecmp(url, "https:", 6) == 0 ? 1L : 0L);
   /* The least busy lane: connections to a host spread evenly. */

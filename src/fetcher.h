@@ -8,6 +8,7 @@
 #define SPATE_FETCHER_H
 
 #include "buf.h"
+#include "netguard.h"
 
 #include <curl/curl.h>
 #include <stdint.h>
@@ -23,6 +24,10 @@ struct fetcher_options {
   const char *user_agent;
   int insecure;     /* skip TLS verification */
   long buffer_size; /* curl receive buffer per transfer */
+  /* Check every address a transfer connects to (netguard.h); each
+   * transfer's guard.allow_private says whether private ones may be
+   * used. A refusal ends the transfer with ERR_BLOCKED_ADDRESS. */
+  int guard;
 };
 
 /* One request. The caller embeds it (in its job) and owns it; the fetcher
@@ -43,6 +48,7 @@ struct transfer {
   size_t max_headers;
   const char *forced_error; /* set when the fetcher ends it itself */
   struct buf body;
+  struct netguard guard; /* set allow_private before fetcher_start */
 
   /* Filled in when done: */
   int status;             /* HTTP status of the response, 0 if none */

@@ -63,7 +63,7 @@ static int push_line(struct input *in, char *line, size_t len, int trunc)
     len--;
   if (len == a || line[a] == '#')
     return 0;
-  struct input_line l = {malloc(len - a + 1), len - a, trunc};
+  struct input_line l = {malloc(len - a + 1), len - a, trunc, NULL};
   if (!l.text) {
     pthread_mutex_lock(&in->lock);
     in->read_errno = ENOMEM; /* reported, not a silently short input */
@@ -185,6 +185,7 @@ int input_next(struct input *in, struct input_line *out)
     const char *a = in->args[in->next_arg++];
     pthread_mutex_unlock(&in->lock);
     size_t n = strlen(a);
+    out->crawl = NULL;
     out->truncated = n > INPUT_LINE_MAX;
     out->len = out->truncated ? INPUT_LINE_MAX : n;
     out->text = strndup(a, out->len);

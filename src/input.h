@@ -16,10 +16,15 @@
 #define INPUT_LINE_MAX 65536
 #define INPUT_QUEUE 4096
 
+struct result_crawl;
+
 struct input_line {
   char *text; /* owned, NUL-terminated */
   size_t len;
   int truncated; /* the line was longer than INPUT_LINE_MAX */
+  /* A crawl's frontier item: where the URL sits (owned; it moves to the
+   * URL's result). NULL for a fetch. */
+  struct result_crawl *crawl;
 };
 
 struct input {

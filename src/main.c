@@ -13,9 +13,12 @@ static void usage(FILE *out)
   fputs("usage: spate COMMAND [OPTIONS]\n\n"
         "commands:\n"
         "  fetch [URL...] [-i FILE]   fetch a list of URLs, one result each\n"
+        "  crawl SEED... [-o FILE.db]  follow links within a scope into a "
+        "store\n"
+        "  search STORE QUERY         ranked full-text search of a crawl "
+        "store\n"
         "  origin                     a synthetic test website on loopback\n"
-        "  demo                       origin + fetch of its pages into "
-        "results.db\n\n"
+        "  demo                       origin + crawl of it into demo.db\n\n"
         "'spate COMMAND --help' describes a command; man spate (docs/spate.1)"
         " the rest.\n",
         out);
@@ -52,6 +55,10 @@ int main(int argc, char **argv)
   int rc;
   if (strcmp(cmd, "fetch") == 0) {
     rc = cli_fetch(argc - 1, argv + 1);
+  } else if (strcmp(cmd, "crawl") == 0) {
+    rc = cli_crawl(argc - 1, argv + 1);
+  } else if (strcmp(cmd, "search") == 0) {
+    rc = cli_search(argc - 1, argv + 1);
   } else if (strcmp(cmd, "origin") == 0) {
     rc = origin_main(argc - 1, argv + 1);
   } else if (strcmp(cmd, "demo") == 0) {

@@ -47,6 +47,11 @@ void result_free(struct result *r)
   for (int i = 0; i < r->nfields; i++)
     free(r->fields[i].json);
   free(r->fields);
+  if (r->crawl) {
+    free(r->crawl->text);
+    free(r->crawl->follow);
+    free(r->crawl);
+  }
   free(r->meta_robots);
   free(r->canonical);
   free(r->links);

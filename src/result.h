@@ -44,7 +44,36 @@ struct result_field {
   char *json;
 };
 
+/* Crawl reasons a discovered link is not followed (counted per page). */
+enum crawl_drop {
+  CRAWL_DROP_SCOPE,      /* outside --scope */
+  CRAWL_DROP_EXCLUDED,   /* --exclude matched, or --include did not */
+  CRAWL_DROP_DEPTH,      /* beyond --max-depth */
+  CRAWL_DROP_LONG_URL,   /* trap: longer than --max-url-length */
+  CRAWL_DROP_DEEP_PATH,  /* trap: too many path segments */
+  CRAWL_DROP_REPEATED,   /* trap: a path segment repeated (a/a/a/...) */
+  CRAWL_DROP_LONG_QUERY, /* trap: too long a query or too many params */
+  CRAWL_DROP_BAD_URL,    /* not an http(s) URL that normalises */
+  CRAWL_DROP_NOFOLLOW,   /* <meta name=robots content=nofollow> */
+  CRAWL_DROP_N
+};
+
+/* What a crawl adds to a result: where the URL sits in the frontier, and
+ * what the page gives the store. Owned by the result. */
+struct result_crawl {
+  int64_t id;  /* frontier id (the page's id) */
+  int depth;   /* link distance from the seeds */
+  char *text;  /* visible text to index, or NULL (noindex, not HTML) */
+  size_t text_len;
+  char *follow; /* normalised keys to queue, each ended by '\0' */
+  size_t follow_len;
+  int nfollow;
+  int noindex, nofollow;
+  unsigned drops[CRAWL_DROP_N];
+};
+
 struct result {
+  struct result_crawl *crawl; /* crawl runs only, else NULL */
   char *url;          /* the input line, trimmed (owned, never NULL) */
   char *final_url;    /* after redirects (owned), NULL when no request
                          was made */

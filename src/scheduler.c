@@ -4,6 +4,7 @@
 #include "ratelimit.h"
 #include "result.h"
 #include "retry.h"
+#include "robots.h"
 #include "sink.h"
 #include "url.h"
 
@@ -20,6 +21,8 @@
 #define HOST_IDLE_KEEP_MS 60000
 #define GC_MS 1000
 
+enum robots_state { ROBOTS_NONE, ROBOTS_QUEUED, ROBOTS_FETCHING, ROBOTS_READY };
+
 struct host {
   char *key;
   struct host *hnext; /* hash chain */
@@ -34,6 +37,9 @@ struct host {
   int timer_armed;
   uint64_t last_used_ms;
   struct scheduler *s;
+  enum robots_state robots_state; /* with opt.robots_agent */
+  struct robots *robots;
+  int private_ok; /* may connect to private addresses */
 };
 
 enum job_state { JOB_QUEUED, JOB_INFLIGHT, JOB_WAITING, JOB_EXTRACTING };
@@ -52,6 +58,8 @@ struct job {
   uint64_t first_ns;                     /* first attempt started, 0 before */
   uv_timer_t *retry_timer;               /* allocated while waiting to retry */
   uv_work_t work;
+  struct host *robots_for; /* a robots.txt job: the host it is for */
+  int record_redirect;     /* crawl: the 3xx is the result */
 };
 
 static void pump(struct scheduler *s);
@@ -113,6 +121,8 @@ static struct host *host_get(struct scheduler *s, const char *key)
                s->opt.breaker_cooldown_ms * 16);
   uv_timer_init(s->loop, &h->timer);
   h->timer.data = h;
+  h->private_ok =
+      s->opt.private_ok ? s->opt.private_ok(s->opt.private_arg, key) : 1;
   size_t b = hv & (s->table_size - 1);
   h->hnext = s->table[b];
   s->table[b] = h;
@@ -123,6 +133,7 @@ static struct host *host_get(struct scheduler *s, const char *key)
 static void host_closed(uv_handle_t *t)
 {
   struct host *h = t->data;
+  robots_free(h->robots);
   free(h->key);
   free(h);
 }
@@ -144,7 +155,7 @@ static int host_collectable(struct scheduler *s, struct host *h, uint64_t now)
 {
   if (h->jobs || h->in_ready || h->timer_armed)
     return 0;
-  if (h->br.state != BREAKER_CLOSED || h->br.failures)
+  if (h->br.state != BREAKER_CLOSED || h->br.failures || h->robots)
     return now - h->last_used_ms > HOST_IDLE_KEEP_MS * 10;
   if (s->opt.rate > 0)
     return now - h->last_used_ms > HOST_IDLE_KEEP_MS;
@@ -170,6 +181,10 @@ static void ready_push(struct scheduler *s, struct host *h)
 {
   if (h->in_ready || !h->queued || h->timer_armed || h->blocked ||
       h->inflight >= s->opt.per_host)
+    return;
+  /* While its robots.txt is being fetched a host starts nothing else,
+   * but the robots.txt job itself after a redirect to the same host. */
+  if (h->robots_state == ROBOTS_FETCHING && !h->qhead->robots_for)
     return;
   h->in_ready = 1;
   h->rnext = NULL;
@@ -363,10 +378,16 @@ static void extract_done(uv_work_t *w, int status)
 
 /* The URL's outcome is known: fill in what the transfer saw and send the
  * body to a worker thread for extraction, or submit at once. */
+static void robots_done(struct scheduler *s, struct job *j, const char *err);
+
 static void job_finish(struct scheduler *s, struct job *j, const char *err)
 {
   struct result *r = j->res;
   struct transfer *t = &j->t;
+  if (j->robots_for) {
+    robots_done(s, j, err);
+    return;
+  }
   r->attempts = j->attempts;
   if (j->attempts) {
     r->status = t->status;
@@ -375,10 +396,13 @@ static void job_finish(struct scheduler *s, struct job *j, const char *err)
     r->content_type = t->content_type;
     t->content_type = NULL;
     free(r->final_url);
-    r->final_url = strdup(j->url);
+    r->final_url = strdup(j->record_redirect && t->location ? t->location
+                                                            : j->url);
   }
   r->error = err ? err : (r->status >= 400 ? ERR_HTTP : NULL);
-  if (t->body.len && s->opt.extract) {
+  /* A crawl needs the extraction step even without a body: a redirect's
+   * target becomes a link there. */
+  if ((t->body.len || (r->crawl && j->attempts && !err)) && s->opt.extract) {
     /* A small HTML page scans in a few microseconds, less than handing it
      * to a worker thread and back costs (two wake-ups): do those here.
      * Large bodies and regex/JSON extractors, whose cost grows with the
@@ -394,6 +418,98 @@ static void job_finish(struct scheduler *s, struct job *j, const char *err)
   job_submit(s, j);
 }
 
+/* ---- robots.txt ------------------------------------------------------ */
+
+static void job_free(struct scheduler *s, struct job *j)
+{
+  job_unlink(s, j);
+  s->njobs--;
+  job_set_host(j, NULL);
+  transfer_release(&j->t);
+  result_free(j->res);
+  free(j->url);
+  free(j);
+}
+
+/* A host's robots.txt has an outcome (RFC 9309 §2.3.1): a 2xx is parsed
+ * (its first 500 KiB); a 4xx other than 429, or redirects that lead
+ * nowhere, allow everything; a 5xx, a 429 that outlasted the retries, or
+ * an unreachable host disallow everything. */
+static void robots_done(struct scheduler *s, struct job *j, const char *err)
+{
+  struct host *h = j->robots_for;
+  struct transfer *t = &j->t;
+  int status = j->attempts ? t->status : 0;
+  struct robots *rb;
+  if (status >= 200 && status < 300 && (!err || ERR_IS(err, ERR_TOO_LARGE)))
+    rb = robots_parse(t->body.data, t->body.len, s->opt.robots_agent);
+  else if ((status >= 400 && status < 500 && status != 429 && !err) ||
+           ERR_IS(err, ERR_TOO_MANY_REDIRECTS) ||
+           ERR_IS(err, ERR_REDIRECT_LOOP))
+    rb = robots_allow_all();
+  else
+    rb = robots_disallow_all();
+  robots_free(h->robots);
+  h->robots = rb; /* NULL (out of memory) disallows everything */
+  h->robots_state = ROBOTS_READY;
+  double delay = rb ? robots_crawl_delay(rb) : -1;
+  if (delay > 0) {
+    double ms = delay * 1000;
+    if (ms > (double)s->opt.max_crawl_delay_ms)
+      ms = (double)s->opt.max_crawl_delay_ms;
+    double rate = ms > 0 ? 1000.0 / ms : 0;
+    if (rate > 0 && (s->opt.rate <= 0 || rate < s->opt.rate))
+      ratelimit_init(&h->rl, rate, 1, uv_now(s->loop));
+  }
+  s->stats.robots_fetched++;
+  h->jobs--; /* the reference robots_for held */
+  j->robots_for = NULL;
+  job_free(s, j);
+  ready_push(s, h);
+}
+
+/* Queues the fetch of h's robots.txt ahead of everything else on h. */
+static void robots_enqueue(struct scheduler *s, struct host *h)
+{
+  struct job *j = calloc(1, sizeof(*j));
+  size_t kl = strlen(h->key);
+  char *url = malloc(kl + sizeof("/robots.txt"));
+  struct result *r = url ? result_new(h->key, kl) : NULL;
+  h->robots_state = ROBOTS_READY; /* unless the job can be queued */
+  if (!j || !r) {
+    free(j);
+    free(url);
+    result_free(r);
+    return; /* h->robots stays NULL: nothing is fetched on h */
+  }
+  memcpy(url, h->key, kl);
+  memcpy(url + kl, "/robots.txt", sizeof("/robots.txt"));
+  j->s = s;
+  j->res = r;
+  j->url = url;
+  j->chain[0] = hash_str(url);
+  j->robots_for = h;
+  h->jobs++;
+  j->next = s->jobs;
+  if (s->jobs)
+    s->jobs->prev = j;
+  s->jobs = j;
+  s->njobs++;
+  job_set_host(j, h);
+  h->robots_state = ROBOTS_QUEUED;
+  enqueue(h, j, 1);
+}
+
+/* Whether h's robots.txt lets url be fetched. */
+static int robots_ok(const struct host *h, const char *url)
+{
+  if (!h->robots)
+    return 0;
+  const char *p = strstr(url, "://");
+  p = p ? p + 3 + strcspn(p + 3, "/?#") : NULL;
+  return robots_allowed(h->robots, p && *p == '/' ? p : "/");
+}
+
 /* ---- admission ------------------------------------------------------ */
 
 static void admit(struct scheduler *s, struct input_line *line)
@@ -406,10 +522,16 @@ static void admit(struct scheduler *s, struct input_line *line)
     free(j);
     result_free(r);
     free(line->text);
+    if (line->crawl) {
+      free(line->crawl->text);
+      free(line->crawl->follow);
+      free(line->crawl);
+    }
     atomic_fetch_sub(&s->shared->live, 1);
     return;
   }
   free(line->text);
+  r->crawl = line->crawl;
   j->s = s;
   j->res = r;
   r->ttfb_ms = -1;
@@ -437,6 +559,8 @@ static void admit(struct scheduler *s, struct input_line *line)
   }
   j->chain[0] = hash_str(j->url);
   job_set_host(j, h);
+  if (s->opt.robots_agent && h->robots_state == ROBOTS_NONE)
+    robots_enqueue(s, h);
   enqueue(h, j, 0);
 }
 
@@ -510,6 +634,13 @@ static void decide(struct scheduler *s, struct job *j)
   s->stats.breaker_trips += h->br.trips - trips;
   ready_push(s, h);
 
+  if (!t->error && t->status >= 300 && t->status < 400 && t->location &&
+      s->opt.crawl && !j->robots_for) {
+    /* A crawl records the redirect; its target is queued as a link. */
+    j->record_redirect = 1;
+    job_finish(s, j, NULL);
+    return;
+  }
   if (!t->error && t->status >= 300 && t->status < 400 && t->location) {
     /* A redirect hop is not a new attempt at the URL. */
     j->attempts--;
@@ -558,6 +689,17 @@ static void transfer_done(struct fetcher *f, struct transfer *t, void *arg)
 static int host_start_one(struct scheduler *s, struct host *h)
 {
   uint64_t now = uv_now(s->loop);
+  struct job *head = h->qhead;
+  if (s->opt.robots_agent && !head->robots_for) {
+    if (h->robots_state != ROBOTS_READY)
+      return 0; /* its robots.txt job is ahead of it */
+    if (!robots_ok(h, head->url)) {
+      /* Disallowed: answered without a request, and without taking a
+       * token of the host's rate. */
+      job_finish(s, dequeue(h), ERR_ROBOTS);
+      return 0;
+    }
+  }
   switch (breaker_allow(&h->br, now)) {
   case BREAKER_REJECT: {
     /* A host that keeps failing: its queued URLs fail fast instead of
@@ -585,6 +727,9 @@ static int host_start_one(struct scheduler *s, struct host *h)
   if (!j->first_ns)
     j->first_ns = uv_hrtime();
   j->state = JOB_INFLIGHT;
+  if (j->robots_for == h)
+    h->robots_state = ROBOTS_FETCHING;
+  j->t.guard.allow_private = h->private_ok;
   if (fetcher_start(&s->fetcher, &j->t, j->url) != 0) {
     h->br.probing = 0; /* no probe went out: let the next one try */
     job_finish(s, j, ERR_INTERNAL);
@@ -671,7 +816,7 @@ static void pump(struct scheduler *s)
       break;
     }
     struct input_line line;
-    int rc = input_next(s->input, &line);
+    int rc = s->src.next(s->src.arg, &line);
     if (rc != 1) {
       atomic_fetch_sub(&sh->live, 1);
       if (rc < 0)
@@ -731,7 +876,7 @@ static void stop_run(struct scheduler *s, uint64_t drain_ms)
     return;
   s->stop_started = 1;
   s->stopping = 1;
-  input_stop(s->input);
+  s->src.stop(s->src.arg);
   /* After input_stop the reader sends no end-of-input wake-up: wake the
    * other loops here, or an idle one would wait for it forever. */
   wake_all(s->shared);
@@ -763,9 +908,26 @@ static void on_signal(uv_signal_t *sig, int signum)
   stop_run(s, s->opt.drain_ms);
 }
 
+static int input_source_next(void *arg, struct input_line *out)
+{
+  return input_next(arg, out);
+}
+
+static void input_source_stop(void *arg)
+{
+  input_stop(arg);
+}
+
+struct scheduler_source scheduler_input_source(struct input *in)
+{
+  struct scheduler_source src = {input_source_next, input_source_stop, in};
+  return src;
+}
+
 int scheduler_init(struct scheduler *s, uv_loop_t *loop,
-                   const struct scheduler_options *opt, struct input *in,
-                   struct sink *sink, struct scheduler_shared *shared)
+                   const struct scheduler_options *opt,
+                   const struct scheduler_source *src, struct sink *sink,
+                   struct scheduler_shared *shared)
 {
   memset(s, 0, sizeof(*s));
   s->loop = loop;
@@ -776,8 +938,10 @@ int scheduler_init(struct scheduler *s, uv_loop_t *loop,
     s->opt.per_host = s->opt.concurrency;
   if (s->opt.max_jobs <= 0)
     s->opt.max_jobs = s->opt.concurrency + s->opt.backlog;
-  s->input = in;
+  s->src = *src;
   s->sink = sink;
+  if (s->opt.private_ok)
+    s->opt.fetch.guard = 1;
   s->shared = shared;
   s->rng = (uint64_t)uv_hrtime() | 1;
   histogram_init(&s->stats.latency_us);
@@ -857,6 +1021,7 @@ void scheduler_stats_merge(struct scheduler_stats *into,
     count_errors(into, from->errors[i].code, from->errors[i].n);
   into->bytes += from->bytes;
   into->breaker_trips += from->breaker_trips;
+  into->robots_fetched += from->robots_fetched;
   if (from->start_ns && (!into->start_ns || from->start_ns < into->start_ns))
     into->start_ns = from->start_ns;
   histogram_merge(&into->latency_us, &from->latency_us);

@@ -42,6 +42,15 @@ struct scheduler_shared {
   int nloops;
 };
 
+/* Where a loop takes its URLs from: the input (a fetch) or the crawl's
+ * frontier. next has input_next's contract (1 a line, 0 none yet and
+ * notify will fire, -1 the end); stop asks for no more. Thread-safe. */
+struct scheduler_source {
+  int (*next)(void *arg, struct input_line *out);
+  void (*stop)(void *arg);
+  void *arg;
+};
+
 struct scheduler_options {
   int concurrency; /* global in-flight cap (-c) */
   int per_host;    /* in-flight cap per host (--per-host) */
@@ -62,6 +71,19 @@ struct scheduler_options {
                                 loop; larger ones in the thread pool */
   struct fetcher_options fetch;
   const struct extract_spec *extract;
+  /* Crawl: a 3xx is the URL's result (its target goes to the frontier as
+   * a link) instead of being followed. */
+  int crawl;
+  /* robots.txt product token: when set, a host's /robots.txt is fetched
+   * before anything else on it, and URLs it disallows end with
+   * ERR_ROBOTS without a request; its Crawl-delay (at most
+   * max_crawl_delay_ms) paces the host. */
+  const char *robots_agent;
+  uint64_t max_crawl_delay_ms;
+  /* When set, every connection is checked (netguard.h); private_ok says
+   * per host key whether private addresses may be used. */
+  int (*private_ok)(const void *arg, const char *hostkey);
+  const void *private_arg;
 };
 
 #define STATS_MAX_ERRORS 32
@@ -78,6 +100,7 @@ struct scheduler_stats {
   int nerrors;
   uint64_t bytes;
   uint64_t breaker_trips;
+  uint64_t robots_fetched; /* robots.txt files fetched (or given up on) */
   int inflight;
   uint64_t start_ns;
   struct histogram latency_us; /* elapsed_ms of each result, in µs */
@@ -87,7 +110,7 @@ struct scheduler_stats {
 struct scheduler {
   uv_loop_t *loop;
   struct scheduler_options opt;
-  struct input *input;
+  struct scheduler_source src;
   struct sink *sink;
   struct fetcher fetcher;
   uv_async_t wake;         /* input lines ready, results written */
@@ -117,13 +140,16 @@ struct scheduler {
   struct scheduler_stats stats;
 };
 
-/* Prepares one loop's part of a run with the given input and sink (both
+/* Prepares one loop's part of a run with the given source and sink (both
  * opened by the caller, who closes them after every loop has returned) and
  * registers it in shared (zeroed, live_cap set, by the caller). opt's caps
  * are this loop's share. */
 int scheduler_init(struct scheduler *s, uv_loop_t *loop,
-                   const struct scheduler_options *opt, struct input *in,
-                   struct sink *sink, struct scheduler_shared *shared);
+                   const struct scheduler_options *opt,
+                   const struct scheduler_source *src, struct sink *sink,
+                   struct scheduler_shared *shared);
+/* The source for a fetch: in (the caller's struct input). */
+struct scheduler_source scheduler_input_source(struct input *in);
 /* The input's notify hook (arg: the shared struct): thread-safe, wakes
  * every loop. */
 void scheduler_notify(void *shared);

@@ -216,8 +216,26 @@ static const struct sink_format *format_for(const char *target)
   return &sink_jsonl_format;
 }
 
+static int open_with(struct sink **out, const struct sink_format *fmt,
+                     const char *target, const struct sink_options *opt,
+                     char err[SINK_ERRMSG_MAX]);
+
 int sink_open(struct sink **out, const char *target,
               const struct sink_options *opt, char err[SINK_ERRMSG_MAX])
+{
+  return open_with(out, NULL, target, opt, err);
+}
+
+int sink_open_format(struct sink **out, const struct sink_format *fmt,
+                     const char *target, const struct sink_options *opt,
+                     char err[SINK_ERRMSG_MAX])
+{
+  return open_with(out, fmt, target, opt, err);
+}
+
+static int open_with(struct sink **out, const struct sink_format *fmt,
+                     const char *target, const struct sink_options *opt,
+                     char err[SINK_ERRMSG_MAX])
 {
   static const struct sink_options defaults = {0};
   char scratch[SINK_ERRMSG_MAX];
@@ -233,8 +251,8 @@ int sink_open(struct sink **out, const char *target,
     opt = &defaults;
   if (!target)
     target = "-";
-  if (strncmp(target, "postgres://", 11) == 0 ||
-      strncmp(target, "postgresql://", 13) == 0) {
+  if (!fmt && (strncmp(target, "postgres://", 11) == 0 ||
+               strncmp(target, "postgresql://", 13) == 0)) {
     snprintf(err, SINK_ERRMSG_MAX, "PostgreSQL output is not supported yet");
     return -ENOTSUP;
   }
@@ -259,7 +277,7 @@ int sink_open(struct sink **out, const char *target,
     goto fail;
   }
 
-  s->fmt = format_for(target);
+  s->fmt = fmt ? fmt : format_for(target);
   rc = s->fmt->open(&s->out, target, opt, err);
   if (rc)
     goto fail;

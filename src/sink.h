@@ -26,6 +26,8 @@ struct sink_options {
    * thread-safe. May be NULL. */
   void (*on_written)(void *arg, size_t n);
   void *arg;
+  /* For a format given to sink_open_format (sink_impl.h): its state. */
+  void *format_arg;
 };
 
 #define SINK_ERRMSG_MAX 256

@@ -32,6 +32,12 @@ struct sink_format {
   int (*close)(struct sink_out *o, int failed, char *err);
 };
 
+/* sink_open with a format of the caller's (the crawl's store writer),
+ * whatever target is; fmt->open gets opt (opt->format_arg). */
+int sink_open_format(struct sink **out, const struct sink_format *fmt,
+                     const char *target, const struct sink_options *opt,
+                     char err[SINK_ERRMSG_MAX]);
+
 extern const struct sink_format sink_jsonl_format;
 extern const struct sink_format sink_csv_format;
 extern const struct sink_format sink_sqlite_format;

@@ -1,0 +1,427 @@
+/* The crawl-side commands: spate crawl, spate search, spate demo. */
+#include "cli.h"
+
+#include "cli_impl.h"
+#include "origin.h"
+#include "result.h"
+#include "search.h"
+#include "sink.h"
+#include "sink_impl.h"
+#include "urlnorm.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The robots.txt product token spate answers to. */
+#define ROBOTS_AGENT "spate"
+#define DEFAULT_STORE "crawl.db"
+
+static const char *const drop_names[CRAWL_DROP_N] = {
+    "out of scope",   "excluded",       "past max depth",
+    "trap: long URL", "trap: deep path", "trap: repeated segment",
+    "trap: long query", "not http(s)",  "nofollow",
+};
+
+/* The crawl's identity: what must be the same to resume it. */
+static char *identity(const struct crawl_cli *cc, char **keys, int nkeys)
+{
+  struct {
+    char *p;
+    size_t n;
+  } m = {0};
+  FILE *f = open_memstream(&m.p, &m.n);
+  if (!f)
+    return NULL;
+  fputs("seeds=", f);
+  for (int i = 0; i < nkeys; i++)
+    fprintf(f, "%s%s", i ? " " : "", keys[i]);
+  fprintf(f, "\nscope=%s\nmax-depth=%d\n",
+          cc->scope_arg ? cc->scope_arg : "host", cc->scope.max_depth);
+  for (int i = 0; i < cc->scope.ninclude; i++)
+    fprintf(f, "include=%s\n", cc->include[i]);
+  for (int i = 0; i < cc->scope.nexclude; i++)
+    fprintf(f, "exclude=%s\n", cc->exclude[i]);
+  if (fclose(f)) {
+    free(m.p);
+    return NULL;
+  }
+  return m.p;
+}
+
+static void print_crawl_summary(const struct frontier_stats *fs,
+                                const char *path, FILE *out)
+{
+  fprintf(out,
+          "  crawl: %lld pages stored this run, %lld in %s (%lld earlier); "
+          "%lld queued; %lld new URLs found in %lld links\n",
+          (long long)fs->stored, (long long)fs->done, path,
+          (long long)fs->resumed_done, (long long)fs->queued,
+          (long long)fs->discovered, (long long)fs->links);
+  int any = 0;
+  for (int i = 0; i < CRAWL_DROP_N; i++)
+    if (fs->drops[i]) {
+      fprintf(out, "%s%s %lld", any ? ", " : "  links not followed: ",
+              drop_names[i], (long long)fs->drops[i]);
+      any = 1;
+    }
+  if (any)
+    fputc('\n', out);
+  if (fs->requeued)
+    fprintf(out, "  resumed: %lld URLs in flight when the last run ended "
+                 "were queued again\n",
+            (long long)fs->requeued);
+}
+
+static uint64_t errors_of(const struct scheduler_stats *st, const char *code)
+{
+  for (int i = 0; i < st->nerrors; i++)
+    if (strcmp(st->errors[i].code, code) == 0)
+      return st->errors[i].n;
+  return 0;
+}
+
+/* Crawls from the seeds (as given) into fc->output. */
+static int run_crawl(struct fetch_cli *fc, char **seeds, int nseeds)
+{
+  struct crawl_cli *cc = &fc->crawl;
+  const char *path = fc->output ? fc->output : DEFAULT_STORE;
+  int code = CLI_EXIT_INTERNAL, rc;
+  char **keys = calloc((size_t)nseeds, sizeof(*keys));
+  char *ident = NULL;
+  struct scope *sc = NULL;
+  struct frontier *fr = NULL;
+  struct sink *sink = NULL;
+  struct scheduler_shared *sh = calloc(1, sizeof(*sh));
+  struct run_loop *loop = calloc(1, sizeof(*loop));
+  struct extract_spec ex;
+  char err[256];
+  int have_ex = extract_spec_init(&ex) == 0;
+  if (!keys || !sh || !loop || !have_ex)
+    goto out;
+  for (int i = 0; i < nseeds; i++) {
+    const char *why;
+    keys[i] = urlnorm_normalize(seeds[i], NULL, &why);
+    if (!keys[i]) {
+      fprintf(stderr, "spate crawl: seed '%s': %s\n", seeds[i], why);
+      code = CLI_EXIT_USAGE;
+      goto out;
+    }
+  }
+  cc->scope.include = cc->include;
+  cc->scope.exclude = cc->exclude;
+  cc->scope.max_url_len = fc->so.max_url_len;
+  if (scope_new(&sc, &cc->scope, (const char *const *)keys, nseeds, err,
+                sizeof(err))) {
+    fprintf(stderr, "spate crawl: %s\n", err);
+    code = CLI_EXIT_USAGE;
+    goto out;
+  }
+  if (!(ident = identity(cc, keys, nseeds)))
+    goto out;
+
+  atomic_init(&sh->live, 0);
+  sh->live_cap = (uint64_t)fc->so.concurrency + (uint64_t)fc->so.backlog;
+  struct frontier_options fo = {
+      .path = path,
+      .seeds = (const char *const *)keys,
+      .nseeds = nseeds,
+      .identity = ident,
+      .max_pages = cc->max_pages,
+      .notify = scheduler_notify,
+      .notify_arg = sh,
+  };
+  rc = frontier_open(&fr, &fo, err);
+  if (rc) {
+    fprintf(stderr, "spate crawl: %s\n", err);
+    code = CLI_EXIT_INPUT;
+    goto out;
+  }
+  if (frontier_complete(fr) && !fc->quiet)
+    fprintf(stderr, "spate crawl: %s: this crawl is already complete\n",
+            path);
+  struct sink_options sopt = {
+      .queue_cap = (int)sh->live_cap + 16,
+      .on_written = scheduler_written,
+      .arg = sh,
+      .format_arg = fr,
+  };
+  char serr[SINK_ERRMSG_MAX];
+  rc = sink_open_format(&sink, &frontier_sink_format, path, &sopt, serr);
+  if (rc) {
+    fprintf(stderr, "spate crawl: %s\n", serr);
+    code = CLI_EXIT_INPUT;
+    goto out;
+  }
+
+  ex.crawl = sc;
+  struct scheduler_options o = fc->so;
+  o.extract = &ex;
+  o.crawl = 1;
+  o.robots_agent = ROBOTS_AGENT;
+  o.private_ok = scope_private_ok;
+  o.private_arg = sc;
+  /* Link normalisation makes a page cost tens of microseconds: every
+   * page is processed in the thread pool, off the loop. */
+  o.inline_extract_max = 0;
+  o.max_redirects = 5; /* robots.txt only (RFC 9309: at least five) */
+  /* One loop: per-host state (robots.txt, Crawl-delay, the rate) stays
+   * exact without sharding hosts between loops, and the store writer, not
+   * the loop, is the crawl's ceiling. */
+  if (uv_loop_init(&loop->loop))
+    goto out;
+  loop->have_loop = 1;
+  struct scheduler_source src = {frontier_next, frontier_stop, fr};
+  if (scheduler_init(&loop->s, &loop->loop, &o, &src, sink, sh)) {
+    fprintf(stderr, "spate crawl: cannot start the engine\n");
+    goto out;
+  }
+  loop->have_sched = 1;
+  int show = fc->progress < 0 ? isatty(2) && !fc->quiet : fc->progress;
+  cli_run_loops(loop, 1, sh, NULL, fr, show);
+
+  int late_signal;
+  rc = cli_close_sink(sink, loop->s.nsignals, &late_signal);
+  sink = NULL;
+  struct frontier_stats fs;
+  frontier_get_stats(fr, &fs);
+  int crc = frontier_close(fr, err);
+  fr = NULL;
+  if (crc && !rc) {
+    fprintf(stderr, "spate crawl: closing %s: %s\n", path, err);
+    rc = crc;
+  }
+  const struct scheduler_stats *st = &loop->s.stats;
+  int interrupted = loop->s.interrupted ? loop->s.interrupted : late_signal;
+  if (!fc->quiet) {
+    cli_print_summary(st, stderr);
+    print_crawl_summary(&fs, path, stderr);
+  }
+  if (rc || loop->s.sink_failed) {
+    fprintf(stderr, "spate crawl: writing %s failed: %s\n", path,
+            strerror(rc ? -rc : EIO));
+    code = CLI_EXIT_OUTPUT;
+  } else if (interrupted) {
+    if (!fc->quiet)
+      fprintf(stderr, "spate crawl: interrupted; run the same command "
+                      "again to resume\n");
+    code = 128 + interrupted;
+  } else {
+    /* Pages robots.txt keeps us from are the crawl being polite, not a
+     * failure. */
+    code = st->failed > errors_of(st, ERR_ROBOTS) ? CLI_EXIT_SOME_FAILED
+                                                  : CLI_EXIT_OK;
+  }
+out:
+  if (sink)
+    sink_close(sink);
+  frontier_close(fr, err);
+  if (loop && loop->have_sched)
+    scheduler_free(&loop->s);
+  if (loop && loop->have_loop) {
+    uv_run(&loop->loop, UV_RUN_NOWAIT);
+    uv_loop_close(&loop->loop);
+  }
+  free(loop);
+  free(sh);
+  scope_free(sc);
+  free(ident);
+  for (int i = 0; keys && i < nseeds; i++)
+    free(keys[i]);
+  free(keys);
+  if (have_ex)
+    extract_spec_free(&ex);
+  return code;
+}
+
+static void crawl_defaults(struct fetch_cli *fc)
+{
+  cli_defaults(fc, "crawl");
+  fc->crawl.scope.kind = SCOPE_HOST;
+  fc->crawl.scope.max_depth = 100;
+  fc->so.max_url_len = 2048;
+  fc->so.max_crawl_delay_ms = 30000;
+}
+
+int cli_crawl(int argc, char **argv)
+{
+  struct fetch_cli fc;
+  crawl_defaults(&fc);
+  int code = cli_parse(&fc, argc, argv);
+  if (code >= 0)
+    return code;
+  int nseeds = argc - optind;
+  if (nseeds == 0) {
+    fprintf(stderr, "spate crawl: no seed URL (see --help)\n");
+    return CLI_EXIT_USAGE;
+  }
+  return run_crawl(&fc, argv + optind, nseeds);
+}
+
+/* ---- search --------------------------------------------------------- */
+
+int cli_search(int argc, char **argv)
+{
+  static const struct option opts[] = {
+      {"json", no_argument, NULL, 'j'},
+      {"limit", required_argument, NULL, 'n'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
+  int json = 0, limit = 10, c;
+  optind = 1;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, ":n:h", opts, NULL)) != -1) {
+    const char *name = argv[optind - 1];
+    switch (c) {
+    case 'j':
+      json = 1;
+      break;
+    case 'n':
+      if (cli_int_arg(optarg, 1, 100000, &limit))
+        return cli_bad("search", "--limit", optarg, "want 1..100000");
+      break;
+    case 'h':
+      puts("usage: spate search [--json] [-n N] STORE QUERY\n"
+           "Ranked full-text search over a crawl store (spate crawl -o "
+           "STORE).\nQUERY is FTS5 syntax: words (all must match), "
+           "\"a phrase\", OR, NOT,\nprefix*, title:word, NEAR(a b, 5).\n\n"
+           "  -n, --limit N   results to show (10)\n"
+           "      --json      one JSON object per result: rank, url, title,\n"
+           "                  snippet, score\n\n"
+           "Exit status: 0 results found, 1 none, 2 usage or bad query, 3 "
+           "the\nstore could not be read.");
+      return CLI_EXIT_OK;
+    case ':':
+      fprintf(stderr, "spate search: %s needs a value (see --help)\n", name);
+      return CLI_EXIT_USAGE;
+    default:
+      fprintf(stderr, "spate search: unknown option '%s' (see --help)\n",
+              name);
+      return CLI_EXIT_USAGE;
+    }
+  }
+  if (argc - optind != 2) {
+    fprintf(stderr, "spate search: want STORE and QUERY (see --help)\n");
+    return CLI_EXIT_USAGE;
+  }
+  char err[256];
+  int n = search_query(argv[optind], argv[optind + 1], limit, json, stdout,
+                       err);
+  if (n < 0) {
+    fprintf(stderr, "spate search: %s\n", err);
+    return n == -EINVAL && strncmp(err, "bad query", 9) == 0
+               ? CLI_EXIT_USAGE
+               : CLI_EXIT_INPUT;
+  }
+  if (fflush(stdout)) {
+    fprintf(stderr, "spate search: writing results failed: %s\n",
+            strerror(errno));
+    return CLI_EXIT_OUTPUT;
+  }
+  return n > 0 ? CLI_EXIT_OK : CLI_EXIT_SOME_FAILED;
+}
+
+/* ---- demo ----------------------------------------------------------- */
+
+/* The origin runs on a loop and thread of its own, beside the crawl's
+ * loop: two engines in one process sharing nothing. */
+struct demo_origin {
+  uv_loop_t loop;
+  uv_async_t stop;
+  struct origin *origin;
+  uv_thread_t thread;
+};
+
+static void demo_origin_stop(uv_async_t *a)
+{
+  struct demo_origin *d = a->data;
+  origin_stop(d->origin, NULL, NULL);
+  uv_close((uv_handle_t *)&d->stop, NULL);
+}
+
+static void demo_origin_main(void *arg)
+{
+  struct demo_origin *d = arg;
+  uv_run(&d->loop, UV_RUN_DEFAULT);
+}
+
+int cli_demo(int argc, char **argv)
+{
+  struct fetch_cli fc;
+  struct demo_origin d;
+  int pages = 20000, code = CLI_EXIT_INTERNAL;
+  crawl_defaults(&fc);
+  fc.output = "demo.db";
+  fc.so.per_host = 64;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--pages") == 0 && i + 1 < argc) {
+      if (cli_int_arg(argv[++i], 1, 1000000, &pages))
+        return cli_bad("demo", "--pages", argv[i], "want 1..1000000");
+    } else if ((strcmp(argv[i], "-o") == 0 ||
+                strcmp(argv[i], "--output") == 0) &&
+               i + 1 < argc) {
+      fc.output = argv[++i];
+    } else if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0) {
+      fc.quiet = 1;
+    } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+      puts("usage: spate demo [--pages N] [-o demo.db] [-q]\n"
+           "Starts the synthetic origin on 127.0.0.1 (N pages, 20000), "
+           "crawls it\ninto demo.db (replaced) and prints the summary and "
+           "what to try next.");
+      return 0;
+    } else {
+      fprintf(stderr, "spate demo: unknown option '%s'\n", argv[i]);
+      return CLI_EXIT_USAGE;
+    }
+  }
+
+  struct origin_options oo;
+  origin_options_init(&oo);
+  oo.pages = pages;
+  oo.quiet = 1;
+  if (uv_loop_init(&d.loop))
+    return code;
+  if (origin_start(&d.origin, &d.loop, &oo)) {
+    fprintf(stderr, "spate demo: cannot start the origin\n");
+    uv_loop_close(&d.loop);
+    return code;
+  }
+  uv_async_init(&d.loop, &d.stop, demo_origin_stop);
+  d.stop.data = &d;
+  int port = origin_port(d.origin);
+  if (uv_thread_create(&d.thread, demo_origin_main, &d)) {
+    origin_stop(d.origin, NULL, NULL);
+    uv_run(&d.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&d.loop);
+    return code;
+  }
+  /* The demo's store is its own: start it afresh each run. */
+  static const char *const sfx[] = {"", "-wal", "-shm"};
+  for (int i = 0; i < 3; i++) {
+    char path[4096];
+    snprintf(path, sizeof(path), "%s%s", fc.output, sfx[i]);
+    unlink(path);
+  }
+  char seed[64];
+  snprintf(seed, sizeof(seed), "http://127.0.0.1:%d/", port);
+  char *seeds[] = {seed};
+  if (!fc.quiet)
+    fprintf(stderr, "spate demo: origin on %s (%d pages), crawling into %s\n",
+            seed, pages, fc.output);
+  code = run_crawl(&fc, seeds, 1);
+  if (!fc.quiet && code <= CLI_EXIT_SOME_FAILED)
+    fprintf(stderr,
+            "spate demo: the crawl is in %s; try\n"
+            "  build/spate search %s 'gamma delta'\n"
+            "  sqlite3 %s 'select status, error, count(*) from pages group "
+            "by 1, 2'\n",
+            fc.output, fc.output, fc.output);
+  uv_async_send(&d.stop);
+  uv_thread_join(&d.thread);
+  uv_loop_close(&d.loop);
+  return code;
+}

@@ -1,0 +1,332 @@
+#include "frontier.h"
+
+#include "input.h"
+#include "store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct frontier {
+  struct store *store; /* the writer thread's once the sink runs */
+  int64_t max_pages;
+  int64_t taken; /* URLs ever taken (done + in flight): --max-pages */
+  void (*notify)(void *arg);
+  void *notify_arg;
+  int complete;
+
+  pthread_mutex_t lock; /* ring, ended, stop */
+  struct store_item ring[FRONTIER_RING];
+  size_t head, count;
+  int ended;
+  int stop;
+
+  struct frontier_stats st; /* relaxed atomics */
+};
+
+#define STAT_SET(fr, f, v) __atomic_store_n(&(fr)->st.f, (v), __ATOMIC_RELAXED)
+#define STAT_ADD(fr, f, v)                                                    \
+  __atomic_fetch_add(&(fr)->st.f, (v), __ATOMIC_RELAXED)
+
+static void publish_counts(struct frontier *fr)
+{
+  int64_t q = 0, inf = 0, done = 0;
+  store_counts(fr->store, &q, &inf, &done);
+  STAT_SET(fr, queued, q);
+  STAT_SET(fr, in_flight, inf);
+  STAT_SET(fr, done, done);
+}
+
+/* Takes queued URLs for the ring's free slots (within --max-pages) in the
+ * open transaction. The items are pushed by push_taken after the commit. */
+static int take_more(struct frontier *fr, struct store_item **items,
+                     size_t *n)
+{
+  *items = NULL;
+  *n = 0;
+  pthread_mutex_lock(&fr->lock);
+  size_t room = fr->stop ? 0 : FRONTIER_RING - fr->count;
+  pthread_mutex_unlock(&fr->lock);
+  if (fr->max_pages > 0) {
+    int64_t left = fr->max_pages - fr->taken;
+    if (left < 0)
+      left = 0;
+    if ((int64_t)room > left)
+      room = (size_t)left;
+  }
+  if (!room)
+    return 0;
+  int rc = store_take(fr->store, room, items, n);
+  if (rc == 0)
+    fr->taken += (int64_t)*n;
+  return rc;
+}
+
+/* After the commit: hands the taken URLs to the loops, and ends the
+ * crawl when nothing is left to do. */
+static void push_taken(struct frontier *fr, struct store_item *items,
+                       size_t n)
+{
+  int64_t q = 0, inf = 0;
+  store_counts(fr->store, &q, &inf, NULL);
+  int wake = 0;
+  pthread_mutex_lock(&fr->lock);
+  for (size_t i = 0; i < n; i++) {
+    fr->ring[(fr->head + fr->count) % FRONTIER_RING] = items[i];
+    fr->count++;
+    items[i].url = NULL; /* the ring owns it now */
+  }
+  wake = n > 0;
+  int out_of_work = q == 0 || (fr->max_pages > 0 && fr->taken >= fr->max_pages);
+  if (!fr->ended && out_of_work && inf == 0) {
+    fr->ended = 1;
+    wake = 1;
+  }
+  pthread_mutex_unlock(&fr->lock);
+  store_items_free(items, n);
+  publish_counts(fr);
+  if (wake && fr->notify)
+    fr->notify(fr->notify_arg);
+}
+
+int frontier_open(struct frontier **out, const struct frontier_options *o,
+                  char err[256])
+{
+  struct frontier *fr = calloc(1, sizeof(*fr));
+  struct store_item *items = NULL;
+  size_t n = 0;
+  int rc;
+  *out = NULL;
+  if (!fr) {
+    snprintf(err, 256, "out of memory");
+    return -ENOMEM;
+  }
+  pthread_mutex_init(&fr->lock, NULL);
+  fr->max_pages = o->max_pages;
+  fr->notify = o->notify;
+  fr->notify_arg = o->notify_arg;
+  rc = store_open(&fr->store, o->path, err);
+  if (rc)
+    goto fail;
+  rc = store_begin(fr->store);
+  if (rc)
+    goto fail_msg;
+  rc = store_meta_expect(fr->store, "crawl", o->identity);
+  if (rc == -EEXIST) {
+    snprintf(err, 256,
+             "%s holds another crawl (%s); use another file, or the same "
+             "seeds and options",
+             o->path, store_errmsg(fr->store));
+    store_rollback(fr->store);
+    goto fail;
+  }
+  size_t requeued = 0;
+  if (!rc)
+    rc = store_requeue_in_flight(fr->store, &requeued);
+  for (int i = 0; !rc && i < o->nseeds; i++)
+    rc = store_add_urls(fr->store, &o->seeds[i], 1, 0, 0, NULL);
+  int64_t done = 0, q = 0;
+  if (!rc)
+    rc = store_counts(fr->store, &q, NULL, &done);
+  fr->taken = done;
+  fr->complete = q == 0;
+  if (!rc)
+    rc = take_more(fr, &items, &n);
+  if (rc) {
+    store_rollback(fr->store);
+    goto fail_msg;
+  }
+  rc = store_commit(fr->store);
+  if (rc)
+    goto fail_msg;
+  STAT_SET(fr, requeued, (int64_t)requeued);
+  STAT_SET(fr, resumed_done, done);
+  push_taken(fr, items, n);
+  *out = fr;
+  return 0;
+
+fail_msg:
+  snprintf(err, 256, "%s: %s", o->path, store_errmsg(fr->store));
+fail:
+  store_items_free(items, n);
+  store_close(fr->store);
+  pthread_mutex_destroy(&fr->lock);
+  free(fr);
+  return rc;
+}
+
+int frontier_close(struct frontier *fr, char err[256])
+{
+  if (!fr)
+    return 0;
+  /* URLs never handed out go back with the cancelled ones: all are still
+   * in flight in the store. */
+  for (; fr->count; fr->count--) {
+    free(fr->ring[fr->head].url);
+    fr->head = (fr->head + 1) % FRONTIER_RING;
+  }
+  int rc = store_requeue_in_flight(fr->store, NULL);
+  if (rc)
+    snprintf(err, 256, "%s", store_errmsg(fr->store));
+  store_close(fr->store);
+  pthread_mutex_destroy(&fr->lock);
+  free(fr);
+  return rc;
+}
+
+int frontier_next(void *arg, struct input_line *out)
+{
+  struct frontier *fr = arg;
+  pthread_mutex_lock(&fr->lock);
+  if (fr->stop || (!fr->count && fr->ended)) {
+    pthread_mutex_unlock(&fr->lock);
+    return -1;
+  }
+  if (!fr->count) {
+    pthread_mutex_unlock(&fr->lock);
+    return 0;
+  }
+  struct result_crawl *c = calloc(1, sizeof(*c));
+  if (!c) {
+    pthread_mutex_unlock(&fr->lock);
+    return 0; /* stays in the ring; the next result retries */
+  }
+  struct store_item *it = &fr->ring[fr->head];
+  fr->head = (fr->head + 1) % FRONTIER_RING;
+  fr->count--;
+  pthread_mutex_unlock(&fr->lock);
+  c->id = it->id;
+  c->depth = it->depth;
+  out->text = it->url;
+  out->len = strlen(it->url);
+  out->truncated = 0;
+  out->crawl = c;
+  it->url = NULL;
+  return 1;
+}
+
+void frontier_stop(void *arg)
+{
+  struct frontier *fr = arg;
+  pthread_mutex_lock(&fr->lock);
+  fr->stop = 1;
+  pthread_mutex_unlock(&fr->lock);
+}
+
+int frontier_complete(const struct frontier *fr)
+{
+  return fr->complete;
+}
+
+void frontier_get_stats(const struct frontier *fr, struct frontier_stats *st)
+{
+  const int64_t *src = (const int64_t *)&fr->st;
+  int64_t *dst = (int64_t *)st;
+  for (size_t i = 0; i < sizeof(*st) / sizeof(int64_t); i++)
+    dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+}
+
+/* ---- the sink format: runs on the writer thread ------------------------ */
+
+static int fr_open(struct sink_out **out, const char *path,
+                   const struct sink_options *opt, char *err)
+{
+  (void)path;
+  (void)err;
+  *out = opt->format_arg;
+  return 0;
+}
+
+/* Queues the keys a page links to (nfollow of them, back to back). */
+static int add_follow(struct frontier *fr, const struct result_crawl *c,
+                      size_t *added)
+{
+  enum { CHUNK = 256 };
+  const char *keys[CHUNK];
+  const char *p = c->follow, *end = c->follow + c->follow_len;
+  *added = 0;
+  while (p < end) {
+    size_t k = 0;
+    while (p < end && k < CHUNK) {
+      keys[k++] = p;
+      p += strlen(p) + 1;
+    }
+    size_t a = 0;
+    int rc = store_add_urls(fr->store, keys, k, c->depth + 1, c->id, &a);
+    if (rc)
+      return rc;
+    *added += a;
+  }
+  return 0;
+}
+
+static int fr_write(struct sink_out *o, struct result *const *rs, size_t n,
+                    char *err)
+{
+  struct frontier *fr = (struct frontier *)(void *)o;
+  struct store_item *items = NULL;
+  size_t nitems = 0;
+  int64_t stored = 0, discovered = 0, links = 0;
+  int64_t drops[CRAWL_DROP_N] = {0};
+  int rc = store_begin(fr->store);
+  for (size_t i = 0; !rc && i < n; i++) {
+    const struct result *r = rs[i];
+    const struct result_crawl *c = r->crawl;
+    /* Cancelled: not an outcome. It stays in flight, queued again when
+     * the crawl is closed or resumed. */
+    if (!c || ERR_IS(r->error, ERR_CANCELLED))
+      continue;
+    rc = store_put_page(fr->store, c->id, r, c->depth, c->text, c->text_len);
+    size_t added = 0;
+    if (!rc && c->nfollow)
+      rc = add_follow(fr, c, &added);
+    stored++;
+    discovered += (int64_t)added;
+    links += r->nlinks;
+    for (int k = 0; k < CRAWL_DROP_N; k++)
+      drops[k] += c->drops[k];
+  }
+  if (!rc)
+    rc = take_more(fr, &items, &nitems);
+  if (!rc)
+    rc = store_commit(fr->store);
+  if (rc) {
+    snprintf(err, SINK_ERRMSG_MAX, "crawl store: %s",
+             store_errmsg(fr->store));
+    store_rollback(fr->store);
+    store_items_free(items, nitems);
+    return rc;
+  }
+  STAT_ADD(fr, stored, stored);
+  STAT_ADD(fr, discovered, discovered);
+  STAT_ADD(fr, links, links);
+  for (int k = 0; k < CRAWL_DROP_N; k++)
+    STAT_ADD(fr, drops[k], drops[k]);
+  push_taken(fr, items, nitems);
+  return 0;
+}
+
+static int fr_flush(struct sink_out *o, char *err)
+{
+  (void)o;
+  (void)err;
+  return 0; /* every write commits */
+}
+
+static int fr_close(struct sink_out *o, int failed, char *err)
+{
+  (void)o;
+  (void)failed;
+  (void)err;
+  return 0; /* frontier_close closes the store */
+}
+
+const struct sink_format frontier_sink_format = {
+    fr_open,
+    fr_write,
+    fr_flush,
+    fr_close,
+};
