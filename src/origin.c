@@ -10,14 +10,22 @@
  * / , /index.html        200 site index               title "Synthetic site",
  *                                                     links /p/0.html and
  *                                                     /private/index.html
+ *                                                     (with --hostile, also
+ *                                                     the /hostile/ traps)
  * /p/N.html              200 page N (0 <= N < pages), title "Page N of the
  *                        ~6.6 KB, generated from      synthetic site", ~15
- *                        (seed, N); else 404          sorted unique links
+ *                        (seed, N); else 404;         sorted unique links
+ *                        --plant N:WORD words open
+ *                        the paragraph
  * /gzip/N.html           page N gzipped when the      Content-Encoding: gzip
  *                        request's Accept-Encoding    (else plain), body
  *                        contains "gzip"              equal to /p/N.html
- * /robots.txt            "User-agent: *\n             text/plain
- *                         Disallow: /private/\n"
+ * /robots.txt            "User-agent: *\n             text/plain; with
+ *                         Disallow: /private/\n"     --robots-status CODE
+ *                        then a "Disallow: P" line    (not 200) that status,
+ *                        per --disallow P and         a small HTML body (a
+ *                        "Crawl-delay: S" for         1xx: its head, then a
+ *                        --crawl-delay S              close)
  * /private/...           200 page "Private page"      a polite crawler never
  *                                                     requests it
  * /status/CODE           CODE (200..599) + small      that status; 400 for
@@ -70,10 +78,33 @@
  * /close                 closes with no response      an empty reply (FIN)
  * /slowhead?ms=MS        waits MS (default 1000) ms,  no byte before MS ms,
  *                        then a small page            title "Slow head"
+ * /hostile/ssrf.html     links to 127.0.0.2,          title "SSRF bait"
+ *                        localhost, 10.0.0.1,
+ *                        169.254.169.254, [::1],
+ *                        192.168.1.1 and 0x7f000001
+ *                        (the loopback ones with the
+ *                        origin's port)
+ * /hostile/ext.html      links to other hosts and     title "External links"
+ *                        schemes, and to /p/5.html
+ * /hostile/cal/Y/M.html  months 1 <= Y <= 9999,       title "Calendar Y-M",
+ *                        1 <= M <= 12; else 404       next and previous month
+ * /hostile/grow?x=STR    links to grow?x=STRa         title "Grow LEN"; 414
+ *                                                     past 60000 bytes of STR
+ * /hostile/deep[/...]    links to the path + "a/"     title "Deep D" (D path
+ *                                                     segments after deep)
+ * /hostile/redirect-loop 302 to .../redirect-loop2,   a redirect loop
+ *   (and ...-loop2)      which 302s back
+ * /hostile/redirect.html 301 to /p/6.html             one redirect
  * anything else          404 small HTML               404
  *
- * Malformed requests get 400 and a close, request heads over 16 KiB 431 and
- * a close. docs/ORIGIN.md says the same for users.
+ * The /hostile/ paths are always served; only --hostile links the index to
+ * them. The site's options (--robots-status, --crawl-delay, --disallow,
+ * --plant, --hostile) are origin_main's alone (struct site_opts): with none
+ * of them the site is the same byte for byte.
+ *
+ * Malformed requests get 400 and a close, a request target over 64 KiB 414
+ * and a close, header lines over 16 KiB 431 and a close. docs/ORIGIN.md says
+ * the same for users.
  *
  * How a connection runs: it reads and parses until one request is complete
  * (the parser pauses there), then serves that request alone (state BUSY);
@@ -101,7 +132,8 @@
 #include <zlib.h>
 
 #define BACKLOG 4096
-#define HEADER_CAP (16 * 1024)  /* request line + headers, else 431 */
+#define HEADER_CAP (16 * 1024)  /* header lines, else 431 */
+#define URL_CAP (64 * 1024)     /* the request target, else 414 */
 #define READ_SIZE (64 * 1024)   /* the shared read buffer */
 #define PENDING_CAP (64 * 1024) /* input held while a response is sent */
 #define FILL_SIZE (64 * 1024)   /* filler text for streamed bodies */
@@ -122,6 +154,12 @@
 #define JSON_MAX (UINT64_C(1) << 53) /* exact in a double */
 #define PAGES_DEFAULT 1000
 #define PAGES_MAX 1000000000
+#define PLANT_MAX 16       /* --plant options */
+#define PLANT_WORD_MAX 64  /* bytes of a planted word */
+#define DISALLOW_MAX 16    /* --disallow options */
+#define DISALLOW_LEN 1024  /* bytes of a --disallow path */
+#define CRAWL_DELAY_LEN 19 /* digits and a dot of --crawl-delay */
+#define GROW_MAX 60000     /* /hostile/grow?x= bytes, else 414 */
 
 /* Sticky-error output buffer: appends after a failed one are no-ops, so a
  * response is built without a check per line and checked once at the end,
@@ -129,6 +167,25 @@
 struct ob {
   struct buf b;
   int err;
+};
+
+/* --plant N:WORD: WORD opens the paragraph of page N. */
+struct plant {
+  int page;
+  size_t len;
+  char word[PLANT_WORD_MAX + 1];
+};
+
+/* What origin_main's test options add to the site. All zero (or NULL) is
+ * the default site, byte for byte. */
+struct site_opts {
+  int robots_status;       /* 100..599; 0 or 200: the robots file */
+  const char *crawl_delay; /* checked decimal seconds, or NULL */
+  const char *disallow[DISALLOW_MAX];
+  int ndisallow;
+  struct plant plant[PLANT_MAX];
+  int nplant;
+  int hostile; /* the index links to the /hostile/ pages */
 };
 
 /* One /flaky/ key. Slots are reused in ring order, so when all FLAKY_MAX
@@ -186,7 +243,7 @@ struct conn {
   int hcur;     /* HDR_* of the current header value */
   int in_value; /* the next field callback starts a new header */
   size_t hdr_bytes;
-  int too_large, oom;
+  int too_large, too_long, oom;
   int method, http_minor, keep_alive, head_only, accept_gzip;
 
   /* The response being sent. */
@@ -211,6 +268,13 @@ struct origin {
   int port, pages, latency_ms;
   uint32_t seed;
   FILE *log;
+  /* From struct site_opts; robots NULL is the default robots file. */
+  int robots_status;
+  char *robots;
+  size_t robots_len;
+  struct plant plant[PLANT_MAX];
+  int nplant;
+  int hostile;
   http_parser_settings settings;
   struct conn *conns;
   int handles; /* listener + every connection's handles */
@@ -370,6 +434,10 @@ static const struct {
   int code;
   const char *text;
 } reasons[] = {
+    {100, "Continue"},
+    {101, "Switching Protocols"},
+    {102, "Processing"},
+    {103, "Early Hints"},
     {200, "OK"},
     {201, "Created"},
     {202, "Accepted"},
@@ -649,6 +717,12 @@ static void gen_page(const struct origin *o, struct ob *b, int n)
   ob_puts(b, " of the synthetic site</title></head><body><h1>Page ");
   ob_putu(b, (uint64_t)n);
   ob_puts(b, "</h1>\n<p>");
+  for (int i = 0; i < o->nplant; i++) {
+    if (o->plant[i].page == n) {
+      ob_put(b, o->plant[i].word, o->plant[i].len);
+      ob_put(b, " ", 1);
+    }
+  }
   /* The hot loop writes in place: one reserve for the worst case. */
   char *p = ob_space(b, (size_t)nwords * (WORD_MAX + 1));
   if (p) {
@@ -706,6 +780,12 @@ static int page_number(const struct origin *o, const char *s, size_t n)
 
 static void serve_index(struct conn *c, const struct req *r)
 {
+  static const char *const hostile[] = {
+      "/hostile/ssrf.html",       "/hostile/ext.html",
+      "/hostile/cal/2024/1.html", "/hostile/grow?x=a",
+      "/hostile/deep/a/",         "/hostile/redirect-loop",
+      "/hostile/redirect.html",
+  };
   struct ob *b = &c->o->body;
   (void)r;
   ob_reset(b);
@@ -715,8 +795,16 @@ static void serve_index(struct conn *c, const struct req *r)
   ob_putu(b, (uint64_t)c->o->pages);
   ob_puts(b, " linked pages served by spate origin.</p>\n<ul>\n"
              "<li><a href=\"/p/0.html\">page 0</a></li>\n"
-             "<li><a href=\"/private/index.html\">private area</a></li>\n"
-             "</ul></body></html>\n");
+             "<li><a href=\"/private/index.html\">private area</a></li>\n");
+  for (size_t i = 0; c->o->hostile && i < sizeof hostile / sizeof *hostile;
+       i++) {
+    ob_puts(b, "<li><a href=\"");
+    ob_puts(b, hostile[i]);
+    ob_puts(b, "\">");
+    ob_puts(b, hostile[i]);
+    ob_puts(b, "</a></li>\n");
+  }
+  ob_puts(b, "</ul></body></html>\n");
   if (b->err) {
     conn_close(c);
     return;
@@ -812,12 +900,30 @@ static void serve_gzip(struct conn *c, const struct req *r)
           b->b.data, b->b.len);
 }
 
+static const char ROBOTS[] = "User-agent: *\nDisallow: /private/\n";
+
 static void serve_robots(struct conn *c, const struct req *r)
 {
-  static const char robots[] = "User-agent: *\nDisallow: /private/\n";
+  struct origin *o = c->o;
+  int status = o->robots_status;
   (void)r;
-  respond(c, 200, NULL, "text/plain; charset=utf-8", robots,
-          sizeof robots - 1);
+  if (status >= 100 && status < 200) {
+    /* An interim response and nothing after it: headers only, then a
+     * close, so the client never gets a final response. */
+    c->after = AFTER_CLOSE;
+    head_begin(c, status);
+    head_end(c, NULL, -1);
+    c->body = BODY_NONE;
+    send_head(c);
+  } else if (status && status != 200) {
+    respond_msg(c, status, NULL, NULL);
+  } else if (o->robots) {
+    respond(c, 200, NULL, "text/plain; charset=utf-8", o->robots,
+            o->robots_len);
+  } else {
+    respond(c, 200, NULL, "text/plain; charset=utf-8", ROBOTS,
+            sizeof ROBOTS - 1);
+  }
 }
 
 static void serve_private(struct conn *c, const struct req *r)
@@ -1275,6 +1381,186 @@ static void serve_slowhead(struct conn *c, const struct req *r)
   respond_msg(c, 200, NULL, "Slow head");
 }
 
+/* ---- /hostile/: traps for crawlers ------------------------------------- */
+
+/* A link whose URL is pre, the origin's port when port is set, then post. */
+struct hlink {
+  const char *pre;
+  int port;
+  const char *post;
+};
+
+/* Starts a page titled title, a list of links to follow, in b. */
+static void hostile_begin(struct ob *b, const char *title)
+{
+  ob_reset(b);
+  ob_puts(b, "<!doctype html><html><head><meta charset=utf-8><title>");
+  ob_puts(b, title);
+  ob_puts(b, "</title></head><body><h1>");
+  ob_puts(b, title);
+  ob_puts(b, "</h1>\n<ul>\n");
+}
+
+static void hostile_link(struct ob *b, const char *href, size_t n)
+{
+  ob_puts(b, "<li><a href=\"");
+  ob_put_html(b, href, n);
+  ob_puts(b, "\">");
+  ob_put_html(b, href, n);
+  ob_puts(b, "</a></li>\n");
+}
+
+static void hostile_end(struct conn *c)
+{
+  struct ob *b = &c->o->body;
+  ob_puts(b, "</ul></body></html>\n");
+  if (b->err) {
+    conn_close(c);
+    return;
+  }
+  respond(c, 200, NULL, HTML, b->b.data, b->b.len);
+}
+
+static void hostile_links(struct conn *c, const char *title,
+                          const struct hlink *l, size_t n)
+{
+  struct ob *b = &c->o->body;
+  char url[128];
+  hostile_begin(b, title);
+  for (size_t i = 0; i < n; i++) {
+    if (l[i].port)
+      snprintf(url, sizeof url, "%s:%d%s", l[i].pre, c->o->port, l[i].post);
+    else
+      snprintf(url, sizeof url, "%s%s", l[i].pre, l[i].post);
+    hostile_link(b, url, strlen(url));
+  }
+  hostile_end(c);
+}
+
+/* Links to private, link-local and disguised loopback addresses. */
+static void hostile_ssrf(struct conn *c)
+{
+  static const struct hlink l[] = {
+      {"http://127.0.0.2", 1, "/p/1.html"},
+      {"http://localhost", 1, "/p/2.html"},
+      {"http://10.0.0.1", 0, "/x.html"},
+      {"http://169.254.169.254", 0, "/latest/meta-data/"},
+      {"http://[::1]", 1, "/p/3.html"},
+      {"http://192.168.1.1", 0, "/"},
+      {"http://0x7f000001", 1, "/p/4.html"},
+  };
+  hostile_links(c, "SSRF bait", l, sizeof l / sizeof *l);
+}
+
+/* Links to other hosts and other schemes, and one to this site. */
+static void hostile_ext(struct conn *c)
+{
+  static const struct hlink l[] = {
+      {"http://example.com/", 0, ""},
+      {"https://www.example.org/a.html", 0, ""},
+      {"http://sub.127.0.0.1.nip.io", 1, "/"},
+      {"mailto:x@example.com", 0, ""},
+      {"javascript:void(0)", 0, ""},
+      {"ftp://example.com/file", 0, ""},
+      {"/p/5.html", 0, ""},
+  };
+  hostile_links(c, "External links", l, sizeof l / sizeof *l);
+}
+
+/* cal/Y/M.html: months without end (1 <= Y <= 9999). */
+static void hostile_cal(struct conn *c, const char *s, size_t n)
+{
+  struct ob *b = &c->o->body;
+  const char *slash = memchr(s, '/', n);
+  uint64_t y, m;
+  char t[64], url[96];
+  if (!slash || n - (size_t)(slash - s) < 7 || memcmp(s + n - 5, ".html", 5) ||
+      parse_u64(s, (size_t)(slash - s), 9999, &y) || y < 1 ||
+      parse_u64(slash + 1, n - (size_t)(slash - s) - 6, 12, &m) || m < 1) {
+    not_found(c);
+    return;
+  }
+  snprintf(t, sizeof t, "Calendar %" PRIu64 "-%" PRIu64, y, m);
+  hostile_begin(b, t);
+  if (y < 9999 || m < 12) {
+    snprintf(url, sizeof url, "/hostile/cal/%" PRIu64 "/%" PRIu64 ".html",
+             m == 12 ? y + 1 : y, m == 12 ? 1 : m + 1);
+    hostile_link(b, url, strlen(url));
+  }
+  if (y > 1 || m > 1) {
+    snprintf(url, sizeof url, "/hostile/cal/%" PRIu64 "/%" PRIu64 ".html",
+             m == 1 ? y - 1 : y, m == 1 ? 12 : m - 1);
+    hostile_link(b, url, strlen(url));
+  }
+  hostile_end(c);
+}
+
+/* grow?x=STR links to grow?x=STRa. */
+static void hostile_grow(struct conn *c, const struct req *r)
+{
+  struct ob *b = &c->o->body;
+  const char *v = "";
+  size_t n = 0;
+  char t[64];
+  query_get(r, "x", &v, &n);
+  if (n > GROW_MAX) {
+    respond_msg(c, 414, NULL, NULL);
+    return;
+  }
+  snprintf(t, sizeof t, "Grow %zu", n);
+  hostile_begin(b, t);
+  ob_puts(b, "<li><a href=\"/hostile/grow?x=");
+  ob_put_html(b, v, n);
+  ob_puts(b, "a\">longer</a></li>\n");
+  hostile_end(c);
+}
+
+/* deep/...: links to the same path one level deeper. */
+static void hostile_deep(struct conn *c, const struct req *r, const char *s,
+                         size_t n)
+{
+  struct ob *b = &c->o->body;
+  size_t depth = 0;
+  char t[64];
+  for (size_t i = 0; i < n; i++)
+    depth += s[i] != '/' && (i == 0 || s[i - 1] == '/');
+  snprintf(t, sizeof t, "Deep %zu", depth);
+  hostile_begin(b, t);
+  ob_puts(b, "<li><a href=\"");
+  ob_put_html(b, r->path, r->plen);
+  ob_puts(b, r->path[r->plen - 1] == '/' ? "a/" : "/a/");
+  ob_puts(b, "\">deeper</a></li>\n");
+  hostile_end(c);
+}
+
+static int rest_is(const struct req *r, const char *s)
+{
+  return r->rlen == strlen(s) && !memcmp(r->rest, s, r->rlen);
+}
+
+static void serve_hostile(struct conn *c, const struct req *r)
+{
+  if (rest_is(r, "ssrf.html"))
+    hostile_ssrf(c);
+  else if (rest_is(r, "ext.html"))
+    hostile_ext(c);
+  else if (r->rlen > 4 && !memcmp(r->rest, "cal/", 4))
+    hostile_cal(c, r->rest + 4, r->rlen - 4);
+  else if (rest_is(r, "grow"))
+    hostile_grow(c, r);
+  else if (rest_is(r, "deep") ||
+           (r->rlen >= 5 && !memcmp(r->rest, "deep/", 5)))
+    hostile_deep(c, r, r->rest + 4, r->rlen - 4);
+  else if (rest_is(r, "redirect-loop"))
+    redirect(c, 302, "/hostile/redirect-loop2", 23);
+  else if (rest_is(r, "redirect-loop2"))
+    redirect(c, 302, "/hostile/redirect-loop", 22);
+  else if (rest_is(r, "redirect.html"))
+    redirect(c, 301, "/p/6.html", 9);
+  else
+    not_found(c);
+}
+
 struct route {
   const char *path;
   size_t len;
@@ -1293,6 +1579,7 @@ static const struct route routes[] = {
     R("/gzip/", 1, serve_gzip),
     R("/robots.txt", 0, serve_robots),
     R("/private/", 1, serve_private),
+    R("/hostile/", 1, serve_hostile),
     R("/status/", 1, serve_status),
     R("/flaky/", 1, serve_flaky),
     R("/trickle", 0, serve_trickle),
@@ -1491,6 +1778,7 @@ static int on_message_begin(http_parser *p)
   c->hcur = HDR_OTHER;
   c->hdr_bytes = 0;
   c->too_large = 0;
+  c->too_long = 0;
   c->accept_gzip = 0;
   return 0;
 }
@@ -1508,8 +1796,12 @@ static int count_head(struct conn *c, size_t n)
 static int on_url(http_parser *p, const char *at, size_t n)
 {
   struct conn *c = conn_of(p);
-  if (count_head(c, n))
+  /* The target has a cap of its own, above the headers': a crawler trap
+   * such as /hostile/grow makes long ones. */
+  if (c->url.len + n > URL_CAP) {
+    c->too_long = 1;
     return -1;
+  }
   if (buf_append(&c->url, at, n)) {
     c->oom = 1;
     return -1;
@@ -1661,8 +1953,11 @@ static void bad_request(struct conn *c, enum http_errno e)
   c->after = AFTER_CLOSE;
   c->head_only = 0;
   c->http_minor = 1;
-  respond_msg(c, c->too_large || e == HPE_HEADER_OVERFLOW ? 431 : 400, NULL,
-              NULL);
+  respond_msg(c,
+              c->too_long                                ? 414
+              : c->too_large || e == HPE_HEADER_OVERFLOW ? 431
+                                                         : 400,
+              NULL, NULL);
 }
 
 static int pending_append(struct conn *c, const char *p, size_t n)
@@ -1945,6 +2240,7 @@ static void origin_free(struct origin *o)
   free(o->fill);
   buf_free(&o->body.b);
   buf_free(&o->resp.b);
+  free(o->robots);
   free(o->host);
   free(o);
 }
@@ -1978,9 +2274,34 @@ static int parse_host(const char *host, int port, struct sockaddr_storage *ss)
   return -EINVAL;
 }
 
-int origin_start(struct origin **out, uv_loop_t *loop,
-                 const struct origin_options *opt)
+/* o->robots: the robots file with the site's extra lines; left NULL when
+ * there are none, and the default file is served as is. */
+static int robots_build(struct origin *o, const struct site_opts *site)
 {
+  struct buf b = {0};
+  int rc = 0;
+  if (!site->ndisallow && !site->crawl_delay)
+    return 0;
+  rc |= buf_append(&b, ROBOTS, sizeof ROBOTS - 1);
+  for (int i = 0; i < site->ndisallow; i++)
+    rc |= buf_printf(&b, "Disallow: %s\n", site->disallow[i]);
+  if (site->crawl_delay)
+    rc |= buf_printf(&b, "Crawl-delay: %s\n", site->crawl_delay);
+  if (rc) {
+    buf_free(&b);
+    return -ENOMEM;
+  }
+  o->robots_len = b.len;
+  o->robots = buf_steal(&b);
+  return 0;
+}
+
+/* origin_start with the site's test additions (NULL: none). */
+static int origin_start_site(struct origin **out, uv_loop_t *loop,
+                             const struct origin_options *opt,
+                             const struct site_opts *site)
+{
+  static const struct site_opts nosite;
   struct origin_options def;
   struct sockaddr_storage ss;
   struct origin *o;
@@ -1990,17 +2311,34 @@ int origin_start(struct origin **out, uv_loop_t *loop,
     origin_options_init(&def);
     opt = &def;
   }
+  if (!site)
+    site = &nosite;
   const char *host = opt->host ? opt->host : "127.0.0.1";
+  int pages = opt->pages > 0 ? opt->pages : PAGES_DEFAULT;
   if (opt->port < 0 || opt->port > 65535 || opt->pages > PAGES_MAX ||
-      opt->latency_ms > DELAY_MAX_MS || parse_host(host, opt->port, &ss))
+      opt->latency_ms > DELAY_MAX_MS || parse_host(host, opt->port, &ss) ||
+      (site->robots_status &&
+       (site->robots_status < 100 || site->robots_status > 599)) ||
+      site->nplant < 0 || site->nplant > PLANT_MAX || site->ndisallow < 0 ||
+      site->ndisallow > DISALLOW_MAX)
     return -EINVAL;
+  for (int i = 0; i < site->nplant; i++)
+    if (site->plant[i].page < 0 || site->plant[i].page >= pages ||
+        site->plant[i].len > PLANT_WORD_MAX)
+      return -EINVAL;
   o = calloc(1, sizeof *o);
   if (!o)
     return -ENOMEM;
   o->loop = loop;
-  o->pages = opt->pages > 0 ? opt->pages : PAGES_DEFAULT;
+  o->pages = pages;
   o->seed = opt->seed;
   o->latency_ms = opt->latency_ms > 0 ? opt->latency_ms : 0;
+  o->robots_status = site->robots_status;
+  memcpy(o->plant, site->plant, sizeof o->plant);
+  o->nplant = site->nplant;
+  o->hostile = site->hostile;
+  if (robots_build(o, site))
+    goto fail;
   o->host = strdup(host);
   o->fill = malloc(FILL_SIZE);
   o->flaky = calloc(FLAKY_MAX, sizeof *o->flaky);
@@ -2052,6 +2390,12 @@ fail:
   return rc;
 }
 
+int origin_start(struct origin **out, uv_loop_t *loop,
+                 const struct origin_options *opt)
+{
+  return origin_start_site(out, loop, opt, NULL);
+}
+
 int origin_port(const struct origin *o)
 {
   return o->port;
@@ -2076,6 +2420,7 @@ struct origin_cli {
   uv_signal_t sigint, sigterm;
   struct origin *o;
   int quiet, stopping;
+  struct site_opts site; /* the test options */
 };
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -2108,6 +2453,16 @@ static void usage(FILE *f)
         "  --log FILE        append one line per request to FILE\n"
         "  -q, --quiet       no summary on stderr at exit\n"
         "  -h, --help        show this help\n\n"
+        "For crawler tests (off by default):\n"
+        "  --robots-status CODE  /robots.txt answers CODE (100-599) instead\n"
+        "  --crawl-delay SECS    add \"Crawl-delay: SECS\" (e.g. 0.2) to "
+        "robots.txt\n"
+        "  --disallow PATH       add \"Disallow: PATH\" to robots.txt (up to "
+        "16)\n"
+        "  --plant N:WORD        put WORD ([A-Za-z0-9]{1,64}) in page N (up "
+        "to 16)\n"
+        "  --hostile             the index links to the /hostile/ crawler "
+        "traps\n\n"
         "Prints \"origin listening on http://HOST:PORT/ (N pages)\" once "
         "ready;\nstops on SIGINT or SIGTERM.\n",
         f);
@@ -2126,6 +2481,78 @@ static int64_t option_num(const char *name, const char *v, uint64_t min,
     return -1;
   }
   return (int64_t)n;
+}
+
+/* --plant N:WORD into the next slot; -1 after printing why not. */
+static int option_plant(struct site_opts *site, const char *v)
+{
+  const char *colon = strchr(v, ':');
+  uint64_t n = 0;
+  size_t len = colon ? strlen(colon + 1) : 0;
+  int ok = colon && len >= 1 && len <= PLANT_WORD_MAX &&
+           !parse_u64(v, (size_t)(colon - v), PAGES_MAX - 1, &n);
+  for (size_t i = 0; ok && i < len; i++) {
+    char ch = colon[1 + i];
+    ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+         (ch >= '0' && ch <= '9');
+  }
+  if (!ok) {
+    fprintf(stderr,
+            "spate origin: --plant wants N:WORD, WORD of 1 to %d letters "
+            "and digits, not '%s'\n",
+            PLANT_WORD_MAX, v);
+    return -1;
+  }
+  if (site->nplant == PLANT_MAX) {
+    fprintf(stderr, "spate origin: at most %d --plant options\n", PLANT_MAX);
+    return -1;
+  }
+  struct plant *p = &site->plant[site->nplant];
+  p->page = (int)n;
+  p->len = len;
+  memcpy(p->word, colon + 1, len + 1);
+  site->nplant++;
+  return 0;
+}
+
+/* --disallow PATH: 1 to DISALLOW_LEN bytes, no spaces or controls. */
+static int option_disallow(struct site_opts *site, const char *v)
+{
+  size_t n = strlen(v);
+  int ok = n >= 1 && n <= DISALLOW_LEN;
+  for (size_t i = 0; ok && i < n; i++)
+    ok = (unsigned char)v[i] > 0x20 && v[i] != 0x7f;
+  if (!ok) {
+    fprintf(stderr,
+            "spate origin: --disallow wants a path of 1 to %d bytes without "
+            "spaces or control characters\n",
+            DISALLOW_LEN);
+    return -1;
+  }
+  if (site->ndisallow == DISALLOW_MAX) {
+    fprintf(stderr, "spate origin: at most %d --disallow options\n",
+            DISALLOW_MAX);
+    return -1;
+  }
+  site->disallow[site->ndisallow++] = v;
+  return 0;
+}
+
+/* --crawl-delay SECS: digits, optionally a dot and more digits. */
+static int option_crawl_delay(struct site_opts *site, const char *v)
+{
+  size_t n = strlen(v), digits = strspn(v, "0123456789");
+  if (digits && v[digits] == '.')
+    digits += 1 + strspn(v + digits + 1, "0123456789");
+  if (!digits || digits != n || n > CRAWL_DELAY_LEN || v[n - 1] == '.') {
+    fprintf(stderr,
+            "spate origin: --crawl-delay wants seconds such as 2 or 0.2, "
+            "not '%s'\n",
+            v);
+    return -1;
+  }
+  site->crawl_delay = v;
+  return 0;
 }
 
 static void raise_fd_limit(void)
@@ -2149,6 +2576,11 @@ int origin_main(int argc, char **argv)
       {"log", required_argument, NULL, 'l'},
       {"quiet", no_argument, NULL, 'q'},
       {"help", no_argument, NULL, 'h'},
+      {"robots-status", required_argument, NULL, 'R'},
+      {"crawl-delay", required_argument, NULL, 'C'},
+      {"disallow", required_argument, NULL, 'D'},
+      {"plant", required_argument, NULL, 'W'},
+      {"hostile", no_argument, NULL, 'X'},
       {NULL, 0, NULL, 0},
   };
   struct origin_options opt;
@@ -2189,6 +2621,22 @@ int origin_main(int argc, char **argv)
     case 'q':
       opt.quiet = 1;
       break;
+    case 'R':
+      v = option_num("--robots-status", optarg, 100, 599);
+      cli.site.robots_status = (int)v;
+      break;
+    case 'C':
+      v = option_crawl_delay(&cli.site, optarg);
+      break;
+    case 'D':
+      v = option_disallow(&cli.site, optarg);
+      break;
+    case 'W':
+      v = option_plant(&cli.site, optarg);
+      break;
+    case 'X':
+      cli.site.hostile = 1;
+      break;
     case 'h':
       usage(stdout);
       return 0;
@@ -2211,6 +2659,15 @@ int origin_main(int argc, char **argv)
   if (optind < argc) {
     fprintf(stderr, "spate origin: unexpected argument '%s'\n", argv[optind]);
     return 2;
+  }
+  for (int i = 0; i < cli.site.nplant; i++) {
+    if (cli.site.plant[i].page >= opt.pages) {
+      fprintf(stderr,
+              "spate origin: --plant page %d is not in the site (pages 0 to "
+              "%d)\n",
+              cli.site.plant[i].page, opt.pages - 1);
+      return 2;
+    }
   }
   struct sockaddr_storage ss;
   if (parse_host(opt.host, 0, &ss)) {
@@ -2235,7 +2692,7 @@ int origin_main(int argc, char **argv)
     fprintf(stderr, "spate origin: %s\n", uv_strerror(rc));
     return 1;
   }
-  rc = origin_start(&cli.o, &loop, &opt);
+  rc = origin_start_site(&cli.o, &loop, &opt, &cli.site);
   if (rc) {
     fprintf(stderr, "spate origin: cannot listen on %s port %d: %s\n",
             opt.host, opt.port, uv_strerror(rc));

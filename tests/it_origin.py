@@ -4,7 +4,9 @@ Run as: python3 tests/it_origin.py path/to/spate
 
 Starts the origin on an ephemeral port with 50 pages and a request log, and
 checks every endpoint of docs/ORIGIN.md with http.client and raw sockets,
-then that SIGTERM ends it with exit code 0. Standard library only."""
+then that SIGTERM ends it with exit code 0. The crawler-test options
+(--robots-status, --crawl-delay, --disallow, --plant, --hostile) get short
+origins of their own. Standard library only."""
 import email.utils
 import gzip
 import html.parser
@@ -594,6 +596,221 @@ def test_many_connections(cl):
     check(r.status == 200, "the origin serves after 10,000 connections")
 
 
+# ---- crawler traps (/hostile/, always served) ----------------------------
+
+def hrefs_of(body):
+    return re.findall(r'<a href="([^"]*)"', body.decode())
+
+
+def test_hostile(cl):
+    port = cl.port
+    _, body = cl.get("/")
+    check(b"/hostile/" not in body, "without --hostile / has no trap links")
+
+    r, body = cl.get("/hostile/ssrf.html")
+    want = [f"http://127.0.0.2:{port}/p/1.html",
+            f"http://localhost:{port}/p/2.html",
+            "http://10.0.0.1/x.html",
+            "http://169.254.169.254/latest/meta-data/",
+            f"http://[::1]:{port}/p/3.html",
+            "http://192.168.1.1/",
+            f"http://0x7f000001:{port}/p/4.html"]
+    check(r.status == 200 and title_of(body) == "SSRF bait",
+          f"ssrf.html: {r.status} {title_of(body)!r}")
+    check(hrefs_of(body) == want, f"ssrf.html links {hrefs_of(body)}")
+
+    r, body = cl.get("/hostile/ext.html")
+    want = ["http://example.com/", "https://www.example.org/a.html",
+            f"http://sub.127.0.0.1.nip.io:{port}/", "mailto:x@example.com",
+            "javascript:void(0)", "ftp://example.com/file", "/p/5.html"]
+    check(r.status == 200 and title_of(body) == "External links",
+          f"ext.html: {r.status} {title_of(body)!r}")
+    check(hrefs_of(body) == want, f"ext.html links {hrefs_of(body)}")
+
+    for path, title, links in (
+            ("/hostile/cal/2024/1.html", "Calendar 2024-1",
+             ["/hostile/cal/2024/2.html", "/hostile/cal/2023/12.html"]),
+            ("/hostile/cal/2023/12.html", "Calendar 2023-12",
+             ["/hostile/cal/2024/1.html", "/hostile/cal/2023/11.html"]),
+            ("/hostile/cal/1/1.html", "Calendar 1-1",
+             ["/hostile/cal/1/2.html"]),
+            ("/hostile/cal/9999/12.html", "Calendar 9999-12",
+             ["/hostile/cal/9999/11.html"])):
+        r, body = cl.get(path)
+        check(r.status == 200 and title_of(body) == title and
+              hrefs_of(body) == links,
+              f"{path}: {r.status} {title_of(body)!r} {hrefs_of(body)}")
+    for path in ("/hostile/cal/2024/13.html", "/hostile/cal/2024/0.html",
+                 "/hostile/cal/0/1.html", "/hostile/cal/10000/1.html",
+                 "/hostile/cal/2024/01.html", "/hostile/cal/2024/1.htm",
+                 "/hostile/cal/2024.html", "/hostile/", "/hostile/nope"):
+        r, _ = cl.get(path)
+        check(r.status == 404, f"{path} gives {r.status}, want 404")
+
+    r, body = cl.get("/hostile/grow?x=abc")
+    check(r.status == 200 and title_of(body) == "Grow 3" and
+          hrefs_of(body) == ["/hostile/grow?x=abca"],
+          f"grow?x=abc: {r.status} {title_of(body)!r} {hrefs_of(body)}")
+    r, body = cl.get("/hostile/grow")
+    check(r.status == 200 and hrefs_of(body) == ["/hostile/grow?x=a"],
+          f"grow without x links to x=a: {hrefs_of(body)}")
+    x = "b" * 60000
+    r, body = cl.get("/hostile/grow?x=" + x)
+    check(r.status == 200 and hrefs_of(body) == [f"/hostile/grow?x={x}a"],
+          f"grow with 60000 bytes: {r.status}")
+    r, _ = cl.get("/hostile/grow?x=" + x + "b")
+    check(r.status == 414, f"grow with 60001 bytes: {r.status}, want 414")
+    out = cl.raw(b"GET /hostile/grow?x=" + b"b" * 70000 +
+                 b" HTTP/1.1\r\nHost: x\r\n\r\n", logged=0)
+    check(out.startswith(b"HTTP/1.1 414 ") and b"Connection: close" in out,
+          f"a 70 KB target gets 414 and a close: {out[:40]!r}")
+
+    for path, title, link in (
+            ("/hostile/deep/a/", "Deep 1", "/hostile/deep/a/a/"),
+            ("/hostile/deep/a/a/", "Deep 2", "/hostile/deep/a/a/a/"),
+            ("/hostile/deep", "Deep 0", "/hostile/deep/a/"),
+            ("/hostile/deep/x/y", "Deep 2", "/hostile/deep/x/y/a/")):
+        r, body = cl.get(path)
+        check(r.status == 200 and title_of(body) == title and
+              hrefs_of(body) == [link],
+              f"{path}: {r.status} {title_of(body)!r} {hrefs_of(body)}")
+
+    for path, code, loc in (
+            ("/hostile/redirect-loop", 302, "/hostile/redirect-loop2"),
+            ("/hostile/redirect-loop2", 302, "/hostile/redirect-loop"),
+            ("/hostile/redirect.html", 301, "/p/6.html")):
+        r, _ = cl.get(path)
+        check(r.status == code and r.getheader("Location") == loc,
+              f"{path} -> {r.status} {r.getheader('Location')}")
+
+
+# ---- the crawler-test options (an origin each) ----------------------------
+
+def start_origin(*args):
+    """A quiet origin with args; (process, port)."""
+    proc = subprocess.Popen([SPATE, "origin", "--port", "0", "--quiet",
+                             *args], stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    m = re.search(r":(\d+)/ ", line)
+    if not m:
+        proc.kill()
+        proc.wait()
+        raise RuntimeError(f"origin {args} did not start: {line!r}")
+    return proc, int(m.group(1))
+
+
+def stop_origin(proc):
+    proc.send_signal(signal.SIGTERM)
+    try:
+        rc = proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rc = proc.wait()
+    check(rc == 0, f"an option origin exits {rc}, want 0")
+
+
+def test_robots_status():
+    for code in (503, 404, 500, 429):
+        proc, port = start_origin("--robots-status", str(code))
+        try:
+            c = Client(port)
+            r, body = c.get("/robots.txt")
+            check(r.status == code and str(code).encode() in body and
+                  b"Disallow" not in body,
+                  f"--robots-status {code}: {r.status} {body[:60]!r}")
+            r, _ = c.get("/p/1.html")
+            check(r.status == 200, f"--robots-status {code}: pages still 200")
+        finally:
+            stop_origin(proc)
+    proc, port = start_origin("--robots-status", "100")
+    try:
+        out = Client(port).raw(b"GET /robots.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        check(out.startswith(b"HTTP/1.1 100 ") and out.endswith(b"\r\n\r\n")
+              and b"Content-Length" not in out,
+              f"--robots-status 100: a head, then a close: {out!r}")
+    finally:
+        stop_origin(proc)
+
+
+def paragraph(body):
+    return re.search(rb"<p>(.*?)</p>", body, re.S).group(1)
+
+
+def test_site_options(cl):
+    pages = 20
+    proc, port = start_origin(
+        "--pages", str(pages), "--crawl-delay", "0.2", "--disallow", "/a/",
+        "--disallow", "/b*.pdf$", "--plant", "7:Zebra42", "--plant",
+        "7:quokka", "--plant", "12:xylophone", "--hostile")
+    try:
+        c = Client(port)
+        r, body = c.get("/robots.txt")
+        check(r.status == 200 and body ==
+              b"User-agent: *\nDisallow: /private/\nDisallow: /a/\n"
+              b"Disallow: /b*.pdf$\nCrawl-delay: 0.2\n",
+              f"robots.txt with the options: {body!r}")
+
+        _, plain = cl.get("/p/7.html")  # the main origin: nothing planted
+        _, body = c.get("/p/7.html")
+        check(paragraph(body) == b"Zebra42 quokka " + paragraph(plain),
+              f"--plant opens page 7's paragraph: {paragraph(body)[:40]!r}")
+        _, gz = c.get("/gzip/7.html")
+        check(gz == body, "/gzip/7.html has the planted words too")
+        where = {w: [] for w in (b"Zebra42", b"quokka", b"xylophone")}
+        for n in range(pages):
+            _, page = c.get(f"/p/{n}.html")
+            for w in where:
+                if re.search(rb"\b" + w + rb"\b", page):
+                    where[w].append(n)
+        check(where == {b"Zebra42": [7], b"quokka": [7], b"xylophone": [12]},
+              f"planted words only in their pages: {where}")
+
+        _, body = c.get("/")
+        want = ["/p/0.html", "/private/index.html", "/hostile/ssrf.html",
+                "/hostile/ext.html", "/hostile/cal/2024/1.html",
+                "/hostile/grow?x=a", "/hostile/deep/a/",
+                "/hostile/redirect-loop", "/hostile/redirect.html"]
+        check(hrefs_of(body) == want,
+              f"--hostile index links {hrefs_of(body)}")
+    finally:
+        stop_origin(proc)
+
+    proc, port = start_origin("--crawl-delay", "3")
+    try:
+        _, body = Client(port).get("/robots.txt")
+        check(body == b"User-agent: *\nDisallow: /private/\nCrawl-delay: 3\n",
+              f"robots.txt with only --crawl-delay: {body!r}")
+    finally:
+        stop_origin(proc)
+
+
+def test_bad_site_options():
+    bad = [["--plant", "3:bad-word"], ["--plant", "3:"], ["--plant", "x:w"],
+           ["--plant", "3"], ["--plant", "-1:w"], ["--plant", "03:w"],
+           ["--plant", "3:" + "w" * 65], ["--plant", "3:caf\u00e9"],
+           ["--pages", "20", "--plant", "20:w"],
+           ["--plant", "25:w", "--pages", "20"],
+           ["--robots-status", "99"], ["--robots-status", "600"],
+           ["--robots-status", "x"], ["--crawl-delay", "abc"],
+           ["--crawl-delay", "1."], ["--crawl-delay", ".5"],
+           ["--crawl-delay", "-1"], ["--disallow", ""],
+           ["--disallow", "/a b"],
+           sum((["--plant", f"{i}:w"] for i in range(17)), []),
+           sum((["--disallow", f"/{i}/"] for i in range(17)), [])]
+    for args in bad:
+        p = subprocess.run([SPATE, "origin", *args], capture_output=True,
+                           text=True, timeout=10)
+        check(p.returncode == 2 and p.stderr.count("\n") == 1 and
+              p.stdout == "",
+              f"origin {' '.join(args)[:60]}: exit {p.returncode}, "
+              f"want 2 and one line: {p.stderr!r}")
+    p = subprocess.run([SPATE, "origin", "--help"], capture_output=True,
+                       text=True, timeout=10)
+    check(all(o in p.stdout for o in ("--robots-status", "--crawl-delay",
+                                      "--disallow", "--plant", "--hostile")),
+          "--help names the crawler-test options")
+
+
 def test_cli():
     p = subprocess.run([SPATE, "origin", "--bogus"], capture_output=True,
                        text=True, timeout=10)
@@ -681,8 +898,8 @@ def main():
                  test_keepalive, test_status, test_flaky, test_trickle,
                  test_reset, test_lie, test_bomb, test_huge, test_headers,
                  test_redirects, test_fixed_pages, test_gzip,
-                 test_close_and_delays, test_bad_requests,
-                 test_many_connections]
+                 test_close_and_delays, test_bad_requests, test_hostile,
+                 test_site_options, test_many_connections]
         for t in tests:
             t0 = time.monotonic()
             try:
@@ -693,6 +910,11 @@ def main():
                   file=sys.stderr)
         check(proc.poll() is None, "the origin is still running")
         test_cli()
+        for t in (test_robots_status, test_bad_site_options):
+            try:
+                t()
+            except Exception as e:
+                check(False, f"{t.__name__} raised {e!r}")
         busy = open_busy_connections(cl)
 
         proc.send_signal(signal.SIGTERM)
