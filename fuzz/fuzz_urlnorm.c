@@ -58,6 +58,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   out = urlnorm_resolve("https://xn--mnchen-3ya.de:8443/%7Ex/", s, &o, &err);
   check(out, &o);
   free(out);
+  /* The fast path for keys gives what the full resolution gives. */
+  static const char *const keys[] = {"http://a/b/c/d;p?q",
+                                     "https://xn--mnchen-3ya.de:8443/x/y",
+                                     "http://h:81/", "http://h/a/b.html?x=1"};
+  for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+    const char *e1 = NULL, *e2 = NULL;
+    char *slow = urlnorm_resolve(keys[k], s, &o, &e1);
+    char *fast = urlnorm_resolve_key(keys[k], s, &o, &e2);
+    if ((slow == NULL) != (fast == NULL) || (slow && strcmp(slow, fast)) ||
+        (!slow && e1 != e2))
+      abort();
+    free(slow);
+    free(fast);
+  }
   free(s);
   return 0;
 }

@@ -145,6 +145,7 @@ static int run_crawl(struct fetch_cli *fc, char **seeds, int nseeds)
             path);
   struct sink_options sopt = {
       .queue_cap = (int)sh->live_cap + 16,
+      .write_max = 64,
       .on_written = scheduler_written,
       .arg = sh,
       .format_arg = fr,

@@ -313,15 +313,17 @@ static void crawl_page(const struct extract_spec *s, const struct html_info *h,
     free(key);
   } else if (h) {
     char *base = NULL;
-    const char *b = r->final_url ? r->final_url : r->url;
+    /* r->url is the page's key (a 3xx is handled above, so it is where
+     * the body came from): links resolve against it on the fast path. */
+    const char *b = r->url;
     if (h->base_href && h->base_href[0])
-      base = urlnorm_resolve(b, h->base_href, NULL, &err);
+      base = urlnorm_resolve_key(b, h->base_href, NULL, &err);
     if (base)
       b = base;
     const char *p = h->links, *end = h->links + h->links_len;
     while (p && p < end) {
       size_t l = strlen(p);
-      char *key = urlnorm_resolve(b, p, NULL, &err);
+      char *key = urlnorm_resolve_key(b, p, NULL, &err);
       if (key)
         crawl_link(s, c, key, &all, &follow, &nall);
       else

@@ -9,6 +9,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/* A transaction stays open across batches and is committed when it holds
+ * COMMIT_ROWS pages, is COMMIT_MS old, when the writer runs out of work
+ * (FLUSH_MS old), and at the end. Fewer commits write each b-tree page
+ * of the indexes once per commit instead of once per batch. URLs taken
+ * in an open transaction may be handed out before it commits: a crash
+ * then rolls the take back with the pages, and they are simply queued. */
+#define COMMIT_ROWS 1000
+#define COMMIT_MS 500
+#define FLUSH_MS 50
 
 struct frontier {
   struct store *store; /* the writer thread's once the sink runs */
@@ -17,6 +28,9 @@ struct frontier {
   void (*notify)(void *arg);
   void *notify_arg;
   int complete;
+  int in_tx;           /* the writer's transaction is open */
+  uint64_t tx_start_ms;
+  size_t tx_rows;
 
   pthread_mutex_t lock; /* ring, ended, stop */
   struct store_item ring[FRONTIER_RING];
@@ -31,6 +45,13 @@ struct frontier {
 #define STAT_ADD(fr, f, v)                                                    \
   __atomic_fetch_add(&(fr)->st.f, (v), __ATOMIC_RELAXED)
 
+static uint64_t now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static void publish_counts(struct frontier *fr)
 {
   int64_t q = 0, inf = 0, done = 0;
@@ -41,7 +62,7 @@ static void publish_counts(struct frontier *fr)
 }
 
 /* Takes queued URLs for the ring's free slots (within --max-pages) in the
- * open transaction. The items are pushed by push_taken after the commit. */
+ * open transaction; push_taken hands them out. */
 static int take_more(struct frontier *fr, struct store_item **items,
                      size_t *n)
 {
@@ -65,8 +86,8 @@ static int take_more(struct frontier *fr, struct store_item **items,
   return rc;
 }
 
-/* After the commit: hands the taken URLs to the loops, and ends the
- * crawl when nothing is left to do. */
+/* Hands the taken URLs to the loops, and ends the crawl when nothing is
+ * left to do. */
 static void push_taken(struct frontier *fr, struct store_item *items,
                        size_t n)
 {
@@ -271,7 +292,13 @@ static int fr_write(struct sink_out *o, struct result *const *rs, size_t n,
   size_t nitems = 0;
   int64_t stored = 0, discovered = 0, links = 0;
   int64_t drops[CRAWL_DROP_N] = {0};
-  int rc = store_begin(fr->store);
+  int rc = 0;
+  if (!fr->in_tx) {
+    rc = store_begin(fr->store);
+    fr->in_tx = rc == 0;
+    fr->tx_start_ms = now_ms();
+    fr->tx_rows = 0;
+  }
   for (size_t i = 0; !rc && i < n; i++) {
     const struct result *r = rs[i];
     const struct result_crawl *c = r->crawl;
@@ -291,12 +318,17 @@ static int fr_write(struct sink_out *o, struct result *const *rs, size_t n,
   }
   if (!rc)
     rc = take_more(fr, &items, &nitems);
-  if (!rc)
+  fr->tx_rows += (size_t)stored;
+  if (!rc && (fr->tx_rows >= COMMIT_ROWS ||
+              now_ms() - fr->tx_start_ms >= COMMIT_MS)) {
+    fr->in_tx = 0;
     rc = store_commit(fr->store);
+  }
   if (rc) {
     snprintf(err, SINK_ERRMSG_MAX, "crawl store: %s",
              store_errmsg(fr->store));
     store_rollback(fr->store);
+    fr->in_tx = 0;
     store_items_free(items, nitems);
     return rc;
   }
@@ -309,19 +341,38 @@ static int fr_write(struct sink_out *o, struct result *const *rs, size_t n,
   return 0;
 }
 
-static int fr_flush(struct sink_out *o, char *err)
+static int commit(struct frontier *fr, char *err)
 {
-  (void)o;
-  (void)err;
-  return 0; /* every write commits */
+  if (!fr->in_tx)
+    return 0;
+  fr->in_tx = 0;
+  int rc = store_commit(fr->store);
+  if (rc)
+    snprintf(err, SINK_ERRMSG_MAX, "crawl store: %s",
+             store_errmsg(fr->store));
+  return rc;
 }
 
+/* The writer has nothing queued: commit unless the transaction is very
+ * young (then the next batch, or close, commits it). */
+static int fr_flush(struct sink_out *o, char *err)
+{
+  struct frontier *fr = (struct frontier *)(void *)o;
+  if (fr->in_tx && now_ms() - fr->tx_start_ms >= FLUSH_MS)
+    return commit(fr, err);
+  return 0;
+}
+
+/* frontier_close closes the store; what is written is committed here. */
 static int fr_close(struct sink_out *o, int failed, char *err)
 {
-  (void)o;
-  (void)failed;
-  (void)err;
-  return 0; /* frontier_close closes the store */
+  struct frontier *fr = (struct frontier *)(void *)o;
+  if (failed) {
+    store_rollback(fr->store);
+    fr->in_tx = 0;
+    return 0;
+  }
+  return commit(fr, err);
 }
 
 const struct sink_format frontier_sink_format = {

@@ -33,6 +33,7 @@ struct sink {
   struct result **q;       /* producers append here: nq of cap */
   struct result **spare;   /* the writer's batch after a swap */
   size_t nq, cap;
+  size_t write_max; /* 0: no limit */
   int closing;
   pthread_t thread;
 
@@ -94,11 +95,21 @@ static void *writer_main(void *arg)
       pthread_cond_wait(&s->nonempty, &s->lock);
       continue;
     }
-    struct result **batch = s->q;
+    struct result **batch;
     size_t n = s->nq;
-    s->q = s->spare;
-    s->spare = batch;
-    s->nq = 0;
+    if (s->write_max && n > s->write_max) {
+      /* The oldest write_max go now; the rest move up. */
+      n = s->write_max;
+      batch = s->spare;
+      memcpy(batch, s->q, n * sizeof(*batch));
+      memmove(s->q, s->q + n, (s->nq - n) * sizeof(*s->q));
+      s->nq -= n;
+    } else {
+      batch = s->q;
+      s->q = s->spare;
+      s->spare = batch;
+      s->nq = 0;
+    }
     pthread_cond_broadcast(&s->nonfull);
     pthread_mutex_unlock(&s->lock);
 
@@ -269,6 +280,7 @@ static int open_with(struct sink **out, const struct sink_format *fmt,
   s->on_written = opt->on_written;
   s->arg = opt->arg;
   s->cap = opt->queue_cap > 0 ? (size_t)opt->queue_cap : 1024;
+  s->write_max = opt->write_max > 0 ? (size_t)opt->write_max : 0;
   s->q = malloc(s->cap * sizeof(*s->q));
   s->spare = malloc(s->cap * sizeof(*s->spare));
   if (!s->q || !s->spare) {

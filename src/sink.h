@@ -26,6 +26,10 @@ struct sink_options {
    * thread-safe. May be NULL. */
   void (*on_written)(void *arg, size_t n);
   void *arg;
+  /* Results handed to the format per write call, at most; <= 0: all
+   * that are queued. A slow format (the crawl store) reports progress to
+   * on_written in these steps, so the engine refills while it writes. */
+  int write_max;
   /* For a format given to sink_open_format (sink_impl.h): its state. */
   void *format_arg;
 };

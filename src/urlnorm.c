@@ -512,3 +512,69 @@ char *urlnorm_resolve(const char *base, const char *href,
   curl_url_cleanup(h);
   return out;
 }
+
+/* Whether href is a plain path that normalises to itself: unreserved
+ * characters and '/' only, not "//" first (an authority), and no "." or
+ * ".." segment. */
+static int plain_path(const char *href, size_t *len)
+{
+  const char *p = href;
+  if (!*p || (p[0] == '/' && p[1] == '/'))
+    return 0;
+  const char *seg = p;
+  for (;; p++) {
+    unsigned char c = (unsigned char)*p;
+    if (c == '/' || c == '\0') {
+      size_t n = (size_t)(p - seg);
+      if ((n == 1 && seg[0] == '.') ||
+          (n == 2 && seg[0] == '.' && seg[1] == '.'))
+        return 0;
+      if (c == '\0')
+        break;
+      seg = p + 1;
+      continue;
+    }
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+          c == '~'))
+      return 0;
+  }
+  *len = (size_t)(p - href);
+  return 1;
+}
+
+char *urlnorm_resolve_key(const char *key, const char *href,
+                          const struct urlnorm_options *opt, const char **err)
+{
+  size_t hl, max = opt && opt->max_len ? opt->max_len : 8192;
+  const char *auth = strstr(key, "://");
+  if (!auth || !plain_path(href, &hl))
+    return urlnorm_resolve(key, href, opt, err);
+  auth += 3;
+  const char *path = auth + strcspn(auth, "/?#");
+  size_t keep; /* bytes of key kept before href */
+  if (href[0] == '/') {
+    keep = (size_t)(path - key);
+  } else {
+    /* relative: the base's path up to its last '/' */
+    size_t plen = strcspn(path, "?#");
+    const char *slash = NULL;
+    for (const char *q = path; q < path + plen; q++)
+      if (*q == '/')
+        slash = q;
+    if (!slash)
+      return urlnorm_resolve(key, href, opt, err);
+    keep = (size_t)(slash + 1 - key);
+  }
+  if (keep + hl > max || strlen(key) > max)
+    return urlnorm_resolve(key, href, opt, err);
+  char *out = malloc(keep + hl + 1);
+  if (!out) {
+    *err = ERR_INTERNAL;
+    return NULL;
+  }
+  memcpy(out, key, keep);
+  memcpy(out + keep, href, hl + 1);
+  *err = NULL;
+  return out;
+}
