@@ -90,8 +90,9 @@ int store_add_urls(struct store *s, const char *const *keys, size_t n,
 /* Takes up to max queued URLs, shallowest first and in discovery order
  * within a depth (breadth-first), and marks them in_flight. *items is an
  * owned array of *n items (NULL when *n is 0), freed with
- * store_items_free(). Commit before fetching them, so that a crash leaves
- * them in_flight for store_requeue_in_flight(). */
+ * store_items_free(). A crash before the commit rolls the take back (the
+ * URLs are queued again); after it, leaves them in_flight for
+ * store_requeue_in_flight(). */
 int store_take(struct store *s, size_t max, struct store_item **items,
                size_t *n);
 void store_items_free(struct store_item *items, size_t n);
