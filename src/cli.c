@@ -82,8 +82,8 @@ long long cli_parse_size(const char *s)
 struct progress {
   uv_timer_t timer;
   struct scheduler_shared *sh;
-  struct input *in;     /* a fetch's, or NULL */
-  struct frontier *fr;  /* a crawl's, or NULL */
+  struct input *in;    /* a fetch's, or NULL */
+  struct frontier *fr; /* a crawl's, or NULL */
   int on;
 };
 
@@ -185,7 +185,6 @@ void cli_print_summary(const struct scheduler_stats *st, FILE *out)
 }
 
 /* ---- fetch ---------------------------------------------------------- */
-
 
 static void usage_fetch(FILE *out)
 {
@@ -307,11 +306,13 @@ void cli_usage_crawl(FILE *out)
       "  -o, --output FILE         the crawl store (crawl.db)\n"
       "      --scope S             host (default) | domain | prefix |\n"
       "                            regex:PCRE2 on the normalised URL\n"
-      "      --include RE          follow only URLs matching one (repeatable)\n"
+      "      --include RE          follow only URLs matching one "
+      "(repeatable)\n"
       "      --exclude RE          never follow URLs matching (repeatable)\n"
       "      --max-depth N         link distance from the seeds (100)\n"
       "      --max-pages N         pages stored, all runs together (no cap)\n"
-      "      --allow-private       let links reach loopback/private/link-local\n"
+      "      --allow-private       let links reach "
+      "loopback/private/link-local\n"
       "                            addresses (seeds' own hosts always may)\n"
       "      --max-crawl-delay T   longest robots.txt Crawl-delay honoured "
       "(30s)\n"
@@ -486,12 +487,14 @@ int cli_parse(struct fetch_cli *fc, int argc, char **argv)
       char *end;
       o->rate = strtod(optarg, &end);
       if (end == optarg || *end || !(o->rate > 0) || o->rate > 1e6)
-        return cli_bad(fc->cmd, "--rate", optarg, "want requests per second > 0");
+        return cli_bad(fc->cmd, "--rate", optarg,
+                       "want requests per second > 0");
       break;
     }
 #define DURATION(OPT, FIELD)                                                  \
   if ((v = cli_parse_duration_ms(optarg)) < 0)                                \
-    return cli_bad(fc->cmd, OPT, optarg, "want a duration such as 10, 2.5s or 500ms");     \
+    return cli_bad(fc->cmd, OPT, optarg,                                      \
+                   "want a duration such as 10, 2.5s or 500ms");              \
   FIELD = v;                                                                  \
   break
     case OPT_TIMEOUT:
@@ -533,12 +536,14 @@ int cli_parse(struct fetch_cli *fc, int argc, char **argv)
       break;
     case OPT_MAX_BODY:
       if ((v = cli_parse_size(optarg)) <= 0)
-        return cli_bad(fc->cmd, "--max-body", optarg, "want a size such as 10M");
+        return cli_bad(fc->cmd, "--max-body", optarg,
+                       "want a size such as 10M");
       o->fetch.max_body = v;
       break;
     case OPT_MAX_HEADERS:
       if ((v = cli_parse_size(optarg)) <= 0)
-        return cli_bad(fc->cmd, "--max-headers", optarg, "want a size such as 64k");
+        return cli_bad(fc->cmd, "--max-headers", optarg,
+                       "want a size such as 64k");
       o->fetch.max_headers = (size_t)v;
       break;
     case OPT_MAX_REDIRECTS:
@@ -554,7 +559,8 @@ int cli_parse(struct fetch_cli *fc, int argc, char **argv)
     }
     case OPT_BREAKER:
       if (cli_int_arg(optarg, 0, 1000000, &o->breaker_threshold))
-        return cli_bad(fc->cmd, "--breaker", optarg, "want 0 (off) or a count");
+        return cli_bad(fc->cmd, "--breaker", optarg,
+                       "want 0 (off) or a count");
       break;
     case 'k':
       o->fetch.insecure = 1;
@@ -584,7 +590,6 @@ int cli_parse(struct fetch_cli *fc, int argc, char **argv)
   }
   return -1;
 }
-
 
 /* With several loops, the calling thread runs a control loop of its own:
  * the progress line, and waiting for the loops to finish. */

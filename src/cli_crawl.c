@@ -21,9 +21,9 @@
 #define DEFAULT_STORE "crawl.db"
 
 static const char *const drop_names[CRAWL_DROP_N] = {
-    "out of scope",   "excluded",       "past max depth",
-    "trap: long URL", "trap: deep path", "trap: repeated segment",
-    "trap: long query", "not http(s)",  "nofollow",
+    "out of scope",     "excluded",        "past max depth",
+    "trap: long URL",   "trap: deep path", "trap: repeated segment",
+    "trap: long query", "not http(s)",     "nofollow",
 };
 
 /* The crawl's identity: what must be the same to resume it. */
@@ -64,15 +64,17 @@ static void print_crawl_summary(const struct frontier_stats *fs,
   int any = 0;
   for (int i = 0; i < CRAWL_DROP_N; i++)
     if (fs->drops[i]) {
-      fprintf(out, "%s%s %lld", any ? ", " : "  links not followed: ",
-              drop_names[i], (long long)fs->drops[i]);
+      fprintf(out, "%s%s %lld",
+              any ? ", " : "  links not followed: ", drop_names[i],
+              (long long)fs->drops[i]);
       any = 1;
     }
   if (any)
     fputc('\n', out);
   if (fs->requeued)
-    fprintf(out, "  resumed: %lld URLs in flight when the last run ended "
-                 "were queued again\n",
+    fprintf(out,
+            "  resumed: %lld URLs in flight when the last run ended "
+            "were queued again\n",
             (long long)fs->requeued);
 }
 
@@ -141,8 +143,7 @@ static int run_crawl(struct fetch_cli *fc, char **seeds, int nseeds)
     goto out;
   }
   if (frontier_complete(fr) && !fc->quiet)
-    fprintf(stderr, "spate crawl: %s: this crawl is already complete\n",
-            path);
+    fprintf(stderr, "spate crawl: %s: this crawl is already complete\n", path);
   struct sink_options sopt = {
       .queue_cap = (int)sh->live_cap + 16,
       .write_max = 64,
@@ -310,13 +311,12 @@ int cli_search(int argc, char **argv)
     return CLI_EXIT_USAGE;
   }
   char err[256];
-  int n = search_query(argv[optind], argv[optind + 1], limit, json, stdout,
-                       err);
+  int n =
+      search_query(argv[optind], argv[optind + 1], limit, json, stdout, err);
   if (n < 0) {
     fprintf(stderr, "spate search: %s\n", err);
-    return n == -EINVAL && strncmp(err, "bad query", 9) == 0
-               ? CLI_EXIT_USAGE
-               : CLI_EXIT_INPUT;
+    return n == -EINVAL && strncmp(err, "bad query", 9) == 0 ? CLI_EXIT_USAGE
+                                                             : CLI_EXIT_INPUT;
   }
   if (fflush(stdout)) {
     fprintf(stderr, "spate search: writing results failed: %s\n",

@@ -46,7 +46,6 @@ struct run_loop {
   uv_async_t *finished; /* the control loop's, when there is one */
 };
 
-
 /* Fills fc with the defaults of command cmd ("fetch" or "crawl"). */
 void cli_defaults(struct fetch_cli *fc, const char *cmd);
 /* Parses options into fc (crawl options only when fc->cmd is "crawl").

@@ -304,8 +304,8 @@ static void crawl_page(const struct extract_spec *s, const struct html_info *h,
   if (r->status >= 300 && r->status < 400) {
     /* A redirect's target (final_url) is followed like a link of the
      * page. */
-    char *key = r->final_url ? urlnorm_normalize(r->final_url, NULL, &err)
-                             : NULL;
+    char *key =
+        r->final_url ? urlnorm_normalize(r->final_url, NULL, &err) : NULL;
     if (!key)
       c->drops[CRAWL_DROP_BAD_URL]++;
     else if (strcmp(key, r->url) != 0)

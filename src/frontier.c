@@ -28,7 +28,7 @@ struct frontier {
   void (*notify)(void *arg);
   void *notify_arg;
   int complete;
-  int in_tx;           /* the writer's transaction is open */
+  int in_tx; /* the writer's transaction is open */
   uint64_t tx_start_ms;
   size_t tx_rows;
 
@@ -63,8 +63,7 @@ static void publish_counts(struct frontier *fr)
 
 /* Takes queued URLs for the ring's free slots (within --max-pages) in the
  * open transaction; push_taken hands them out. */
-static int take_more(struct frontier *fr, struct store_item **items,
-                     size_t *n)
+static int take_more(struct frontier *fr, struct store_item **items, size_t *n)
 {
   *items = NULL;
   *n = 0;
@@ -88,8 +87,7 @@ static int take_more(struct frontier *fr, struct store_item **items,
 
 /* Hands the taken URLs to the loops, and ends the crawl when nothing is
  * left to do. */
-static void push_taken(struct frontier *fr, struct store_item *items,
-                       size_t n)
+static void push_taken(struct frontier *fr, struct store_item *items, size_t n)
 {
   int64_t q = 0, inf = 0;
   store_counts(fr->store, &q, &inf, NULL);
@@ -101,7 +99,8 @@ static void push_taken(struct frontier *fr, struct store_item *items,
     items[i].url = NULL; /* the ring owns it now */
   }
   wake = n > 0;
-  int out_of_work = q == 0 || (fr->max_pages > 0 && fr->taken >= fr->max_pages);
+  int out_of_work =
+      q == 0 || (fr->max_pages > 0 && fr->taken >= fr->max_pages);
   if (!fr->ended && out_of_work && inf == 0) {
     fr->ended = 1;
     wake = 1;
@@ -325,8 +324,7 @@ static int fr_write(struct sink_out *o, struct result *const *rs, size_t n,
     rc = store_commit(fr->store);
   }
   if (rc) {
-    snprintf(err, SINK_ERRMSG_MAX, "crawl store: %s",
-             store_errmsg(fr->store));
+    snprintf(err, SINK_ERRMSG_MAX, "crawl store: %s", store_errmsg(fr->store));
     store_rollback(fr->store);
     fr->in_tx = 0;
     store_items_free(items, nitems);
@@ -348,8 +346,7 @@ static int commit(struct frontier *fr, char *err)
   fr->in_tx = 0;
   int rc = store_commit(fr->store);
   if (rc)
-    snprintf(err, SINK_ERRMSG_MAX, "crawl store: %s",
-             store_errmsg(fr->store));
+    snprintf(err, SINK_ERRMSG_MAX, "crawl store: %s", store_errmsg(fr->store));
   return rc;
 }
 

@@ -51,11 +51,11 @@ struct frontier_options {
  * earlier runs; stored is this run's pages. */
 struct frontier_stats {
   int64_t queued, in_flight, done;
-  int64_t resumed_done;   /* done when this run opened the store */
-  int64_t requeued;       /* in flight from a killed run, queued again */
-  int64_t stored;         /* pages stored by this run */
-  int64_t discovered;     /* new URLs queued by this run */
-  int64_t links;          /* links seen on this run's pages */
+  int64_t resumed_done; /* done when this run opened the store */
+  int64_t requeued;     /* in flight from a killed run, queued again */
+  int64_t stored;       /* pages stored by this run */
+  int64_t discovered;   /* new URLs queued by this run */
+  int64_t links;        /* links seen on this run's pages */
   int64_t drops[CRAWL_DROP_N];
 };
 

@@ -61,9 +61,9 @@ enum crawl_drop {
 /* What a crawl adds to a result: where the URL sits in the frontier, and
  * what the page gives the store. Owned by the result. */
 struct result_crawl {
-  int64_t id;  /* frontier id (the page's id) */
-  int depth;   /* link distance from the seeds */
-  char *text;  /* visible text to index, or NULL (noindex, not HTML) */
+  int64_t id; /* frontier id (the page's id) */
+  int depth;  /* link distance from the seeds */
+  char *text; /* visible text to index, or NULL (noindex, not HTML) */
   size_t text_len;
   char *follow; /* normalised keys to queue, each ended by '\0' */
   size_t follow_len;
@@ -74,13 +74,13 @@ struct result_crawl {
 
 struct result {
   struct result_crawl *crawl; /* crawl runs only, else NULL */
-  char *url;          /* the input line, trimmed (owned, never NULL) */
-  char *final_url;    /* after redirects (owned), NULL when no request
-                         was made */
-  int status;         /* last HTTP status, 0 when none */
-  const char *error;  /* NULL or one of the ERR_* codes */
-  int attempts;       /* requests made for this URL, redirect hops not
-                         counted; 0 when none was made */
+  char *url;                  /* the input line, trimmed (owned, never NULL) */
+  char *final_url;            /* after redirects (owned), NULL when no request
+                                 was made */
+  int status;                 /* last HTTP status, 0 when none */
+  const char *error;          /* NULL or one of the ERR_* codes */
+  int attempts;               /* requests made for this URL, redirect hops not
+                                 counted; 0 when none was made */
   double elapsed_ms;  /* admission to completion, retry waits included */
   double ttfb_ms;     /* last attempt: request start to first byte, -1 */
   int64_t bytes;      /* body bytes after decoding */

@@ -21,7 +21,12 @@
 #define HOST_IDLE_KEEP_MS 60000
 #define GC_MS 1000
 
-enum robots_state { ROBOTS_NONE, ROBOTS_QUEUED, ROBOTS_FETCHING, ROBOTS_READY };
+enum robots_state {
+  ROBOTS_NONE,
+  ROBOTS_QUEUED,
+  ROBOTS_FETCHING,
+  ROBOTS_READY
+};
 
 struct host {
   char *key;
@@ -396,8 +401,8 @@ static void job_finish(struct scheduler *s, struct job *j, const char *err)
     r->content_type = t->content_type;
     t->content_type = NULL;
     free(r->final_url);
-    r->final_url = strdup(j->record_redirect && t->location ? t->location
-                                                            : j->url);
+    r->final_url =
+        strdup(j->record_redirect && t->location ? t->location : j->url);
   }
   r->error = err ? err : (r->status >= 400 ? ERR_HTTP : NULL);
   /* A crawl needs the extraction step even without a body: a redirect's

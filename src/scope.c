@@ -69,8 +69,8 @@ static int compile(struct pattern *p, const char *src, const char *what,
 {
   int code;
   PCRE2_SIZE off;
-  p->re = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED, 0, &code,
-                        &off, NULL);
+  p->re = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED, 0, &code, &off,
+                        NULL);
   if (!p->re) {
     PCRE2_UCHAR msg[160];
     pcre2_get_error_message(code, msg, sizeof(msg));
@@ -106,6 +106,19 @@ static char *lower_dup(const char *s, size_t n)
   return d;
 }
 
+/* Dotted decimal, as urlnorm writes every IPv4 host. */
+static int is_ipv4(const char *h)
+{
+  int dots = 0;
+  for (; *h; h++) {
+    if (*h == '.')
+      dots++;
+    else if (*h < '0' || *h > '9')
+      return 0;
+  }
+  return dots == 3;
+}
+
 static int seed_init(struct seed *sd, enum scope_kind kind, const char *key)
 {
   size_t hl;
@@ -115,8 +128,10 @@ static int seed_init(struct seed *sd, enum scope_kind kind, const char *key)
   if (!(sd->host = lower_dup(h, hl)))
     return -ENOMEM;
   if (kind == SCOPE_DOMAIN) {
+    /* An address has no registrable domain (libpsl would answer "0.1"
+     * for 127.0.0.1): it admits itself only. */
     const char *reg = NULL;
-    if (sd->host[0] != '[')
+    if (sd->host[0] != '[' && !is_ipv4(sd->host))
       reg = psl_registrable_domain(psl_builtin(), sd->host);
     if (!(sd->domain = strdup(reg ? reg : sd->host)))
       return -ENOMEM;
@@ -167,8 +182,8 @@ int scope_new(struct scope **out, const struct scope_options *o,
     }
   }
   if (o->kind == SCOPE_REGEX &&
-      (rc = compile(&sc->regex, o->regex ? o->regex : "", "--scope regex",
-                    err, errlen)))
+      (rc = compile(&sc->regex, o->regex ? o->regex : "", "--scope regex", err,
+                    errlen)))
     goto fail;
   rc = -ENOMEM;
   sc->include = calloc((size_t)o->ninclude + 1, sizeof(*sc->include));
@@ -277,12 +292,17 @@ int scope_trap(const struct scope *sc, const char *key)
     const char *e = memchr(p, '/', (size_t)(end - p));
     if (!e)
       e = end;
-    if (nseg >= sc->o.max_path_segments || nseg >= MAXSEG)
+    if (nseg >= sc->o.max_path_segments)
       return CRAWL_DROP_DEEP_PATH;
-    seg[nseg] = p;
-    segl[nseg++] = (size_t)(e - p);
+    if (nseg < MAXSEG) { /* the repeat check looks at the first 64 */
+      seg[nseg] = p;
+      segl[nseg] = (size_t)(e - p);
+    }
+    nseg++;
     p = e;
   }
+  if (nseg > MAXSEG)
+    nseg = MAXSEG;
   for (int i = 0; i < nseg; i++) {
     if (!segl[i])
       continue;

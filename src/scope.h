@@ -8,7 +8,10 @@
  *   domain  the link's host is a seed's registrable domain or a
  *           subdomain of it (public suffix list, libpsl): seed
  *           www.example.co.uk admits example.co.uk and a.b.example.co.uk;
- *           a seed that is an IP address or a bare name admits that host;
+ *           a seed that is an IP address admits that address only; a
+ *           name without a registrable domain (localhost, or a public
+ *           suffix itself such as github.io) admits itself and its
+ *           subdomains;
  *   prefix  the key starts with a seed's key up to the last '/' of its
  *           path (wget's --no-parent): seed http://h/docs/i.html admits
  *           http://h/docs/... ;
@@ -20,7 +23,8 @@
  *   a key longer than max_url_len bytes (default 2,048);
  *   a path of more than max_path_segments segments (default 32);
  *   one non-empty path segment occurring more than max_repeats times
- *   (default 3: /a/b/a/b/a/b/a/ is a loop of relative links);
+ *   among the first 64 segments (default 3: /a/b/a/b/a/b/a/ is a loop
+ *   of relative links);
  *   a query longer than max_query_len bytes (default 1,024) or with more
  *   than max_query_params parameters (default 32).
  * Endless calendars and other ever-new URLs that look ordinary are
@@ -55,8 +59,7 @@ struct scope;
 /* Builds the scope for the seeds (normalised keys). Returns 0, or -EINVAL
  * (a bad pattern) or -ENOMEM with a one-line reason in err. */
 int scope_new(struct scope **out, const struct scope_options *o,
-              const char *const *seeds, int nseeds, char *err,
-              size_t errlen);
+              const char *const *seeds, int nseeds, char *err, size_t errlen);
 void scope_free(struct scope *sc);
 
 /* Whether a link key found on a page at depth-1 (so itself at depth) is

@@ -101,7 +101,6 @@ char *urlnorm_resolve(const char *base, const char *href,
  * with no "." or ".." segment — is joined to the key without parsing
  * (about 40 times faster); anything else goes to urlnorm_resolve. */
 char *urlnorm_resolve_key(const char *key, const char *href,
-                          const struct urlnorm_options *opt,
-                          const char **err);
+                          const struct urlnorm_options *opt, const char **err);
 
 #endif
