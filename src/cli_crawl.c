@@ -417,7 +417,7 @@ int cli_demo(int argc, char **argv)
   if (!fc.quiet && code <= CLI_EXIT_SOME_FAILED)
     fprintf(stderr,
             "spate demo: the crawl is in %s; try\n"
-            "  build/spate search %s 'gamma delta'\n"
+            "  build/spate search %s 'quiet harbor'\n"
             "  sqlite3 %s 'select status, error, count(*) from pages group "
             "by 1, 2'\n",
             fc.output, fc.output, fc.output);

@@ -450,7 +450,10 @@ static void robots_done(struct scheduler *s, struct job *j, const char *err)
     rb = robots_parse(t->body.data, t->body.len, s->opt.robots_agent);
   else if ((status >= 400 && status < 500 && status != 429 && !err) ||
            ERR_IS(err, ERR_TOO_MANY_REDIRECTS) ||
-           ERR_IS(err, ERR_REDIRECT_LOOP))
+           ERR_IS(err, ERR_REDIRECT_LOOP) ||
+           ERR_IS(err, ERR_BLOCKED_ADDRESS))
+    /* A host spate may not connect to: its URLs end as blocked_address
+     * (refused before any connection), not as robots. */
     rb = robots_allow_all();
   else
     rb = robots_disallow_all();
