@@ -39,12 +39,12 @@ static char *identity(const struct crawl_cli *cc, char **keys, int nkeys)
   fputs("seeds=", f);
   for (int i = 0; i < nkeys; i++)
     fprintf(f, "%s%s", i ? " " : "", keys[i]);
-  fprintf(f, "\nscope=%s\nmax-depth=%d\n",
+  fprintf(f, "; scope=%s; max-depth=%d",
           cc->scope_arg ? cc->scope_arg : "host", cc->scope.max_depth);
   for (int i = 0; i < cc->scope.ninclude; i++)
-    fprintf(f, "include=%s\n", cc->include[i]);
+    fprintf(f, "; include=%s", cc->include[i]);
   for (int i = 0; i < cc->scope.nexclude; i++)
-    fprintf(f, "exclude=%s\n", cc->exclude[i]);
+    fprintf(f, "; exclude=%s", cc->exclude[i]);
   if (fclose(f)) {
     free(m.p);
     return NULL;
@@ -57,9 +57,9 @@ static void print_crawl_summary(const struct frontier_stats *fs,
 {
   fprintf(out,
           "  crawl: %lld pages stored this run, %lld in %s (%lld earlier); "
-          "%lld queued; %lld new URLs found in %lld links\n",
+          "%lld left to crawl; %lld new URLs found in %lld links\n",
           (long long)fs->stored, (long long)fs->done, path,
-          (long long)fs->resumed_done, (long long)fs->queued,
+          (long long)fs->resumed_done, (long long)(fs->queued + fs->in_flight),
           (long long)fs->discovered, (long long)fs->links);
   int any = 0;
   for (int i = 0; i < CRAWL_DROP_N; i++)

@@ -21,6 +21,22 @@
 #define COMMIT_MS 500
 #define FLUSH_MS 50
 
+/* Keys known to be in the frontier table, so that the links a page shares
+ * with many others (navigation, the same neighbours) skip the store's
+ * UNIQUE probe. Exact: full keys are compared, and a key is added only
+ * once the store has it; a rolled-back transaction empties the cache. It
+ * is bounded (SEEN_SLOTS, SEEN_ARENA bytes of keys) and simply emptied
+ * when full, so memory stays flat however long the crawl. */
+#define SEEN_SLOTS (1u << 18)
+#define SEEN_ARENA (8u << 20)
+
+struct seen {
+  uint32_t *slot; /* arena offset + 1, 0 = empty */
+  char *arena;
+  size_t used;
+  uint32_t n;
+};
+
 struct frontier {
   struct store *store; /* the writer thread's once the sink runs */
   int64_t max_pages;
@@ -28,7 +44,8 @@ struct frontier {
   void (*notify)(void *arg);
   void *notify_arg;
   int complete;
-  int in_tx; /* the writer's transaction is open */
+  int in_tx;        /* the writer's transaction is open */
+  struct seen seen; /* the writer's */
   uint64_t tx_start_ms;
   size_t tx_rows;
 
@@ -44,6 +61,62 @@ struct frontier {
 #define STAT_SET(fr, f, v) __atomic_store_n(&(fr)->st.f, (v), __ATOMIC_RELAXED)
 #define STAT_ADD(fr, f, v)                                                    \
   __atomic_fetch_add(&(fr)->st.f, (v), __ATOMIC_RELAXED)
+
+static uint64_t hash_key(const char *k)
+{
+  uint64_t h = 1469598103934665603ULL;
+  for (; *k; k++)
+    h = (h ^ (unsigned char)*k) * 1099511628211ULL;
+  return h;
+}
+
+static void seen_clear(struct seen *c)
+{
+  if (c->slot)
+    memset(c->slot, 0, SEEN_SLOTS * sizeof(*c->slot));
+  c->used = 0;
+  c->n = 0;
+}
+
+/* The slot holding k, or the empty slot where it would go. */
+static uint32_t *seen_find(struct seen *c, const char *k)
+{
+  uint32_t i = (uint32_t)hash_key(k) & (SEEN_SLOTS - 1);
+  for (;; i = (i + 1) & (SEEN_SLOTS - 1)) {
+    uint32_t v = c->slot[i];
+    if (!v || strcmp(c->arena + v - 1, k) == 0)
+      return &c->slot[i];
+  }
+}
+
+static int seen_has(struct seen *c, const char *k)
+{
+  return c->slot && *seen_find(c, k) != 0;
+}
+
+static void seen_add(struct seen *c, const char *k)
+{
+  size_t len = strlen(k) + 1;
+  if (!c->slot || len > SEEN_ARENA)
+    return;
+  if (c->n >= SEEN_SLOTS / 4 * 3 || c->used + len > SEEN_ARENA)
+    seen_clear(c);
+  uint32_t *sl = seen_find(c, k);
+  if (*sl)
+    return;
+  memcpy(c->arena + c->used, k, len);
+  *sl = (uint32_t)c->used + 1;
+  c->used += len;
+  c->n++;
+}
+
+static void seen_free(struct seen *c)
+{
+  free(c->slot);
+  free(c->arena);
+  c->slot = NULL;
+  c->arena = NULL;
+}
 
 static uint64_t now_ms(void)
 {
@@ -125,6 +198,11 @@ int frontier_open(struct frontier **out, const struct frontier_options *o,
     return -ENOMEM;
   }
   pthread_mutex_init(&fr->lock, NULL);
+  /* Without memory for the cache the store's probe does the work. */
+  fr->seen.slot = calloc(SEEN_SLOTS, sizeof(*fr->seen.slot));
+  fr->seen.arena = malloc(SEEN_ARENA);
+  if (!fr->seen.slot || !fr->seen.arena)
+    seen_free(&fr->seen);
   fr->max_pages = o->max_pages;
   fr->notify = o->notify;
   fr->notify_arg = o->notify_arg;
@@ -174,6 +252,7 @@ fail:
   store_items_free(items, n);
   store_close(fr->store);
   pthread_mutex_destroy(&fr->lock);
+  seen_free(&fr->seen);
   free(fr);
   return rc;
 }
@@ -193,6 +272,7 @@ int frontier_close(struct frontier *fr, char err[256])
     snprintf(err, 256, "%s", store_errmsg(fr->store));
   store_close(fr->store);
   pthread_mutex_destroy(&fr->lock);
+  seen_free(&fr->seen);
   free(fr);
   return rc;
 }
@@ -260,7 +340,8 @@ static int fr_open(struct sink_out **out, const char *path,
   return 0;
 }
 
-/* Queues the keys a page links to (nfollow of them, back to back). */
+/* Queues the keys a page links to (nfollow of them, back to back) that
+ * the cache does not already know. */
 static int add_follow(struct frontier *fr, const struct result_crawl *c,
                       size_t *added)
 {
@@ -271,13 +352,17 @@ static int add_follow(struct frontier *fr, const struct result_crawl *c,
   while (p < end) {
     size_t k = 0;
     while (p < end && k < CHUNK) {
-      keys[k++] = p;
+      if (!seen_has(&fr->seen, p))
+        keys[k++] = p;
       p += strlen(p) + 1;
     }
     size_t a = 0;
-    int rc = store_add_urls(fr->store, keys, k, c->depth + 1, c->id, &a);
+    int rc =
+        k ? store_add_urls(fr->store, keys, k, c->depth + 1, c->id, &a) : 0;
     if (rc)
       return rc;
+    for (size_t i = 0; i < k; i++)
+      seen_add(&fr->seen, keys[i]);
     *added += a;
   }
   return 0;
@@ -327,6 +412,7 @@ static int fr_write(struct sink_out *o, struct result *const *rs, size_t n,
     snprintf(err, SINK_ERRMSG_MAX, "crawl store: %s", store_errmsg(fr->store));
     store_rollback(fr->store);
     fr->in_tx = 0;
+    seen_clear(&fr->seen); /* it may name keys that were rolled back */
     store_items_free(items, nitems);
     return rc;
   }
@@ -367,6 +453,7 @@ static int fr_close(struct sink_out *o, int failed, char *err)
   if (failed) {
     store_rollback(fr->store);
     fr->in_tx = 0;
+    seen_clear(&fr->seen);
     return 0;
   }
   return commit(fr, err);

@@ -45,6 +45,10 @@ struct host {
   enum robots_state robots_state; /* with opt.robots_agent */
   struct robots *robots;
   int private_ok; /* may connect to private addresses */
+  /* Why robots.txt could not be fetched when the host was unreachable
+   * (dns, connect, timeout...): its URLs end with it rather than with
+   * "robots", which would say the site forbids them. */
+  const char *robots_err;
 };
 
 enum job_state { JOB_QUEUED, JOB_INFLIGHT, JOB_WAITING, JOB_EXTRACTING };
@@ -423,6 +427,13 @@ static void job_finish(struct scheduler *s, struct job *j, const char *err)
   job_submit(s, j);
 }
 
+static int transport_failure(const char *err)
+{
+  return ERR_IS(err, ERR_CONNECT) || ERR_IS(err, ERR_TIMEOUT) ||
+         ERR_IS(err, ERR_RESET) || ERR_IS(err, ERR_DNS) ||
+         ERR_IS(err, ERR_TLS);
+}
+
 /* ---- robots.txt ------------------------------------------------------ */
 
 static void job_free(struct scheduler *s, struct job *j)
@@ -450,13 +461,13 @@ static void robots_done(struct scheduler *s, struct job *j, const char *err)
     rb = robots_parse(t->body.data, t->body.len, s->opt.robots_agent);
   else if ((status >= 400 && status < 500 && status != 429 && !err) ||
            ERR_IS(err, ERR_TOO_MANY_REDIRECTS) ||
-           ERR_IS(err, ERR_REDIRECT_LOOP) ||
-           ERR_IS(err, ERR_BLOCKED_ADDRESS))
+           ERR_IS(err, ERR_REDIRECT_LOOP) || ERR_IS(err, ERR_BLOCKED_ADDRESS))
     /* A host spate may not connect to: its URLs end as blocked_address
      * (refused before any connection), not as robots. */
     rb = robots_allow_all();
   else
     rb = robots_disallow_all();
+  h->robots_err = transport_failure(err) ? err : NULL;
   robots_free(h->robots);
   h->robots = rb; /* NULL (out of memory) disallows everything */
   h->robots_state = ROBOTS_READY;
@@ -573,13 +584,6 @@ static void admit(struct scheduler *s, struct input_line *line)
 }
 
 /* ---- transfers ------------------------------------------------------ */
-
-static int transport_failure(const char *err)
-{
-  return ERR_IS(err, ERR_CONNECT) || ERR_IS(err, ERR_TIMEOUT) ||
-         ERR_IS(err, ERR_RESET) || ERR_IS(err, ERR_DNS) ||
-         ERR_IS(err, ERR_TLS);
-}
 
 static void retry_fired(uv_timer_t *t)
 {
@@ -704,7 +708,7 @@ static int host_start_one(struct scheduler *s, struct host *h)
     if (!robots_ok(h, head->url)) {
       /* Disallowed: answered without a request, and without taking a
        * token of the host's rate. */
-      job_finish(s, dequeue(h), ERR_ROBOTS);
+      job_finish(s, dequeue(h), h->robots_err ? h->robots_err : ERR_ROBOTS);
       return 0;
     }
   }

@@ -287,47 +287,48 @@ static int op_leave(struct store *s, int own, int rc)
 /* Creates the schema in an empty database, or checks that an existing one
  * is a crawl store of this version, in one transaction so that two
  * processes opening the same new file agree. */
-static int setup_schema(struct store *s)
+/* A database that already has tables must be a crawl store of this
+ * schema version. Only reads: a foreign file is refused untouched. */
+static int check_format(struct store *s)
 {
   char tables[32], format[64] = "", version[32] = "";
+  int rc = db_query_text(
+      s->db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'", tables,
+      sizeof(tables));
+  if (rc || strcmp(tables, "0") == 0)
+    return rc ? fail_db(s, rc, "cannot read the schema") : 0;
+  rc = db_query_text(s->db,
+                     "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"
+                     " AND name = 'meta'",
+                     tables, sizeof(tables));
+  if (!rc && strcmp(tables, "1") == 0)
+    rc = db_query_text(s->db, "SELECT value FROM meta WHERE key = 'format'",
+                       format, sizeof(format));
+  if (!rc && strcmp(format, STORE_FORMAT) == 0)
+    rc = db_query_text(s->db,
+                       "SELECT value FROM meta WHERE key = 'schema_version'",
+                       version, sizeof(version));
+  if (rc)
+    return fail_db(s, rc, "cannot read the schema");
+  if (strcmp(format, STORE_FORMAT) != 0)
+    return fail(s, -EINVAL, "not a spate crawl store (it holds other tables)");
+  if (strcmp(version, STORE_SCHEMA_VERSION) != 0)
+    return fail(s, -EINVAL,
+                "schema_version is %s, this spate uses " STORE_SCHEMA_VERSION,
+                version);
+  return 0;
+}
+
+static int setup_schema(struct store *s)
+{
   int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
   if (rc)
     return fail_db(s, rc, "cannot lock the database");
-  rc = db_query_text(s->db,
-                     "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
-                     tables, sizeof(tables));
-  if (!rc && strcmp(tables, "0") != 0) {
-    rc =
-        db_query_text(s->db,
-                      "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"
-                      " AND name = 'meta'",
-                      tables, sizeof(tables));
-    if (!rc && strcmp(tables, "1") == 0)
-      rc = db_query_text(s->db, "SELECT value FROM meta WHERE key = 'format'",
-                         format, sizeof(format));
-    if (!rc && strcmp(format, STORE_FORMAT) == 0)
-      rc = db_query_text(s->db,
-                         "SELECT value FROM meta WHERE key = 'schema_version'",
-                         version, sizeof(version));
-    if (rc) {
-      rc = fail_db(s, rc, "cannot read the schema");
-      goto out;
-    }
-    if (strcmp(format, STORE_FORMAT) != 0) {
-      rc = fail(s, -EINVAL,
-                "not a spate crawl store (it holds other "
-                "tables)");
-      goto out;
-    }
-    if (strcmp(version, STORE_SCHEMA_VERSION) != 0) {
-      rc = fail(s, -EINVAL,
-                "schema_version is %s, this spate uses " STORE_SCHEMA_VERSION,
-                version);
-      goto out;
-    }
-  }
-  if (!rc)
-    rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL);
+  /* Again under the lock: another process may have created it since. */
+  rc = check_format(s);
+  if (rc)
+    goto out;
+  rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL);
   if (rc) {
     if (strstr(sqlite3_errmsg(s->db), "fts5"))
       rc = fail(s, -ENOTSUP, "this SQLite has no FTS5: %s",
@@ -398,6 +399,9 @@ int store_open(struct store **out, const char *path, char err[256])
     goto fail;
   }
   sqlite3_busy_timeout(s->db, 5000);
+  rc = check_format(s);
+  if (rc)
+    goto fail;
   rc = db_query_text(s->db, "PRAGMA journal_mode=WAL", mode, sizeof(mode));
   /* The frontier's UNIQUE index is probed for every discovered link: a
    * 16 MiB page cache keeps the hot part of it without a read call. */

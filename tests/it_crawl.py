@@ -553,7 +553,7 @@ def test_sigint(o):
     stored = set(pages(db))
     queued = q(db, "select count(*) from frontier where state != 2")[0][0]
     check(0 < len(stored) < 3002, f"{len(stored)} pages at the SIGINT")
-    m = re.search(r"(\d+) queued", err)
+    m = re.search(r"(\d+) left to crawl", err)
     check(m and int(m.group(1)) == queued,
           f"SIGINT summary says {m and m.group(0)!r}, the store has "
           f"{queued} URLs left to crawl")
@@ -631,6 +631,18 @@ def test_usage(o):
         check(p.returncode == 0 and "--max-pages" in p.stdout, "crawl --help")
 
 
+def test_unreachable_seed():
+    """A seed whose host refuses connections: robots.txt cannot be had, so
+    nothing is fetched there, and the page says why (connect), not
+    "robots" (which would say the site forbids it); the exit is 1."""
+    db = db_path("unreachable")
+    # Port 1 on loopback: nothing listens there.
+    p = crawl("http://127.0.0.1:1/", "-o", db, "--retries", "0")
+    rows = q(db, "select status, error from pages")
+    check(rows == [(0, "connect")], f"unreachable seed rows {rows}")
+    check(p.returncode == 1, f"unreachable seed exit {p.returncode}")
+
+
 try:
     with Origin(pages=200, extra=["--hostile"]) as origin:
         test_site_and_traps(origin)
@@ -644,6 +656,7 @@ try:
         test_usage(origin)
     test_robots_status()
     test_crawl_delay()
+    test_unreachable_seed()
     test_search()
     with Origin(pages=3000, latency=5) as origin:
         test_resume_after_kill(origin)
