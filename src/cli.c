@@ -119,12 +119,16 @@ static void progress_tick(uv_timer_t *t)
   double rate = secs > 0 ? (double)done / secs : 0;
   if (p->fr) {
     struct frontier_stats fs;
+    uint64_t hosts = 0;
+    for (int i = 0; i < p->sh->nloops; i++)
+      hosts += __atomic_load_n(&p->sh->loops[i]->stats.robots_fetched,
+                               __ATOMIC_RELAXED);
     frontier_get_stats(p->fr, &fs);
     fprintf(stderr,
             "\r\033[K%llu pages  %lld queued  %.0f/s  %llu errors  "
-            "%d in flight",
+            "%d in flight  %llu hosts",
             (unsigned long long)done, (long long)fs.queued, rate,
-            (unsigned long long)failed, inflight);
+            (unsigned long long)failed, inflight, (unsigned long long)hosts);
     fflush(stderr);
     return;
   }

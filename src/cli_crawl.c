@@ -53,8 +53,11 @@ static char *identity(const struct crawl_cli *cc, char **keys, int nkeys)
 }
 
 static void print_crawl_summary(const struct frontier_stats *fs,
+                                const struct scheduler_stats *st,
                                 const char *path, FILE *out)
 {
+  fprintf(out, "  hosts: %llu (robots.txt fetched from each)\n",
+          (unsigned long long)st->robots_fetched);
   fprintf(out,
           "  crawl: %lld pages stored this run, %lld in %s (%lld earlier); "
           "%lld left to crawl; %lld new URLs found in %lld links\n",
@@ -200,7 +203,7 @@ static int run_crawl(struct fetch_cli *fc, char **seeds, int nseeds)
   int interrupted = loop->s.interrupted ? loop->s.interrupted : late_signal;
   if (!fc->quiet) {
     cli_print_summary(st, stderr);
-    print_crawl_summary(&fs, path, stderr);
+    print_crawl_summary(&fs, st, path, stderr);
   }
   if (rc || loop->s.sink_failed) {
     fprintf(stderr, "spate crawl: writing %s failed: %s\n", path,

@@ -480,7 +480,9 @@ static void robots_done(struct scheduler *s, struct job *j, const char *err)
     if (rate > 0 && (s->opt.rate <= 0 || rate < s->opt.rate))
       ratelimit_init(&h->rl, rate, 1, uv_now(s->loop));
   }
-  s->stats.robots_fetched++;
+  /* Also read by the progress line on the control thread. */
+  __atomic_store_n(&s->stats.robots_fetched, s->stats.robots_fetched + 1,
+                   __ATOMIC_RELAXED);
   h->jobs--; /* the reference robots_for held */
   j->robots_for = NULL;
   job_free(s, j);

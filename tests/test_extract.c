@@ -3,6 +3,7 @@
 #include "check.h"
 #include "extract.h"
 #include "result.h"
+#include "scope.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -145,9 +146,114 @@ static void test_run(void)
   extract_spec_free(&s);
 }
 
+/* Crawl mode: links become normalised keys, the scope sorts them into
+ * followed and dropped, <meta name=robots> nofollow/noindex are obeyed,
+ * and a 3xx's target is its one link. */
+static void crawl_run(struct extract_spec *s, const char *html, int status,
+                      const char *final_url, struct result **out)
+{
+  const char *url = "http://x/a/b.html";
+  struct result *r = result_new(url, strlen(url));
+  r->crawl = calloc(1, sizeof(*r->crawl));
+  r->crawl->depth = 1;
+  r->status = status;
+  r->final_url = strdup(final_url ? final_url : url);
+  extract_run(s, html, strlen(html), "text/html", r->final_url, r);
+  *out = r;
+}
+
+static int count_keys(const char *p, size_t len)
+{
+  int n = 0;
+  for (const char *e = p + len; p && p < e; p += strlen(p) + 1)
+    n++;
+  return n;
+}
+
+static void test_crawl(void)
+{
+  struct extract_spec s;
+  struct scope *sc;
+  char err[256];
+  const char *seed = "http://x/";
+  struct scope_options so = {.kind = SCOPE_HOST, .max_depth = 2};
+  CHECK(scope_new(&sc, &so, &seed, 1, err, sizeof(err)) == 0);
+  CHECK(extract_spec_init(&s) == 0);
+  s.crawl = sc;
+  const char *page =
+      "<title>T</title><p>Hello <b>wor</b>ld</p>"
+      "<a href=\"c.html#f\">1</a><a href=\"/A/./d?utm_x=1\">2</a>"
+      "<a href=\"http://other/\">3</a><a href=\"mailto:m@x\">4</a>"
+      "<a href=\"/%7Ee\">5</a><a href=\"c.html\">6</a>";
+  struct result *r;
+  crawl_run(&s, page, 200, NULL, &r);
+  CHECK(r->nlinks == 5); /* mailto is no link; the repeat is one twice */
+  const char *p = r->links;
+  CHECK_STR(p, "http://x/a/c.html");
+  p += strlen(p) + 1;
+  CHECK_STR(p, "http://x/A/d");
+  p += strlen(p) + 1;
+  CHECK_STR(p, "http://other/");
+  p += strlen(p) + 1;
+  CHECK_STR(p, "http://x/~e");
+  CHECK(r->crawl->nfollow == 4);
+  CHECK(count_keys(r->crawl->follow, r->crawl->follow_len) == 4);
+  CHECK(r->crawl->drops[CRAWL_DROP_SCOPE] == 1);
+  CHECK(r->crawl->drops[CRAWL_DROP_BAD_URL] == 1);
+  CHECK(r->crawl->text && strcmp(r->crawl->text, "Hello world 123456") == 0);
+  result_free(r);
+
+  /* Depth: links of a page at the cap are not followed. */
+  struct result *deep;
+  const char *u = "http://x/";
+  deep = result_new(u, strlen(u));
+  deep->crawl = calloc(1, sizeof(*deep->crawl));
+  deep->crawl->depth = 2;
+  deep->status = 200;
+  extract_run(&s, page, strlen(page), "text/html", u, deep);
+  CHECK(deep->crawl->nfollow == 0);
+  CHECK(deep->crawl->drops[CRAWL_DROP_DEPTH] == 4);
+  result_free(deep);
+
+  /* nofollow: links recorded, none followed; noindex: no text. */
+  crawl_run(&s,
+            "<meta name=ROBOTS content=\"NoFollow\"><p>kept</p>"
+            "<a href=\"/n\">n</a>",
+            200, NULL, &r);
+  CHECK(r->nlinks == 1 && r->crawl->nfollow == 0);
+  CHECK(r->crawl->drops[CRAWL_DROP_NOFOLLOW] == 1);
+  CHECK(r->crawl->text != NULL && !r->crawl->noindex);
+  result_free(r);
+  crawl_run(&s,
+            "<meta name=robots content=\"noindex\"><p>secret</p>"
+            "<a href=\"/n\">n</a>",
+            200, NULL, &r);
+  CHECK(r->crawl->noindex && r->crawl->text == NULL);
+  CHECK(r->crawl->nfollow == 1);
+  result_free(r);
+  crawl_run(&s, "<meta name=robots content=\"none\"><a href=\"/n\">n</a>", 200,
+            NULL, &r);
+  CHECK(r->crawl->noindex && r->crawl->nofollow && r->crawl->nfollow == 0);
+  result_free(r);
+
+  /* A redirect: its target is the one link, followed when in scope. */
+  crawl_run(&s, "", 301, "http://X:80/a/../t.html", &r);
+  CHECK(r->nlinks == 1 && r->crawl->nfollow == 1);
+  CHECK_STR(r->links, "http://x/t.html");
+  result_free(r);
+  crawl_run(&s, "", 302, "http://elsewhere/", &r);
+  CHECK(r->nlinks == 1 && r->crawl->nfollow == 0);
+  CHECK(r->crawl->drops[CRAWL_DROP_SCOPE] == 1);
+  result_free(r);
+
+  extract_spec_free(&s);
+  scope_free(sc);
+}
+
 int main(void)
 {
   curl_global_init(CURL_GLOBAL_DEFAULT);
+  test_crawl();
   test_pointer();
   test_spec_errors();
   test_run();
