@@ -3,6 +3,7 @@
 #include "origin.h"
 
 #include <curl/curl.h>
+#include <sqlite3.h>
 #include <locale.h>
 #include <signal.h>
 #include <stdio.h>
@@ -48,6 +49,9 @@ int main(int argc, char **argv)
     setlocale(LC_CTYPE, "");
   /* A closed stdout must be an error return from write, not a kill. */
   signal(SIGPIPE, SIG_IGN);
+  /* SQLite's memory statistics take a process-wide mutex on every
+   * allocation; nothing reads them. Must precede sqlite3_initialize. */
+  sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
     fputs("spate: cannot initialise libcurl\n", stderr);
     return CLI_EXIT_INTERNAL;
