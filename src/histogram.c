@@ -73,3 +73,27 @@ void histogram_merge(struct histogram *into, const struct histogram *from)
   if (from->max > into->max)
     into->max = from->max;
 }
+
+void histogram_sub(struct histogram *out, const struct histogram *a,
+                   const struct histogram *b)
+{
+  uint64_t max = 0;
+  out->count = 0;
+  for (unsigned i = 0; i < HISTOGRAM_BUCKETS; i++) {
+    uint64_t n =
+        a->buckets[i] >= b->buckets[i] ? a->buckets[i] - b->buckets[i] : 0;
+    out->buckets[i] = n;
+    out->count += n;
+    if (n)
+      max = bucket_top(i);
+  }
+  out->max = max < a->max ? max : a->max;
+}
+
+uint64_t histogram_count_le(const struct histogram *h, uint64_t value)
+{
+  uint64_t n = 0;
+  for (unsigned b = 0; b < HISTOGRAM_BUCKETS && bucket_top(b) <= value; b++)
+    n += h->buckets[b];
+  return n;
+}

@@ -10,6 +10,8 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -44,7 +46,8 @@ struct host {
   struct scheduler *s;
   enum robots_state robots_state; /* with opt.robots_agent */
   struct robots *robots;
-  int private_ok; /* may connect to private addresses */
+  int private_ok;        /* may connect to private addresses */
+  uint64_t done, failed; /* URLs finished here (the dashboard's table) */
   /* Why robots.txt could not be fetched when the host was unreachable
    * (dns, connect, timeout...): its URLs end with it rather than with
    * "robots", which would say the site forbids them. */
@@ -327,6 +330,10 @@ static void job_submit(struct scheduler *s, struct job *j)
     histogram_record(&st->latency_us, (uint64_t)(r->elapsed_ms * 1000));
     if (r->ttfb_ms >= 0)
       histogram_record(&st->ttfb_us, (uint64_t)(r->ttfb_ms * 1000));
+  }
+  if (j->host) {
+    j->host->done++;
+    j->host->failed += r->error != NULL;
   }
   job_unlink(s, j);
   s->njobs--;
@@ -793,6 +800,9 @@ static void shutdown_loop(struct scheduler *s)
   uv_unref((uv_handle_t *)&s->sigterm);
   uv_close((uv_handle_t *)&s->drain_timer, on_closed);
   uv_close((uv_handle_t *)&s->gc_timer, on_closed);
+  if (s->opt.observe)
+    s->opt.observe(s->opt.observe_arg, s); /* the final counts */
+  uv_close((uv_handle_t *)&s->observe_timer, on_closed);
   for (size_t i = 0; i < s->table_size; i++) {
     struct host *h = s->table[i];
     while (h) {
@@ -819,6 +829,13 @@ static void pump(struct scheduler *s)
   if (s->sink_failed && !s->stop_started) {
     /* Nothing more can be written: end the run without waiting. */
     stop_run(s, 0);
+    return;
+  }
+  if (__atomic_load_n(&s->stop_requested, __ATOMIC_ACQUIRE) &&
+      !s->stop_started) {
+    if (!s->interrupted)
+      s->interrupted = SIGINT;
+    stop_run(s, s->opt.drain_ms);
     return;
   }
   /* Live is shared by every loop of the run: reserve a slot before
@@ -988,7 +1005,48 @@ int scheduler_init(struct scheduler *s, uv_loop_t *loop,
   s->drain_timer.data = s;
   uv_timer_init(loop, &s->gc_timer);
   s->gc_timer.data = s;
+  uv_timer_init(loop, &s->observe_timer);
+  s->observe_timer.data = s;
   return 0;
+}
+
+static void observe_tick(uv_timer_t *t)
+{
+  struct scheduler *s = t->data;
+  s->opt.observe(s->opt.observe_arg, s);
+}
+
+void scheduler_request_stop(struct scheduler *s)
+{
+  __atomic_store_n(&s->stop_requested, 1, __ATOMIC_RELEASE);
+  uv_async_send(&s->wake);
+}
+
+int scheduler_top_hosts(struct scheduler *s, struct scheduler_host_info *out,
+                        int max)
+{
+  int n = 0;
+  for (size_t i = 0; i < s->table_size; i++)
+    for (struct host *h = s->table[i]; h; h = h->hnext) {
+      /* insertion into the sorted top list */
+      int64_t w = (int64_t)h->inflight * 1000000 + h->queued;
+      int at = n;
+      while (at > 0 &&
+             (int64_t)out[at - 1].inflight * 1000000 + out[at - 1].queued < w)
+        at--;
+      if (at >= max)
+        continue;
+      if (n < max)
+        n++;
+      memmove(&out[at + 1], &out[at], (size_t)(n - 1 - at) * sizeof(*out));
+      snprintf(out[at].host, sizeof(out[at].host), "%s", h->key);
+      out[at].inflight = h->inflight;
+      out[at].queued = h->queued;
+      out[at].done = h->done;
+      out[at].failed = h->failed;
+      out[at].breaker = (int)h->br.state;
+    }
+  return n;
 }
 
 int scheduler_run(struct scheduler *s)
@@ -997,6 +1055,8 @@ int scheduler_run(struct scheduler *s)
   uv_signal_start(&s->sigint, on_signal, SIGINT);
   uv_signal_start(&s->sigterm, on_signal, SIGTERM);
   uv_timer_start(&s->gc_timer, gc_hosts, GC_MS, GC_MS);
+  if (s->opt.observe)
+    uv_timer_start(&s->observe_timer, observe_tick, 0, 100);
   pump(s);
   uv_run(s->loop, UV_RUN_DEFAULT);
   return 0;

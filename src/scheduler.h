@@ -84,6 +84,10 @@ struct scheduler_options {
    * per host key whether private addresses may be used. */
   int (*private_ok)(const void *arg, const char *hostkey);
   const void *private_arg;
+  /* Called on the loop's thread every 100 ms while the run lasts, and
+   * once at its end (the live dashboard copies the counts it needs). */
+  void (*observe)(void *arg, struct scheduler *s);
+  void *observe_arg;
 };
 
 #define STATS_MAX_ERRORS 32
@@ -105,6 +109,14 @@ struct scheduler_stats {
   uint64_t start_ns;
   struct histogram latency_us; /* elapsed_ms of each result, in µs */
   struct histogram ttfb_us;
+};
+
+/* One host as the dashboard shows it (scheduler_top_hosts). */
+struct scheduler_host_info {
+  char host[96]; /* the host key, cut */
+  int inflight, queued;
+  uint64_t done, failed;
+  int breaker; /* enum breaker_state */
 };
 
 struct scheduler {
@@ -138,6 +150,8 @@ struct scheduler {
   int sink_failed;
   uint64_t rng;
   struct scheduler_stats stats;
+  uv_timer_t observe_timer;
+  int stop_requested; /* atomic: scheduler_request_stop */
 };
 
 /* Prepares one loop's part of a run with the given source and sink (both
@@ -159,6 +173,13 @@ void scheduler_written(void *shared, size_t n);
  * every URL it admitted has gone to the sink. The caller starts the input
  * once, after every loop's scheduler_init. Returns 0. */
 int scheduler_run(struct scheduler *s);
+/* Asks the run to stop as the first SIGINT does (thread-safe). The run
+ * then reports interrupted = SIGINT. */
+void scheduler_request_stop(struct scheduler *s);
+/* The busiest hosts (in flight, then queued), at most max, into out;
+ * returns how many. Call on the loop's thread (from observe). */
+int scheduler_top_hosts(struct scheduler *s, struct scheduler_host_info *out,
+                        int max);
 /* Adds the counts and distributions of from into into. */
 void scheduler_stats_merge(struct scheduler_stats *into,
                            const struct scheduler_stats *from);

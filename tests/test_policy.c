@@ -188,6 +188,29 @@ static void test_histogram(void)
   free(v);
 }
 
+/* A window of a cumulative histogram, and Prometheus-style counts. */
+static void test_histogram_window(void)
+{
+  static struct histogram a, b, w;
+  histogram_init(&a);
+  for (uint64_t v = 1; v <= 1000; v++)
+    histogram_record(&a, v * 100); /* 100 us .. 100 ms */
+  b = a;                           /* the earlier snapshot */
+  for (int i = 0; i < 10; i++)
+    histogram_record(&a, 5000000); /* ten of 5 s */
+  histogram_sub(&w, &a, &b);
+  CHECK(w.count == 10);
+  uint64_t q = histogram_quantile(&w, 0.5);
+  CHECK(q >= 5000000 && q <= 5000000 + 5000000 / 32);
+  histogram_sub(&w, &a, &a);
+  CHECK(w.count == 0 && histogram_quantile(&w, 0.99) == 0);
+  /* le: 100 of the 1000 are <= 10 ms; one bucket of slack below. */
+  uint64_t le = histogram_count_le(&b, 10000);
+  CHECK(le <= 100 && le >= 100 - 100 / 32 - 1);
+  CHECK(histogram_count_le(&b, UINT64_MAX) == 1000);
+  CHECK(histogram_count_le(&b, 0) == 0);
+}
+
 int main(void)
 {
   curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -197,6 +220,7 @@ int main(void)
   test_retry_after();
   test_breaker();
   test_histogram();
+  test_histogram_window();
   curl_global_cleanup();
   return check_report("test_policy");
 }
