@@ -97,3 +97,12 @@ uint64_t histogram_count_le(const struct histogram *h, uint64_t value)
     n += h->buckets[b];
   return n;
 }
+
+double histogram_sum(const struct histogram *h)
+{
+  double sum = 0;
+  for (unsigned b = 0; b < HISTOGRAM_BUCKETS; b++)
+    if (h->buckets[b])
+      sum += (double)h->buckets[b] * (double)bucket_top(b);
+  return sum;
+}

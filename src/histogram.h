@@ -32,6 +32,9 @@ void histogram_sub(struct histogram *out, const struct histogram *a,
  * buckets: a sample is counted in the first bucket whose edge holds its
  * whole bucket, so counts err low by at most one bucket width, ~3%). */
 uint64_t histogram_count_le(const struct histogram *h, uint64_t value);
+/* The sum of the samples, estimated from their buckets' tops (high by at
+ * most ~3%). */
+double histogram_sum(const struct histogram *h);
 /* The value at quantile q in [0, 1] (upper edge of its bucket, so never
  * below the true quantile by more than the bucket width); 0 if empty. */
 uint64_t histogram_quantile(const struct histogram *h, double q);
