@@ -318,8 +318,9 @@ int cli_search(int argc, char **argv)
       search_query(argv[optind], argv[optind + 1], limit, json, stdout, err);
   if (n < 0) {
     fprintf(stderr, "spate search: %s\n", err);
-    return n == -EINVAL && strncmp(err, "bad query", 9) == 0 ? CLI_EXIT_USAGE
-                                                             : CLI_EXIT_INPUT;
+    int usage = n == -EINVAL && (strncmp(err, "bad query", 9) == 0 ||
+                                 strcmp(err, "empty query") == 0);
+    return usage ? CLI_EXIT_USAGE : CLI_EXIT_INPUT;
   }
   if (fflush(stdout)) {
     fprintf(stderr, "spate search: writing results failed: %s\n",
@@ -399,6 +400,7 @@ int cli_demo(int argc, char **argv)
   int port = origin_port(d.origin);
   if (uv_thread_create(&d.thread, demo_origin_main, &d)) {
     origin_stop(d.origin, NULL, NULL);
+    uv_close((uv_handle_t *)&d.stop, NULL);
     uv_run(&d.loop, UV_RUN_DEFAULT);
     uv_loop_close(&d.loop);
     return code;

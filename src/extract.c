@@ -288,6 +288,28 @@ static void crawl_link(const struct extract_spec *s, struct result_crawl *c,
     c->nfollow++;
 }
 
+/* href[0..len) without tabs and newlines, spaces as %20 (owned), or
+ * NULL when out of memory. */
+static char *href_clean(const char *href, size_t len)
+{
+  char *out = malloc(len * 3 + 1), *o = out;
+  if (!out)
+    return NULL;
+  for (size_t i = 0; i < len; i++) {
+    char ch = href[i];
+    if (ch == '\t' || ch == '\n' || ch == '\r')
+      continue;
+    if (ch == ' ') {
+      memcpy(o, "%20", 3);
+      o += 3;
+    } else {
+      *o++ = ch;
+    }
+  }
+  *o = '\0';
+  return out;
+}
+
 /* Crawl mode: every link as a normalised key (r->links), the ones to
  * follow (r->crawl->follow), and the text to index. */
 static void crawl_page(const struct extract_spec *s, const struct html_info *h,
@@ -323,12 +345,16 @@ static void crawl_page(const struct extract_spec *s, const struct html_info *h,
     const char *p = h->links, *end = h->links + h->links_len;
     while (p && p < end) {
       size_t l = strlen(p);
-      char *key = urlnorm_resolve_key(b, p, NULL, &err);
+      /* As a browser does: tabs and newlines go, spaces are %20. */
+      char *clean = strpbrk(p, " \t\n\r") ? href_clean(p, l) : NULL;
+      char *key = urlnorm_resolve_key(b, clean ? clean : p, NULL, &err);
       if (key)
         crawl_link(s, c, key, &all, &follow, &nall);
       else
-        c->drops[CRAWL_DROP_BAD_URL]++;
+        c->drops[ERR_IS(err, ERR_URL_TOO_LONG) ? CRAWL_DROP_LONG_URL
+                                               : CRAWL_DROP_BAD_URL]++;
       free(key);
+      free(clean);
       p += l + 1;
     }
     free(base);

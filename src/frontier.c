@@ -12,14 +12,13 @@
 #include <time.h>
 
 /* A transaction stays open across batches and is committed when it holds
- * COMMIT_ROWS pages, is COMMIT_MS old, when the writer runs out of work
- * (FLUSH_MS old), and at the end. Fewer commits write each b-tree page
+ * COMMIT_ROWS pages, is COMMIT_MS old, when the writer runs out of work,
+ * and at the end. Fewer commits write each b-tree page
  * of the indexes once per commit instead of once per batch. URLs taken
  * in an open transaction may be handed out before it commits: a crash
  * then rolls the take back with the pages, and they are simply queued. */
 #define COMMIT_ROWS 1000
 #define COMMIT_MS 500
-#define FLUSH_MS 50
 
 /* Keys known to be in the frontier table, so that the links a page shares
  * with many others (navigation, the same neighbours) skip the store's
@@ -294,17 +293,19 @@ int frontier_next(void *arg, struct input_line *out)
     pthread_mutex_unlock(&fr->lock);
     return 0; /* stays in the ring; the next result retries */
   }
-  struct store_item *it = &fr->ring[fr->head];
+  /* Copied out under the lock: once head moves, the writer may refill
+   * the slot. */
+  struct store_item it = fr->ring[fr->head];
+  fr->ring[fr->head].url = NULL;
   fr->head = (fr->head + 1) % FRONTIER_RING;
   fr->count--;
   pthread_mutex_unlock(&fr->lock);
-  c->id = it->id;
-  c->depth = it->depth;
-  out->text = it->url;
-  out->len = strlen(it->url);
+  c->id = it.id;
+  c->depth = it.depth;
+  out->text = it.url;
+  out->len = strlen(it.url);
   out->truncated = 0;
   out->crawl = c;
-  it->url = NULL;
   return 1;
 }
 
@@ -436,14 +437,11 @@ static int commit(struct frontier *fr, char *err)
   return rc;
 }
 
-/* The writer has nothing queued: commit unless the transaction is very
- * young (then the next batch, or close, commits it). */
+/* The writer has nothing queued: commit, so that what is stored is
+ * visible and safe while it waits (it may wait long: a Crawl-delay). */
 static int fr_flush(struct sink_out *o, char *err)
 {
-  struct frontier *fr = (struct frontier *)(void *)o;
-  if (fr->in_tx && now_ms() - fr->tx_start_ms >= FLUSH_MS)
-    return commit(fr, err);
-  return 0;
+  return commit((struct frontier *)(void *)o, err);
 }
 
 /* frontier_close closes the store; what is written is committed here. */

@@ -7,9 +7,10 @@
  * The store belongs to one thread, the sink's writer: the frontier is
  * that sink's format (frontier_sink_format). Each batch of results is
  * stored with the URLs it discovered and the ring is topped up from the
- * queue, all in one transaction, committed before any URL of it reaches
- * a loop — so a crash at any moment leaves every URL queued, in flight
- * (requeued on the next open) or done with its page row (docs/STORE.md).
+ * queue, in one transaction that spans batches — so a crash at any
+ * moment leaves every URL queued, in flight (requeued on the next open)
+ * or done with its page row; a take not yet committed is rolled back
+ * with the pages, its URLs simply queued again (docs/STORE.md).
  * The loops take URLs from the ring as from an input (the scheduler's
  * source); the writer wakes them when it adds some or when the crawl is
  * over: nothing queued, nothing in flight, or --max-pages reached.

@@ -41,14 +41,14 @@ struct httpd;
 struct httpd_req;
 
 struct httpd_options {
-  const char *host;          /* literal address to bind; NULL: 127.0.0.1 */
-  int port;                  /* 0: any free port */
-  const char *token;         /* NULL or "": no access control */
-  const char *static_dir;    /* files served as /static/<name>; NULL: none */
-  size_t max_header_bytes;   /* 0: 16 KiB */
-  size_t max_body;           /* 0: 64 KiB */
-  size_t client_queue_max;   /* 0: 256 KiB */
-  int max_clients;           /* 0: 20,000 */
+  const char *host;        /* literal address to bind; NULL: 127.0.0.1 */
+  int port;                /* 0: any free port */
+  const char *token;       /* NULL or "": no access control */
+  const char *static_dir;  /* files served as /static/<name>; NULL: none */
+  size_t max_header_bytes; /* 0: 16 KiB */
+  size_t max_body;         /* 0: 64 KiB */
+  size_t client_queue_max; /* 0: 256 KiB */
+  int max_clients;         /* 0: 20,000 */
   /* Called for every complete request that is not /login, /static/...,
    * or refused by a limit or the token. The handler answers it, now or
    * later on the loop, with exactly one of httpd_respond,

@@ -464,17 +464,30 @@ static void robots_done(struct scheduler *s, struct job *j, const char *err)
   struct transfer *t = &j->t;
   int status = j->attempts ? t->status : 0;
   struct robots *rb;
-  if (status >= 200 && status < 300 && (!err || ERR_IS(err, ERR_TOO_LARGE)))
+  h->robots_err = NULL;
+  if (status >= 200 && status < 300 && (!err || ERR_IS(err, ERR_TOO_LARGE))) {
     rb = robots_parse(t->body.data, t->body.len, s->opt.robots_agent);
-  else if ((status >= 400 && status < 500 && status != 429 && !err) ||
-           ERR_IS(err, ERR_TOO_MANY_REDIRECTS) ||
-           ERR_IS(err, ERR_REDIRECT_LOOP) || ERR_IS(err, ERR_BLOCKED_ADDRESS))
+  } else if ((status >= 400 && status < 500 && status != 429 && !err) ||
+             (status >= 300 && status < 400) ||
+             ERR_IS(err, ERR_TOO_MANY_REDIRECTS) ||
+             ERR_IS(err, ERR_REDIRECT_LOOP) || ERR_IS(err, ERR_BAD_URL) ||
+             ERR_IS(err, ERR_UNSUPPORTED_SCHEME)) {
+    /* A 4xx, or redirects that lead nowhere: no robots.txt. */
+    rb = robots_allow_all();
+  } else if (ERR_IS(err, ERR_BLOCKED_ADDRESS) && j->host == h) {
     /* A host spate may not connect to: its URLs end as blocked_address
      * (refused before any connection), not as robots. */
     rb = robots_allow_all();
-  else
+  } else {
+    /* 5xx, 429, or robots.txt could not be had (the host unreachable,
+     * its breaker open, robots.txt redirected somewhere refused): nothing
+     * may be fetched. A failure to reach the host is what its URLs end
+     * with; a server's refusal is "robots". */
     rb = robots_disallow_all();
-  h->robots_err = transport_failure(err) ? err : NULL;
+    if (err && !ERR_IS(err, ERR_BLOCKED_ADDRESS) &&
+        !ERR_IS(err, ERR_CANCELLED))
+      h->robots_err = err;
+  }
   robots_free(h->robots);
   h->robots = rb; /* NULL (out of memory) disallows everything */
   h->robots_state = ROBOTS_READY;
@@ -711,6 +724,8 @@ static int host_start_one(struct scheduler *s, struct host *h)
 {
   uint64_t now = uv_now(s->loop);
   struct job *head = h->qhead;
+  if (!head)
+    return 0; /* emptied since it was made ready (a breaker rejection) */
   if (s->opt.robots_agent && !head->robots_for) {
     if (h->robots_state != ROBOTS_READY)
       return 0; /* its robots.txt job is ahead of it */

@@ -13,11 +13,14 @@
 #include "result.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 /* Keep in step with docs/STORE.md, which quotes these statements. */
 static const char schema_sql[] =
@@ -131,6 +134,7 @@ struct store {
    * changes, applied on commit and dropped on rollback. */
   int64_t count[3], pend[3];
   struct buf title, text; /* scratch: cleaned copies for the index */
+  int lock_fd; /* holds flock(LOCK_EX) on the file: one crawl at a time */
   char msg[256];
   char path[];
 };
@@ -375,6 +379,7 @@ int store_open(struct store **out, const char *path, char err[256])
     snprintf(err, 256, "out of memory");
     return -ENOMEM;
   }
+  s->lock_fd = -1;
   memcpy(s->path, path, len + 1);
   if (!sqlite3_threadsafe()) {
     rc = fail(s, -ENOTSUP, "SQLite was built without threads");
@@ -402,6 +407,17 @@ int store_open(struct store **out, const char *path, char err[256])
   rc = check_format(s);
   if (rc)
     goto fail;
+  /* Two crawls writing one store would each requeue the other's work and
+   * never see their own end: the second is refused. flock is not the
+   * kind of lock SQLite takes (POSIX record locks), so they do not meet;
+   * readers (spate search, sqlite3) take none. */
+  s->lock_fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    rc = errno == EWOULDBLOCK
+             ? fail(s, -EBUSY, "another spate crawl is using it")
+             : fail(s, -errno, "cannot lock it: %s", strerror(errno));
+    goto fail;
+  }
   rc = db_query_text(s->db, "PRAGMA journal_mode=WAL", mode, sizeof(mode));
   /* The frontier's UNIQUE index is probed for every discovered link: a
    * 16 MiB page cache keeps the hot part of it without a read call. */
@@ -451,6 +467,8 @@ void store_close(struct store *s)
   /* The last connection to close checkpoints the WAL into the file. */
   if (s->db && sqlite3_close(s->db) != SQLITE_OK)
     sqlite3_close_v2(s->db);
+  if (s->lock_fd >= 0)
+    close(s->lock_fd); /* releases the flock */
   buf_free(&s->title);
   buf_free(&s->text);
   free(s);

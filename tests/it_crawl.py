@@ -597,6 +597,9 @@ def test_search():
         s = search(db, '"unbalanced')
         check(s.returncode == 2 and s.stdout == "" and "bad query" in s.stderr,
               f"bad query: exit {s.returncode} {s.stderr!r}")
+        s = search(db, "")
+        check(s.returncode == 2 and s.stdout == "",
+              f"empty query: exit {s.returncode} {s.stderr!r}")
         s = search(os.path.join(TMP, "missing.db"), "x")
         check(s.returncode == 3, f"missing store: exit {s.returncode}")
         check(not os.path.exists(os.path.join(TMP, "missing.db")),
@@ -641,6 +644,29 @@ def test_unreachable_seed():
     rows = q(db, "select status, error from pages")
     check(rows == [(0, "connect")], f"unreachable seed rows {rows}")
     check(p.returncode == 1, f"unreachable seed exit {p.returncode}")
+    # Enough retries for the breaker to open while robots.txt is still
+    # queued: the host's URLs fail fast, nothing crashes.
+    db = db_path("unreachable2")
+    p = crawl("http://127.0.0.1:1/", "-o", db, "--retries", "5",
+              "--backoff-base", "1ms")
+    rows = q(db, "select status, error from pages")
+    check(p.returncode == 1 and len(rows) == 1 and rows[0][1] in
+          ("connect", "circuit_open"), f"breaker: exit {p.returncode} {rows}")
+
+
+def test_one_crawl_per_store(o):
+    """A second crawl of the same store while one runs is refused."""
+    db = db_path("busy")
+    first = subprocess.Popen([SPATE, "crawl", "--no-progress", "-q", "-c",
+                              "2", o.url("/"), "-o", db])
+    try:
+        time.sleep(0.5)
+        p = crawl(o.url("/"), "-o", db)
+        check(p.returncode == 3 and "another spate crawl" in p.stderr,
+              f"second crawl: {p.returncode} {p.stderr!r}")
+    finally:
+        first.wait(timeout=60)
+    check(first.returncode == 0, f"first crawl exit {first.returncode}")
 
 
 try:
@@ -660,6 +686,7 @@ try:
     test_search()
     with Origin(pages=3000, latency=5) as origin:
         test_resume_after_kill(origin)
+        test_one_crawl_per_store(origin)
         test_sigint(origin)
 finally:
     for f in os.listdir(TMP):

@@ -184,10 +184,11 @@ static void test_crawl(void)
       "<title>T</title><p>Hello <b>wor</b>ld</p>"
       "<a href=\"c.html#f\">1</a><a href=\"/A/./d?utm_x=1\">2</a>"
       "<a href=\"http://other/\">3</a><a href=\"mailto:m@x\">4</a>"
-      "<a href=\"/%7Ee\">5</a><a href=\"c.html\">6</a>";
+      "<a href=\"/%7Ee\">5</a><a href=\"c.html\">6</a>"
+      "<a href=\" /b c\n.html\">7</a>";
   struct result *r;
   crawl_run(&s, page, 200, NULL, &r);
-  CHECK(r->nlinks == 5); /* mailto is no link; the repeat is one twice */
+  CHECK(r->nlinks == 6); /* mailto is no link; the repeat is one twice */
   const char *p = r->links;
   CHECK_STR(p, "http://x/a/c.html");
   p += strlen(p) + 1;
@@ -196,11 +197,14 @@ static void test_crawl(void)
   CHECK_STR(p, "http://other/");
   p += strlen(p) + 1;
   CHECK_STR(p, "http://x/~e");
-  CHECK(r->crawl->nfollow == 4);
-  CHECK(count_keys(r->crawl->follow, r->crawl->follow_len) == 4);
+  p += strlen(p) + 1;
+  p += strlen(p) + 1;                  /* c.html again */
+  CHECK_STR(p, "http://x/b%20c.html"); /* as a browser reads it */
+  CHECK(r->crawl->nfollow == 5);
+  CHECK(count_keys(r->crawl->follow, r->crawl->follow_len) == 5);
   CHECK(r->crawl->drops[CRAWL_DROP_SCOPE] == 1);
   CHECK(r->crawl->drops[CRAWL_DROP_BAD_URL] == 1);
-  CHECK(r->crawl->text && strcmp(r->crawl->text, "Hello world 123456") == 0);
+  CHECK(r->crawl->text && strcmp(r->crawl->text, "Hello world 1234567") == 0);
   result_free(r);
 
   /* Depth: links of a page at the cap are not followed. */
@@ -212,7 +216,7 @@ static void test_crawl(void)
   deep->status = 200;
   extract_run(&s, page, strlen(page), "text/html", u, deep);
   CHECK(deep->crawl->nfollow == 0);
-  CHECK(deep->crawl->drops[CRAWL_DROP_DEPTH] == 4);
+  CHECK(deep->crawl->drops[CRAWL_DROP_DEPTH] == 5);
   result_free(deep);
 
   /* nofollow: links recorded, none followed; noindex: no text. */
