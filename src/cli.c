@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include "cli_impl.h"
+#include "live.h"
 
 #include "extract.h"
 #include "input.h"
@@ -220,6 +221,9 @@ static void usage_fetch(FILE *out)
       "      --breaker-cooldown T  pause before a probe (10s)\n"
       "      --loops N             event loops (threads) to run on (one per "
       "core)\n"
+      "      --dashboard [ADDR:]PORT   live dashboard, /metrics, /health "
+      "(loopback\n"
+      "                            unless ADDR says otherwise: then a token)\n"
       "  -k, --insecure            do not verify TLS certificates\n"
       "      --progress / --no-progress   force the progress line on/off\n"
       "  -q, --quiet               no progress line and no summary\n"
@@ -259,6 +263,7 @@ enum {
   OPT_EXCLUDE,
   OPT_ALLOW_PRIVATE,
   OPT_MAX_CRAWL_DELAY,
+  OPT_DASHBOARD,
 };
 
 static const struct option fetch_longopts[] = {
@@ -297,6 +302,7 @@ static const struct option fetch_longopts[] = {
     {"exclude", required_argument, NULL, OPT_EXCLUDE},
     {"allow-private", no_argument, NULL, OPT_ALLOW_PRIVATE},
     {"max-crawl-delay", required_argument, NULL, OPT_MAX_CRAWL_DELAY},
+    {"dashboard", required_argument, NULL, OPT_DASHBOARD},
     {NULL, 0, NULL, 0},
 };
 
@@ -320,6 +326,7 @@ void cli_usage_crawl(FILE *out)
       "                            addresses (seeds' own hosts always may)\n"
       "      --max-crawl-delay T   longest robots.txt Crawl-delay honoured "
       "(30s)\n"
+      "      --dashboard [ADDR:]PORT   live dashboard, /metrics, /health\n"
       "  -c, --concurrency N       requests in flight in all (256)\n"
       "      --per-host N          requests in flight per host (16)\n"
       "      --rate R              requests per second per host (no limit)\n"
@@ -467,6 +474,15 @@ int cli_parse(struct fetch_cli *fc, int argc, char **argv)
     case OPT_ALLOW_PRIVATE:
       cc->scope.allow_private = 1;
       break;
+    case OPT_DASHBOARD: {
+      char host[64];
+      int port;
+      if (live_parse_addr(optarg, host, &port))
+        return cli_bad(fc->cmd, "--dashboard", optarg,
+                       "want [ADDR:]PORT, such as 8080 or 127.0.0.1:8080");
+      fc->dashboard = optarg;
+      break;
+    }
     case OPT_MAX_CRAWL_DELAY:
       if ((v = cli_parse_duration_ms(optarg)) < 0)
         return cli_bad(fc->cmd, "--max-crawl-delay", optarg,
@@ -769,6 +785,7 @@ static int run_fetch(struct fetch_cli *fc, char **args, int nargs)
   int nloops = fc->loops;
   struct input *in = NULL;
   struct sink *sink = NULL;
+  struct live *live = NULL;
   struct scheduler_shared *sh = calloc(1, sizeof(*sh));
   struct run_loop *loops = calloc((size_t)nloops, sizeof(*loops));
   char err[SINK_ERRMSG_MAX];
@@ -798,6 +815,25 @@ static int run_fetch(struct fetch_cli *fc, char **args, int nargs)
     goto out;
   }
   fc->so.extract = &fc->ex;
+  if (fc->dashboard) {
+    char lerr[256];
+    struct live_options lo = {
+        .addr = fc->dashboard,
+        .job_kind = "fetch",
+        .job_name = fc->input_path ? fc->input_path : "fetch",
+        .nloops = nloops,
+        .in = in,
+        .sink = sink,
+        .stop = cli_request_stop,
+        .stop_arg = sh,
+    };
+    if (live_start(&live, &lo, fc->quiet, lerr)) {
+      fprintf(stderr, "spate fetch: --dashboard %s: %s\n", fc->dashboard,
+              lerr);
+      code = CLI_EXIT_USAGE;
+      goto out;
+    }
+  }
   /* curl's receive buffer is allocated per transfer. At very high
    * concurrency (latency-bound lists) the working set matters more than
    * the extra read calls a small buffer costs on large bodies. */
@@ -814,6 +850,10 @@ static int run_fetch(struct fetch_cli *fc, char **args, int nargs)
      * says; the run-wide live cap still bounds memory. */
     if (nloops > 1)
       o.max_jobs = o.concurrency + (o.concurrency > 16 ? o.concurrency : 16);
+    if (live) {
+      o.observe = live_observe;
+      o.observe_arg = live_observe_arg(live, i);
+    }
     if (uv_loop_init(&l->loop))
       goto out;
     l->have_loop = 1;
@@ -825,7 +865,13 @@ static int run_fetch(struct fetch_cli *fc, char **args, int nargs)
     l->have_sched = 1;
   }
   int show = fc->progress < 0 ? isatty(2) && !fc->quiet : fc->progress;
+  live_set_state(live, "running");
   cli_run_loops(loops, nloops, sh, in, NULL, show);
+  /* The dashboard's last tick, then it goes: it reads the input and the
+   * sink, which are closed next. */
+  live_set_state(live, sink_error(sink) ? "failed" : "done");
+  live_stop(live);
+  live = NULL;
 
   int in_err = input_error(in);
   int late_signal, seen = 0;
@@ -847,6 +893,7 @@ static int run_fetch(struct fetch_cli *fc, char **args, int nargs)
   }
   if (!fc->quiet && st)
     cli_print_summary(st, stderr);
+
   if (in_err) {
     fprintf(stderr, "spate fetch: reading input failed: %s\n",
             strerror(in_err));
@@ -863,6 +910,7 @@ static int run_fetch(struct fetch_cli *fc, char **args, int nargs)
   }
   free(st);
 out:
+  live_stop(live);
   if (sink)
     sink_close(sink);
   if (in)
@@ -879,6 +927,13 @@ out:
   free(loops);
   free(sh);
   return code;
+}
+
+void cli_request_stop(void *arg)
+{
+  struct scheduler_shared *sh = arg;
+  for (int i = 0; i < sh->nloops; i++)
+    scheduler_request_stop(sh->loops[i]);
 }
 
 int cli_fetch(int argc, char **argv)

@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include "cli_impl.h"
+#include "live.h"
 #include "origin.h"
 #include "result.h"
 #include "search.h"
@@ -102,6 +103,7 @@ static int run_crawl(struct fetch_cli *fc, char **seeds, int nseeds)
   struct sink *sink = NULL;
   struct scheduler_shared *sh = calloc(1, sizeof(*sh));
   struct run_loop *loop = calloc(1, sizeof(*loop));
+  struct live *live = NULL;
   struct extract_spec ex;
   char err[256];
   int have_ex = extract_spec_init(&ex) == 0;
@@ -162,6 +164,27 @@ static int run_crawl(struct fetch_cli *fc, char **seeds, int nseeds)
     goto out;
   }
 
+  if (fc->dashboard) {
+    char lerr[256], name[300];
+    snprintf(name, sizeof(name), "crawl of %s%s", keys[0],
+             nseeds > 1 ? " and more" : "");
+    struct live_options lo = {
+        .addr = fc->dashboard,
+        .job_kind = "crawl",
+        .job_name = name,
+        .nloops = 1,
+        .fr = fr,
+        .sink = sink,
+        .stop = cli_request_stop,
+        .stop_arg = sh,
+    };
+    if (live_start(&live, &lo, fc->quiet, lerr)) {
+      fprintf(stderr, "spate crawl: --dashboard %s: %s\n", fc->dashboard,
+              lerr);
+      code = CLI_EXIT_USAGE;
+      goto out;
+    }
+  }
   ex.crawl = sc;
   struct scheduler_options o = fc->so;
   o.extract = &ex;
@@ -173,6 +196,10 @@ static int run_crawl(struct fetch_cli *fc, char **seeds, int nseeds)
    * page is processed in the thread pool, off the loop. */
   o.inline_extract_max = 0;
   o.max_redirects = 5; /* robots.txt only (RFC 9309: at least five) */
+  if (live) {
+    o.observe = live_observe;
+    o.observe_arg = live_observe_arg(live, 0);
+  }
   /* One loop: per-host state (robots.txt, Crawl-delay, the rate) stays
    * exact without sharding hosts between loops, and the store writer, not
    * the loop, is the crawl's ceiling. */
@@ -186,7 +213,13 @@ static int run_crawl(struct fetch_cli *fc, char **seeds, int nseeds)
   }
   loop->have_sched = 1;
   int show = fc->progress < 0 ? isatty(2) && !fc->quiet : fc->progress;
+  live_set_state(live, "running");
   cli_run_loops(loop, 1, sh, NULL, fr, show);
+  /* The dashboard's last tick, then it goes: it reads the frontier and
+   * the sink, which are closed next. */
+  live_set_state(live, sink_error(sink) ? "failed" : "done");
+  live_stop(live);
+  live = NULL;
 
   int late_signal;
   rc = cli_close_sink(sink, loop->s.nsignals, &late_signal);
@@ -205,6 +238,7 @@ static int run_crawl(struct fetch_cli *fc, char **seeds, int nseeds)
     cli_print_summary(st, stderr);
     print_crawl_summary(&fs, st, path, stderr);
   }
+
   if (rc || loop->s.sink_failed) {
     fprintf(stderr, "spate crawl: writing %s failed: %s\n", path,
             strerror(rc ? -rc : EIO));
@@ -221,6 +255,7 @@ static int run_crawl(struct fetch_cli *fc, char **seeds, int nseeds)
                                                   : CLI_EXIT_OK;
   }
 out:
+  live_stop(live);
   if (sink)
     sink_close(sink);
   frontier_close(fr, err);

@@ -34,6 +34,7 @@ struct fetch_cli {
   int progress; /* -1 auto (a terminal), 0 off, 1 on */
   int loops;    /* event loops, one per core by default */
   struct crawl_cli crawl;
+  const char *dashboard; /* --dashboard [ADDR:]PORT, or NULL */
 };
 
 /* One loop of a run and the thread that drives it. */
@@ -66,6 +67,8 @@ void cli_run_loops(struct run_loop *loops, int nloops,
  * signal that came in meanwhile, or 0. */
 int cli_close_sink(struct sink *sink, int signals, int *signum);
 void cli_usage_crawl(FILE *out);
+/* The dashboard's Stop (arg: the run's scheduler_shared). */
+void cli_request_stop(void *shared);
 void cli_print_summary(const struct scheduler_stats *st, FILE *out);
 
 #endif
