@@ -47,6 +47,7 @@ struct live {
   char host[64];
   int port;
   char token[33];
+  char job_name[256]; /* a copy: the caller's may not outlive start */
   char web_dir[1024];
   uv_loop_t loop;
   uv_thread_t thread;
@@ -591,6 +592,10 @@ int live_start(struct live **out, const struct live_options *o, int quiet,
     return -ENOMEM;
   }
   l->o = *o;
+  snprintf(l->job_name, sizeof(l->job_name), "%s",
+           o->job_name ? o->job_name : "");
+  l->o.job_name = l->job_name;
+  l->o.addr = NULL; /* parsed below, not kept */
   pthread_mutex_init(&l->lock, NULL);
   l->state = "starting";
   l->slots =
