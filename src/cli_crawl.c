@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,30 @@ static uint64_t errors_of(const struct scheduler_stats *st, const char *code)
     if (strcmp(st->errors[i].code, code) == 0)
       return st->errors[i].n;
   return 0;
+}
+
+static void on_wait_signal(uv_signal_t *sig, int signum)
+{
+  (void)signum;
+  uv_stop(sig->loop);
+}
+
+/* Blocks until SIGINT or SIGTERM. */
+static void wait_for_signal(void)
+{
+  uv_loop_t loop;
+  uv_signal_t si, st;
+  if (uv_loop_init(&loop))
+    return;
+  uv_signal_init(&loop, &si);
+  uv_signal_init(&loop, &st);
+  uv_signal_start(&si, on_wait_signal, SIGINT);
+  uv_signal_start(&st, on_wait_signal, SIGTERM);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_close((uv_handle_t *)&si, NULL);
+  uv_close((uv_handle_t *)&st, NULL);
+  uv_run(&loop, UV_RUN_NOWAIT);
+  uv_loop_close(&loop);
 }
 
 /* Crawls from the seeds (as given) into fc->output. */
@@ -218,6 +243,13 @@ static int run_crawl(struct fetch_cli *fc, char **seeds, int nseeds)
   /* The dashboard's last tick, then it goes: it reads the frontier and
    * the sink, which are closed next. */
   live_set_state(live, sink_error(sink) ? "failed" : "done");
+  if (live && fc->linger && !loop->s.interrupted) {
+    fprintf(stderr,
+            "spate demo: the crawl is done; the dashboard stays at "
+            "http://127.0.0.1:%d/ until Ctrl-C\n",
+            live_port(live));
+    wait_for_signal();
+  }
   live_stop(live);
   live = NULL;
 
@@ -397,6 +429,7 @@ int cli_demo(int argc, char **argv)
   crawl_defaults(&fc);
   fc.output = "demo.db";
   fc.so.per_host = 64;
+  fc.dashboard = "127.0.0.1:0";
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--pages") == 0 && i + 1 < argc) {
       if (cli_int_arg(argv[++i], 1, 1000000, &pages))
@@ -405,13 +438,24 @@ int cli_demo(int argc, char **argv)
                 strcmp(argv[i], "--output") == 0) &&
                i + 1 < argc) {
       fc.output = argv[++i];
+    } else if (strcmp(argv[i], "--dashboard") == 0 && i + 1 < argc) {
+      char host[64];
+      int port;
+      if (live_parse_addr(argv[++i], host, &port))
+        return cli_bad("demo", "--dashboard", argv[i], "want [ADDR:]PORT");
+      fc.dashboard = argv[i];
+    } else if (strcmp(argv[i], "--no-dashboard") == 0) {
+      fc.dashboard = NULL;
     } else if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0) {
       fc.quiet = 1;
     } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-      puts("usage: spate demo [--pages N] [-o demo.db] [-q]\n"
+      puts("usage: spate demo [--pages N] [-o demo.db] [--dashboard "
+           "[ADDR:]PORT | --no-dashboard] [-q]\n"
            "Starts the synthetic origin on 127.0.0.1 (N pages, 20000), "
-           "crawls it\ninto demo.db (replaced) and prints the summary and "
-           "what to try next.");
+           "crawls it\ninto demo.db (replaced) with the live dashboard "
+           "(127.0.0.1, a free port),\nand prints the summary and what to "
+           "try next. On a terminal the dashboard\nstays up after the crawl "
+           "until Ctrl-C.");
       return 0;
     } else {
       fprintf(stderr, "spate demo: unknown option '%s'\n", argv[i]);
@@ -453,6 +497,7 @@ int cli_demo(int argc, char **argv)
   if (!fc.quiet)
     fprintf(stderr, "spate demo: origin on %s (%d pages), crawling into %s\n",
             seed, pages, fc.output);
+  fc.linger = isatty(2) && !fc.quiet;
   code = run_crawl(&fc, seeds, 1);
   if (!fc.quiet && code <= CLI_EXIT_SOME_FAILED)
     fprintf(stderr,

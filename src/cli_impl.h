@@ -35,6 +35,9 @@ struct fetch_cli {
   int loops;    /* event loops, one per core by default */
   struct crawl_cli crawl;
   const char *dashboard; /* --dashboard [ADDR:]PORT, or NULL */
+  /* spate demo on a terminal: the dashboard stays up after the job until
+   * Ctrl-C, so there is time to look at it. */
+  int linger;
 };
 
 /* One loop of a run and the thread that drives it. */

@@ -58,6 +58,7 @@ struct live {
   pthread_mutex_t lock;
   struct live_slot *slots;
   const char *state; /* atomic pointer to a literal */
+  uint64_t end_ns;   /* atomic: when the job ended (elapsed stops) */
   int stop;          /* atomic */
   int stopped;       /* on the live loop: httpd_stop called */
 
@@ -169,8 +170,11 @@ void live_observe(void *arg, struct scheduler *s)
 
 void live_set_state(struct live *l, const char *state)
 {
-  if (l)
-    __atomic_store_n(&l->state, state, __ATOMIC_RELEASE);
+  if (!l)
+    return;
+  if (strcmp(state, "done") == 0 || strcmp(state, "failed") == 0)
+    __atomic_store_n(&l->end_ns, uv_hrtime(), __ATOMIC_RELEASE);
+  __atomic_store_n(&l->state, state, __ATOMIC_RELEASE);
 }
 
 int live_port(const struct live *l)
@@ -277,7 +281,10 @@ static json_t *tick_json(struct live *l)
   double brate = dt > 0 ? (double)(cur->bytes - old->bytes) / dt : 0;
 
   const char *state = __atomic_load_n(&l->state, __ATOMIC_ACQUIRE);
-  double elapsed = m->start_ns ? (double)(uv_hrtime() - m->start_ns) / 1e9 : 0;
+  uint64_t end = __atomic_load_n(&l->end_ns, __ATOMIC_ACQUIRE);
+  double elapsed =
+      m->start_ns ? (double)((end ? end : uv_hrtime()) - m->start_ns) / 1e9
+                  : 0;
   json_t *errors = json_object();
   for (int i = 0; i < m->nerrors; i++)
     json_object_set_new(errors, m->errors[i].code,
