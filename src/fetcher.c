@@ -149,6 +149,18 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
   }
   if (len > 5 && memcmp(p, "HTTP/", 5) == 0) {
     t->retry_after_ms = -1;
+  } else if (t->want_validators && len > 5 &&
+             (strncasecmp(p, "etag:", 5) == 0 ||
+              (len > 14 && strncasecmp(p, "last-modified:", 14) == 0))) {
+    int is_etag = strncasecmp(p, "etag:", 5) == 0;
+    const char *v = p + (is_etag ? 5 : 14), *e = p + len;
+    while (v < e && (*v == ' ' || *v == '\t'))
+      v++;
+    while (e > v && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' '))
+      e--;
+    char **slot = is_etag ? &t->etag : &t->last_modified;
+    free(*slot);
+    *slot = e - v < 1024 ? strndup(v, (size_t)(e - v)) : NULL;
   } else if (len > 12 && strncasecmp(p, "retry-after:", 12) == 0) {
     char v[128];
     size_t k = len - 12 < sizeof(v) - 1 ? len - 12 : sizeof(v) - 1;
@@ -397,6 +409,10 @@ int fetcher_start(struct fetcher *f, struct transfer *t, const char *url)
   curl_easy_setopt(e, CURLOPT_PRIVATE, t);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->req_headers);
+  free(t->etag);
+  free(t->last_modified);
+  t->etag = t->last_modified = NULL;
   t->guard.blocked = 0;
   t->guard.reason = 0;
   if (o->guard)
@@ -478,7 +494,10 @@ void transfer_release(struct transfer *t)
   buf_free(&t->body);
   free(t->content_type);
   free(t->location);
+  free(t->etag);
+  free(t->last_modified);
   t->content_type = t->location = NULL;
+  t->etag = t->last_modified = NULL;
 }
 
 void fetcher_close(struct fetcher *f, void (*closed)(struct fetcher *f))

@@ -49,14 +49,19 @@ struct transfer {
   const char *forced_error; /* set when the fetcher ends it itself */
   struct buf body;
   struct netguard guard; /* set allow_private before fetcher_start */
+  /* Extra request headers (If-None-Match...), owned by the caller and
+   * kept until done; NULL for none. */
+  struct curl_slist *req_headers;
+  int want_validators; /* keep ETag and Last-Modified of the response */
 
   /* Filled in when done: */
-  int status;             /* HTTP status of the response, 0 if none */
-  const char *error;      /* NULL or an ERR_* code */
-  double ttfb_ms;         /* -1 when no byte arrived */
-  int64_t retry_after_ms; /* parsed Retry-After, -1 when absent */
-  char *content_type;     /* owned by the transfer, or NULL */
-  char *location;         /* absolute redirect target, or NULL */
+  int status;                 /* HTTP status of the response, 0 if none */
+  const char *error;          /* NULL or an ERR_* code */
+  double ttfb_ms;             /* -1 when no byte arrived */
+  int64_t retry_after_ms;     /* parsed Retry-After, -1 when absent */
+  char *content_type;         /* owned by the transfer, or NULL */
+  char *location;             /* absolute redirect target, or NULL */
+  char *etag, *last_modified; /* with want_validators, else NULL (owned) */
 };
 
 struct fetcher;
