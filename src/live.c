@@ -73,6 +73,14 @@ struct live {
   int merged_inflight;
   char *chartjs;
   size_t chartjs_len;
+  /* spate serve, under lock: */
+  char *sources_json;
+  struct live_items {
+    char *name, *json;
+  } * items;
+  int nitems, items_cap;
+  char **fresh; /* "items" messages waiting for the live loop */
+  int nfresh, fresh_cap;
 };
 
 static double now_s(void)
@@ -180,6 +188,101 @@ void live_set_state(struct live *l, const char *state)
 int live_port(const struct live *l)
 {
   return l->port;
+}
+
+void live_publish_sources(struct live *l, const char *json)
+{
+  char *copy = strdup(json);
+  if (!copy)
+    return;
+  pthread_mutex_lock(&l->lock);
+  free(l->sources_json);
+  l->sources_json = copy;
+  pthread_mutex_unlock(&l->lock);
+}
+
+static struct live_items *items_of(struct live *l, const char *name, int add)
+{
+  for (int i = 0; i < l->nitems; i++)
+    if (strcmp(l->items[i].name, name) == 0)
+      return &l->items[i];
+  if (!add)
+    return NULL;
+  if (l->nitems == l->items_cap) {
+    int cap = l->items_cap ? l->items_cap * 2 : 16;
+    struct live_items *v = realloc(l->items, (size_t)cap * sizeof(*v));
+    if (!v)
+      return NULL;
+    l->items = v;
+    l->items_cap = cap;
+  }
+  struct live_items *it = &l->items[l->nitems];
+  if (!(it->name = strdup(name)))
+    return NULL;
+  it->json = NULL;
+  l->nitems++;
+  return it;
+}
+
+void live_publish_items(struct live *l, const char *name, const char *recent,
+                        const char *fresh)
+{
+  char *copy = strdup(recent);
+  char *msg = NULL;
+  if (fresh) {
+    json_t *j = json_pack("{s:s, s:s, s:o}", "type", "items", "source", name,
+                          "items", json_loads(fresh, 0, NULL));
+    msg = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+  }
+  pthread_mutex_lock(&l->lock);
+  struct live_items *it = copy ? items_of(l, name, 1) : NULL;
+  if (it) {
+    free(it->json);
+    it->json = copy;
+    copy = NULL;
+  }
+  /* At most 256 waiting: the live loop sends them within 100 ms. */
+  if (msg && l->nfresh < 256) {
+    if (l->nfresh == l->fresh_cap) {
+      int cap = l->fresh_cap ? l->fresh_cap * 2 : 16;
+      char **v = realloc(l->fresh, (size_t)cap * sizeof(*v));
+      if (v) {
+        l->fresh = v;
+        l->fresh_cap = cap;
+      }
+    }
+    if (l->nfresh < l->fresh_cap) {
+      l->fresh[l->nfresh++] = msg;
+      msg = NULL;
+    }
+  }
+  pthread_mutex_unlock(&l->lock);
+  free(copy);
+  free(msg);
+}
+
+void live_forget_source(struct live *l, const char *name)
+{
+  pthread_mutex_lock(&l->lock);
+  struct live_items *it = items_of(l, name, 0);
+  if (it) {
+    free(it->name);
+    free(it->json);
+    *it = l->items[--l->nitems];
+  }
+  pthread_mutex_unlock(&l->lock);
+}
+
+void live_publish_stats(struct live *l, const struct scheduler_stats *st,
+                        int inflight)
+{
+  pthread_mutex_lock(&l->lock);
+  l->slots[0].st = *st;
+  l->slots[0].inflight = inflight;
+  l->slots[0].nhosts = 0;
+  l->slots[0].have = 1;
+  pthread_mutex_unlock(&l->lock);
 }
 
 /* ---- the tick: on the live loop ---------------------------------------- */
@@ -306,12 +409,24 @@ static json_t *tick_json(struct live *l)
                           : strcmp(state, "failed") == 0   ? "down"
                           : strcmp(state, "done") == 0     ? "done"
                                                            : "stopped";
+  json_t *sources = NULL;
+  if (l->o.action) {
+    pthread_mutex_lock(&l->lock);
+    sources = l->sources_json ? json_loads(l->sources_json, 0, NULL) : NULL;
+    pthread_mutex_unlock(&l->lock);
+    if (!sources)
+      sources = json_array();
+  } else {
+    sources =
+        json_pack("[{s:s, s:s, s:s, s:n, s:{}}]", "name", "job", "kind",
+                  l->o.job_kind, "state", src_state, "last_error", "values");
+  }
   json_t *j = json_pack(
       "{s:s, s:I, s:f, s:{s:s, s:s, s:s, s:f}, "
       "s:{s:I, s:I, s:I, s:I, s:i, s:I, s:I, s:I, s:I, s:I}, "
       "s:{s:f, s:f, s:f}, s:{s:f, s:f, s:f, s:f}, "
       "s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:o, s:o, "
-      "s:[{s:s, s:s, s:s, s:n, s:{}}], s:{s:i, s:i, s:I}}",
+      "s:o, s:{s:i, s:i, s:I}}",
       "type", "tick", "seq", (json_int_t)++l->seq, "time", t, "job", "kind",
       l->o.job_kind, "name", l->o.job_name, "state", state, "elapsed_s",
       elapsed, "totals", "admitted", (json_int_t)m->admitted, "done",
@@ -329,10 +444,8 @@ static json_t *tick_json(struct live *l)
       "2xx", (json_int_t)m->status_class[2], "3xx",
       (json_int_t)m->status_class[3], "4xx", (json_int_t)m->status_class[4],
       "5xx", (json_int_t)m->status_class[5], "errors", errors, "hosts", hl,
-      "sources", "name", "job", "kind", l->o.job_kind, "state", src_state,
-      "last_error", "values", "server", "ws_clients", hs.ws_clients,
-      "sse_clients", hs.sse_clients, "dropped_slow",
-      (json_int_t)hs.dropped_slow);
+      "sources", sources, "server", "ws_clients", hs.ws_clients, "sse_clients",
+      hs.sse_clients, "dropped_slow", (json_int_t)hs.dropped_slow);
   return j;
 }
 
@@ -349,6 +462,19 @@ static void tick(uv_timer_t *t)
   l->tick_len = strlen(s);
   if (l->httpd)
     httpd_broadcast(l->httpd, l->tick, l->tick_len);
+  /* spate serve: new items since the last tick. */
+  pthread_mutex_lock(&l->lock);
+  char **fresh = l->fresh;
+  int nfresh = l->nfresh;
+  l->fresh = NULL;
+  l->nfresh = l->fresh_cap = 0;
+  pthread_mutex_unlock(&l->lock);
+  for (int i = 0; i < nfresh; i++) {
+    if (l->httpd)
+      httpd_broadcast(l->httpd, fresh[i], strlen(fresh[i]));
+    free(fresh[i]);
+  }
+  free(fresh);
 }
 
 /* ---- metrics ------------------------------------------------------------ */
@@ -466,6 +592,77 @@ static int ready(struct live *l, json_t *reasons)
   return ok;
 }
 
+/* spate serve's /api/sources...: the service's sources and actions. */
+static void serve_api(struct live *l, struct httpd_req *r, const char *m,
+                      const char *p)
+{
+  char msg[256] = "";
+  int get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
+  if (strcmp(p, "/api/sources") == 0) {
+    if (get) {
+      pthread_mutex_lock(&l->lock);
+      char *s = strdup(l->sources_json ? l->sources_json : "[]");
+      pthread_mutex_unlock(&l->lock);
+      if (s)
+        httpd_respond(r, 200, "application/json", s, strlen(s));
+      else
+        httpd_respond(r, 500, "text/plain", "out of memory\n", 14);
+      free(s);
+    } else if (strcmp(m, "POST") == 0) {
+      size_t len;
+      const char *body = httpd_req_body(r, &len);
+      int st = l->o.action(l->o.action_arg, NULL, "add", body, len, msg,
+                           sizeof(msg));
+      respond_json(r, st,
+                   json_pack("{s:s}", st < 300 ? "state" : "error", msg));
+    } else {
+      respond_json(r, 405, json_pack("{s:s}", "error", "use GET or POST"));
+    }
+    return;
+  }
+  if (strncmp(p, "/api/sources/", 13) != 0) {
+    respond_json(r, 404, json_pack("{s:s}", "error", "not found"));
+    return;
+  }
+  char name[128];
+  const char *n = p + 13, *slash = strchr(n, '/');
+  size_t nl = slash ? (size_t)(slash - n) : strlen(n);
+  if (nl == 0 || nl >= sizeof(name)) {
+    respond_json(r, 404, json_pack("{s:s}", "error", "no such source"));
+    return;
+  }
+  memcpy(name, n, nl);
+  name[nl] = '\0';
+  const char *act = slash ? slash + 1 : "";
+  if (get && strcmp(act, "items") == 0) {
+    pthread_mutex_lock(&l->lock);
+    struct live_items *it = items_of(l, name, 0);
+    char *s = it && it->json ? strdup(it->json) : NULL;
+    pthread_mutex_unlock(&l->lock);
+    if (s)
+      httpd_respond(r, 200, "application/json", s, strlen(s));
+    else
+      respond_json(r, 404, json_pack("{s:s}", "error", "no items"));
+    free(s);
+    return;
+  }
+  const char *action = NULL;
+  if (strcmp(m, "POST") == 0 &&
+      (strcmp(act, "stop") == 0 || strcmp(act, "start") == 0))
+    action = act;
+  else if (strcmp(m, "DELETE") == 0 && !*act)
+    action = "remove";
+  if (!action) {
+    respond_json(
+        r, strcmp(act, "stop") == 0 || strcmp(act, "start") == 0 ? 405 : 404,
+        json_pack("{s:s}", "error", "no such action"));
+    return;
+  }
+  int st =
+      l->o.action(l->o.action_arg, name, action, NULL, 0, msg, sizeof(msg));
+  respond_json(r, st, json_pack("{s:s}", st < 300 ? "state" : "error", msg));
+}
+
 static void handle(void *arg, struct httpd_req *r)
 {
   struct live *l = arg;
@@ -511,6 +708,8 @@ static void handle(void *arg, struct httpd_req *r)
     else
       httpd_respond(r, 503, "application/json", "{\"error\":\"starting\"}",
                     20);
+  } else if (l->o.action && strncmp(p, "/api/sources", 12) == 0) {
+    serve_api(l, r, m, p);
   } else if (get && strcmp(p, "/api/sources") == 0) {
     const char *state = __atomic_load_n(&l->state, __ATOMIC_ACQUIRE);
     respond_json(r, 200,
@@ -582,6 +781,15 @@ static void thread_main(void *arg)
 
 static void live_free(struct live *l)
 {
+  free(l->sources_json);
+  for (int i = 0; i < l->nitems; i++) {
+    free(l->items[i].name);
+    free(l->items[i].json);
+  }
+  free(l->items);
+  for (int i = 0; i < l->nfresh; i++)
+    free(l->fresh[i]);
+  free(l->fresh);
   free(l->slots);
   free(l->tick);
   free(l->chartjs);

@@ -29,7 +29,32 @@ struct live_options {
   /* Stops the job gracefully (thread-safe): the dashboard's Stop. */
   void (*stop)(void *arg);
   void *stop_arg;
+  /* spate serve: the sources are the service's own (live_publish_sources)
+   * and the API's actions on them go to action, on the live thread; it
+   * must be thread-safe and quick (queue the work), and returns an HTTP
+   * status with a one-line message in msg. name is NULL for "add" (body:
+   * the source as a JSON object). Actions: "stop", "start", "remove",
+   * "add". NULL: the job is the one source. */
+  int (*action)(void *arg, const char *name, const char *action,
+                const char *body, size_t len, char *msg, size_t msglen);
+  void *action_arg;
 };
+
+/* spate serve (thread-safe): the sources as a JSON array (copied), shown
+ * in every tick and at /api/sources. */
+void live_publish_sources(struct live *l, const char *json);
+/* spate serve (thread-safe): source name's recent items as a JSON array
+ * (copied), served at /api/sources/NAME/items; also broadcast at once as
+ * {"type":"items","source":NAME,"items":[the new ones]} when fresh is
+ * non-NULL (the new items, a JSON array). */
+void live_publish_items(struct live *l, const char *name, const char *recent,
+                        const char *fresh);
+/* Forgets source name's items (it was removed). */
+void live_forget_source(struct live *l, const char *name);
+/* spate serve (thread-safe): the service's own totals, as a loop's
+ * observe hook would report them (slot 0). */
+void live_publish_stats(struct live *l, const struct scheduler_stats *st,
+                        int inflight);
 
 /* Parses "[ADDR:]PORT" ("8080", "127.0.0.1:0", "[::1]:8080",
  * "0.0.0.0:8080"). Returns 0, or -1 for a malformed one. host gets the
