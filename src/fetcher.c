@@ -410,6 +410,9 @@ int fetcher_start(struct fetcher *f, struct transfer *t, const char *url)
   curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->req_headers);
+  if (t->timeout_ms > 0 || o->total_timeout_ms > 0)
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
+                     t->timeout_ms > 0 ? t->timeout_ms : o->total_timeout_ms);
   free(t->etag);
   free(t->last_modified);
   t->etag = t->last_modified = NULL;

@@ -53,6 +53,7 @@ struct transfer {
    * kept until done; NULL for none. */
   struct curl_slist *req_headers;
   int want_validators; /* keep ETag and Last-Modified of the response */
+  long timeout_ms;     /* whole transfer; 0: the fetcher's total_timeout */
 
   /* Filled in when done: */
   int status;                 /* HTTP status of the response, 0 if none */

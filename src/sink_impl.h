@@ -41,6 +41,8 @@ int sink_open_format(struct sink **out, const struct sink_format *fmt,
 extern const struct sink_format sink_jsonl_format;
 extern const struct sink_format sink_csv_format;
 extern const struct sink_format sink_sqlite_format;
+/* spate serve's items (sink_items.c), for sink_open_format. */
+extern const struct sink_format sink_items_format;
 
 /* Buffered output to a file descriptor, for the text formats: records are
  * serialised straight into buf, which goes out with write(2) once it holds
