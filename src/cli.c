@@ -816,11 +816,16 @@ static int run_fetch(struct fetch_cli *fc, char **args, int nargs)
   }
   fc->so.extract = &fc->ex;
   if (fc->dashboard) {
-    char lerr[256];
+    char lerr[256], job_name[300];
+    if (!fc->input_path || strcmp(fc->input_path, "-") == 0)
+      snprintf(job_name, sizeof(job_name), "fetch of %s",
+               nargs ? "the URLs given" : "stdin");
+    else
+      snprintf(job_name, sizeof(job_name), "fetch of %s", fc->input_path);
     struct live_options lo = {
         .addr = fc->dashboard,
         .job_kind = "fetch",
-        .job_name = fc->input_path ? fc->input_path : "fetch",
+        .job_name = job_name,
         .nloops = nloops,
         .in = in,
         .sink = sink,
@@ -869,7 +874,12 @@ static int run_fetch(struct fetch_cli *fc, char **args, int nargs)
   cli_run_loops(loops, nloops, sh, in, NULL, show);
   /* The dashboard's last tick, then it goes: it reads the input and the
    * sink, which are closed next. */
-  live_set_state(live, sink_error(sink) ? "failed" : "done");
+  int stopped = 0;
+  for (int i = 0; i < nloops; i++)
+    stopped |= loops[i].s.interrupted != 0;
+  live_set_state(live, sink_error(sink) ? "failed"
+                       : stopped        ? "stopped"
+                                        : "done");
   live_stop(live);
   live = NULL;
 

@@ -242,7 +242,9 @@ static int run_crawl(struct fetch_cli *fc, char **seeds, int nseeds)
   cli_run_loops(loop, 1, sh, NULL, fr, show);
   /* The dashboard's last tick, then it goes: it reads the frontier and
    * the sink, which are closed next. */
-  live_set_state(live, sink_error(sink) ? "failed" : "done");
+  live_set_state(live, sink_error(sink)      ? "failed"
+                       : loop->s.interrupted ? "stopped"
+                                             : "done");
   if (live && fc->linger && !loop->s.interrupted) {
     fprintf(stderr,
             "spate demo: the crawl is done; the dashboard stays at "

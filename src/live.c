@@ -35,6 +35,18 @@ struct live_slot {
   int nhosts;
 };
 
+/* A host as the dashboard remembers it: the scheduler forgets idle hosts
+ * (and counts from zero when one comes back), the dashboard's table shows
+ * totals since the job started. */
+#define HOST_ROWS 256
+struct host_row {
+  char host[96];
+  uint64_t base_done, base_failed; /* from earlier lives of the host */
+  uint64_t last_done, last_failed; /* as last reported */
+  int inflight, queued, breaker;
+  uint64_t seen; /* the tick it was last reported in */
+};
+
 /* One tick's totals, kept for the one-second window. */
 struct sample {
   double t;
@@ -70,6 +82,8 @@ struct live {
   size_t tick_len;
   struct scheduler_stats merged; /* the latest totals */
   struct histogram window;       /* latency of the last second */
+  struct host_row rows[HOST_ROWS];
+  int nrows;
   int merged_inflight;
   char *chartjs;
   size_t chartjs_len;
@@ -180,7 +194,8 @@ void live_set_state(struct live *l, const char *state)
 {
   if (!l)
     return;
-  if (strcmp(state, "done") == 0 || strcmp(state, "failed") == 0)
+  if (strcmp(state, "done") == 0 || strcmp(state, "failed") == 0 ||
+      strcmp(state, "stopped") == 0)
     __atomic_store_n(&l->end_ns, uv_hrtime(), __ATOMIC_RELEASE);
   __atomic_store_n(&l->state, state, __ATOMIC_RELEASE);
 }
@@ -287,12 +302,15 @@ void live_publish_stats(struct live *l, const struct scheduler_stats *st,
 
 /* ---- the tick: on the live loop ---------------------------------------- */
 
+/* Busiest first: in flight, then queued, then done. */
 static int host_cmp(const void *a, const void *b)
 {
   const struct scheduler_host_info *x = a, *y = b;
-  int64_t wx = (int64_t)x->inflight * 1000000 + x->queued;
-  int64_t wy = (int64_t)y->inflight * 1000000 + y->queued;
-  return wx < wy ? 1 : wx > wy ? -1 : 0;
+  if (x->inflight != y->inflight)
+    return x->inflight < y->inflight ? 1 : -1;
+  if (x->queued != y->queued)
+    return x->queued < y->queued ? 1 : -1;
+  return x->done < y->done ? 1 : x->done > y->done ? -1 : 0;
 }
 
 static const char *breaker_name(int st)
@@ -358,6 +376,47 @@ static json_t *tick_json(struct live *l)
   }
   pthread_mutex_unlock(&l->lock);
   l->merged_inflight = inflight;
+  /* Fold this tick's hosts into the remembered rows. */
+  uint64_t seq = l->seq + 1;
+  for (int i = 0; i < nhosts; i++) {
+    struct host_row *row = NULL, *oldest = NULL;
+    for (int k = 0; k < l->nrows && !row; k++) {
+      if (strcmp(l->rows[k].host, hosts[i].host) == 0)
+        row = &l->rows[k];
+      else if (!oldest || l->rows[k].seen < oldest->seen)
+        oldest = &l->rows[k];
+    }
+    if (!row) {
+      row = l->nrows < HOST_ROWS ? &l->rows[l->nrows++] : oldest;
+      memset(row, 0, sizeof(*row));
+      snprintf(row->host, sizeof(row->host), "%s", hosts[i].host);
+    }
+    if (hosts[i].done < row->last_done ||
+        hosts[i].failed < row->last_failed) { /* forgotten and back */
+      row->base_done += row->last_done;
+      row->base_failed += row->last_failed;
+    }
+    row->last_done = hosts[i].done;
+    row->last_failed = hosts[i].failed;
+    row->inflight = hosts[i].inflight;
+    row->queued = hosts[i].queued;
+    row->breaker = hosts[i].breaker;
+    row->seen = seq;
+  }
+  free(hosts);
+  hosts = calloc((size_t)(l->nrows ? l->nrows : 1), sizeof(*hosts));
+  nhosts = 0;
+  for (int k = 0; hosts && k < l->nrows; k++) {
+    const struct host_row *row = &l->rows[k];
+    struct scheduler_host_info *h = &hosts[nhosts++];
+    snprintf(h->host, sizeof(h->host), "%s", row->host);
+    int now = row->seen == seq;
+    h->inflight = now ? row->inflight : 0;
+    h->queued = now ? row->queued : 0;
+    h->breaker = now ? row->breaker : 0;
+    h->done = row->base_done + row->last_done;
+    h->failed = row->base_failed + row->last_failed;
+  }
   if (hosts)
     qsort(hosts, (size_t)nhosts, sizeof(*hosts), host_cmp);
   if (nhosts > MAX_HOSTS)

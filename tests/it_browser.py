@@ -460,7 +460,7 @@ def test_browser(o, chromium):
             seen.discard("")
             print(f"it_browser: states seen after Stop: {sorted(seen)}",
                   flush=True)
-            check(seen & {"stopping", "done"},
+            check(seen & {"stopping", "stopped"},
                   f"page saw the job stop: states {sorted(seen)}")
             msg = poll(lambda: cdp.eval(
                 "document.getElementById('job-stop-msg').textContent"), 2)

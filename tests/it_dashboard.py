@@ -260,7 +260,7 @@ def test_fetch_dashboard(o):
                         break
             except (EOFError, OSError):
                 pass
-            check(last and last["job"]["state"] in ("stopping", "done"),
+            check(last and last["job"]["state"] in ("stopping", "stopped"),
                   f"last tick state {last and last['job']}")
             check(closed == 1001, f"close code {closed}")
             ws.close()

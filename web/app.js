@@ -18,7 +18,7 @@
   var GAP_S = 2.5;           /* a hole longer than this breaks the line */
   var CHART_EVERY_MS = 250;  /* charts and tables: at most 4 updates/s */
   var BACKOFF_MIN_MS = 1000, BACKOFF_MAX_MS = 10000;
-  function isTerminal(state) { return state === "done" || state === "failed"; }
+  function isTerminal(state) { return state === "done" || state === "failed" || state === "stopped"; }
 
   /* The self-check a headless test reads: it is mutated in place. */
   var selfCheck = { ticks: 0, last: null };
@@ -257,7 +257,7 @@
     if (!isTerminal(state)) { box.hidden = true; return; }
     box.hidden = false;
     setClass(box, "ended is-" + state);
-    setTextId("ended-title", state === "done" ? "Job done" : "Job failed");
+    setTextId("ended-title", state === "done" ? "Job done" : state === "stopped" ? "Job stopped" : "Job failed");
     setTextId("ended-detail",
       "after " + fmtElapsed(job.elapsed_s) + " · " + fmtInt(tot.done) + " done, " + fmtInt(tot.ok) + " ok, " +
       fmtInt(tot.failed) + " failed · " + fmtBytes(tot.bytes) + " received. The numbers below are the final ones.");
