@@ -40,19 +40,19 @@ struct config_field {
 struct config_source {
   char *name;
   enum source_kind kind;
-  char *url;             /* http(s) for json/feed, ws(s) for websocket */
-  uint64_t interval_ms;  /* json/feed; default 60 s */
-  uint64_t timeout_ms;   /* default 10 s */
-  int retries;           /* default 2, 0..10 */
-  int enabled;           /* default 1 */
+  char *url;            /* http(s) for json/feed, ws(s) for websocket */
+  uint64_t interval_ms; /* json/feed; default 60 s */
+  uint64_t timeout_ms;  /* default 10 s */
+  int retries;          /* default 2, 0..10 */
+  int enabled;          /* default 1 */
   struct config_field *fields;
   int nfields;
-  int line;              /* where it is defined, for messages */
+  int line; /* where it is defined, for messages */
 };
 
 struct config {
-  char *listen;          /* default "127.0.0.1:8080" */
-  char *store;           /* default "serve.db" */
+  char *listen; /* default "127.0.0.1:8080" */
+  char *store;  /* default "serve.db" */
   struct config_source *sources;
   int nsources;
 };

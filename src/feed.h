@@ -16,8 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FEED_MAX_ITEMS 1000  /* items kept per document, the first ones */
-#define FEED_MAX_TEXT 4096   /* bytes kept per text field (UTF-8 safe) */
+#define FEED_MAX_ITEMS 1000 /* items kept per document, the first ones */
+#define FEED_MAX_TEXT 4096  /* bytes kept per text field (UTF-8 safe) */
 
 struct feed_item {
   char *id;      /* never NULL */
