@@ -353,10 +353,11 @@ def test_bad_option():
           f"busy port: {r.returncode} {r.stderr}")
 
 
-with Origin(pages=300) as origin:
-    test_fetch_dashboard(origin)
-with Origin(pages=100, latency=20) as origin:
-    test_crawl_dashboard(origin)
-test_token()
-test_bad_option()
-finish("it_dashboard")
+if __name__ == "__main__":
+    with Origin(pages=300) as origin:
+        test_fetch_dashboard(origin)
+    with Origin(pages=100, latency=20) as origin:
+        test_crawl_dashboard(origin)
+    test_token()
+    test_bad_option()
+    finish("it_dashboard")
