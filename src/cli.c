@@ -39,6 +39,10 @@ long long cli_parse_duration_ms(const char *s)
     return (long long)(v * 1000.0);
   if (strcmp(end, "m") == 0)
     return (long long)(v * 60000.0);
+  if (strcmp(end, "h") == 0 && v <= 168)
+    return (long long)(v * 3600000.0);
+  if (strcmp(end, "d") == 0 && v <= 7)
+    return (long long)(v * 86400000.0);
   return -1;
 }
 

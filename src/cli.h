@@ -19,7 +19,8 @@ int cli_fetch(int argc, char **argv);
 int cli_crawl(int argc, char **argv);
 int cli_search(int argc, char **argv);
 int cli_demo(int argc, char **argv);
-/* Parses "2", "2.5", "2s", "500ms" into milliseconds; -1 when invalid. */
+/* Parses "2", "2.5", "2s", "500ms", "5m", "1h", "1d" into milliseconds
+ * (at most a week); -1 when invalid. */
 long long cli_parse_duration_ms(const char *s);
 /* Parses "1000", "64k", "10M", "1G" (powers of 1024); -1 when invalid. */
 long long cli_parse_size(const char *s);

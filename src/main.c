@@ -1,6 +1,7 @@
 /* spate: fetch, crawl and stream the web concurrently. */
 #include "cli.h"
 #include "origin.h"
+#include "serve.h"
 
 #include <curl/curl.h>
 #include <sqlite3.h>
@@ -18,6 +19,8 @@ static void usage(FILE *out)
         "store\n"
         "  search STORE QUERY         ranked full-text search of a crawl "
         "store\n"
+        "  serve CONFIG               sources polled and streamed live, "
+        "with a dashboard\n"
         "  origin                     a synthetic test website on loopback\n"
         "  demo                       origin + crawl of it into demo.db\n\n"
         "'spate COMMAND --help' describes a command; man spate (docs/spate.1)"
@@ -63,6 +66,8 @@ int main(int argc, char **argv)
     rc = cli_crawl(argc - 1, argv + 1);
   } else if (strcmp(cmd, "search") == 0) {
     rc = cli_search(argc - 1, argv + 1);
+  } else if (strcmp(cmd, "serve") == 0) {
+    rc = serve_main(argc - 1, argv + 1);
   } else if (strcmp(cmd, "origin") == 0) {
     rc = origin_main(argc - 1, argv + 1);
   } else if (strcmp(cmd, "demo") == 0) {

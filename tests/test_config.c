@@ -355,8 +355,11 @@ static const struct {
      "t.yaml:5:5: source 'a': interval: not allowed for a websocket source"},
     {SRC("    kind: json\n    url: http://h/\n    interval: soon\n"),
      "t.yaml:5:15: source 'a': interval: want a duration such as 5s"},
-    {SRC("    kind: json\n    url: http://h/\n    interval: 1h\n"),
+    {SRC("    kind: json\n    url: http://h/\n    interval: 1y\n"),
      "t.yaml:5:15: source 'a': interval: want a duration such as 5s"},
+    {SRC("    kind: json\n    url: http://h/\n    interval: 25h\n"),
+     "t.yaml:5:15: source 'a': interval: 25h is out of range (100ms to 1 "
+     "day)"},
     {SRC("    kind: json\n    url: http://h/\n    interval: -1s\n"),
      "t.yaml:5:15: source 'a': interval: want a duration such as 5s"},
     {SRC("    kind: json\n    url: http://h/\n    interval: 99ms\n"),

@@ -1,0 +1,970 @@
+#include "serve.h"
+
+#include "cli.h"
+#include "config.h"
+#include "extract.h"
+#include "feed.h"
+#include "fetcher.h"
+#include "histogram.h"
+#include "live.h"
+#include "result.h"
+#include "retry.h"
+#include "scheduler.h"
+#include "sink.h"
+#include "sink_impl.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define RECENT 50 /* items kept per source for /api/.../items */
+#define SEEN 4096 /* feed item ids remembered per source (dedup) */
+#define BACKOFF_BASE_MS 500
+#define container_of(p, type, member)                                         \
+  ((type *)(void *)((char *)(p)-offsetof(type, member)))
+
+struct serve;
+
+struct source {
+  struct transfer t; /* first: the fetcher hands it back */
+  struct serve *sv;
+  struct config_source c; /* own copy */
+  struct source *next;
+  int running;   /* wanted: started, not stopped by the API */
+  int removed;   /* to be freed once nothing is in flight */
+  int in_flight; /* a request */
+  int transforming;
+  const char *status; /* "running", "stopped", "down" */
+  char last_error[256];
+  int failures_in_row;
+  uv_timer_t timer;
+  int timer_open;
+  char *etag, *last_modified;
+  struct curl_slist *hdrs;
+  char *values; /* JSON object of the last values, or NULL */
+  uint64_t polls, items, failures, not_modified;
+  double last_ok, last_poll;
+  char *recent[RECENT]; /* item JSON, oldest first once full */
+  int nrecent, recent_head;
+  char *seen[SEEN]; /* feed item ids, a ring */
+  int nseen, seen_head;
+  /* transform, in the pool */
+  uv_work_t work;
+  char *body;
+  size_t body_len;
+  char *new_values; /* json */
+  struct feed feed;
+  int feed_ok;
+  char feed_err[256];
+};
+
+struct cmd {
+  char action[16];
+  char name[128];
+  struct config_source *src; /* "add" */
+  struct cmd *next;
+};
+
+struct serve {
+  uv_loop_t loop;
+  const char *path;
+  struct config cfg;
+  struct fetcher fetcher;
+  int fetcher_open;
+  struct sink *sink;
+  struct live *live;
+  struct source *sources;
+  uv_signal_t sigint, sigterm, sighup;
+  uv_async_t cmd_async;
+  pthread_mutex_t cmd_lock;
+  struct cmd *cmds;
+  char **names; /* the sources' names, for the live thread (cmd_lock) */
+  int nnames;
+  struct scheduler_stats st;
+  int stopping;
+  int signum;
+  uint64_t rng;
+};
+
+static double now_s(void)
+{
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+static int64_t now_us(void)
+{
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+/* ---- config copies ------------------------------------------------------ */
+
+static void src_config_free(struct config_source *c)
+{
+  free(c->name);
+  free(c->url);
+  for (int i = 0; i < c->nfields; i++) {
+    free(c->fields[i].name);
+    free(c->fields[i].pointer);
+  }
+  free(c->fields);
+  memset(c, 0, sizeof(*c));
+}
+
+static int src_config_copy(struct config_source *d,
+                           const struct config_source *s)
+{
+  *d = *s;
+  d->name = strdup(s->name);
+  d->url = strdup(s->url);
+  d->fields =
+      s->nfields ? calloc((size_t)s->nfields, sizeof(*d->fields)) : NULL;
+  int ok = d->name && d->url && (!s->nfields || d->fields);
+  for (int i = 0; ok && i < s->nfields; i++) {
+    d->fields[i].name = strdup(s->fields[i].name);
+    d->fields[i].pointer = strdup(s->fields[i].pointer);
+    ok = d->fields[i].name && d->fields[i].pointer;
+  }
+  if (!ok) {
+    d->nfields = d->fields ? s->nfields : 0;
+    src_config_free(d);
+    return -ENOMEM;
+  }
+  return 0;
+}
+
+static const char *kind_name(enum source_kind k)
+{
+  return k == SOURCE_JSON ? "json" : k == SOURCE_FEED ? "feed" : "websocket";
+}
+
+/* ---- publishing to the live service ------------------------------------- */
+
+static void publish_names(struct serve *sv)
+{
+  int n = 0;
+  for (struct source *s = sv->sources; s; s = s->next)
+    n += !s->removed;
+  char **v = calloc((size_t)(n ? n : 1), sizeof(*v));
+  int k = 0;
+  for (struct source *s = sv->sources; v && s; s = s->next)
+    if (!s->removed)
+      v[k++] = strdup(s->c.name);
+  pthread_mutex_lock(&sv->cmd_lock);
+  for (int i = 0; i < sv->nnames; i++)
+    free(sv->names[i]);
+  free(sv->names);
+  sv->names = v;
+  sv->nnames = v ? k : 0;
+  pthread_mutex_unlock(&sv->cmd_lock);
+}
+
+static void publish(struct serve *sv)
+{
+  if (!sv->live)
+    return;
+  json_t *arr = json_array();
+  int inflight = 0;
+  for (struct source *s = sv->sources; s; s = s->next) {
+    if (s->removed)
+      continue;
+    inflight += s->in_flight;
+    json_t *values = s->values ? json_loads(s->values, 0, NULL) : NULL;
+    json_array_append_new(
+        arr, json_pack("{s:s, s:s, s:s, s:s, s:s?, s:o, s:I, s:I, s:I, s:I, "
+                       "s:f, s:f, s:I}",
+                       "name", s->c.name, "kind", kind_name(s->c.kind), "url",
+                       s->c.url, "state", s->status, "last_error",
+                       s->last_error[0] ? s->last_error : NULL, "values",
+                       values ? values : json_object(), "items",
+                       (json_int_t)s->items, "polls", (json_int_t)s->polls,
+                       "failures", (json_int_t)s->failures, "not_modified",
+                       (json_int_t)s->not_modified, "last_ok", s->last_ok,
+                       "last_poll", s->last_poll, "interval_ms",
+                       (json_int_t)s->c.interval_ms));
+  }
+  char *js = json_dumps(arr, JSON_COMPACT);
+  json_decref(arr);
+  if (js)
+    live_publish_sources(sv->live, js);
+  free(js);
+  live_publish_stats(sv->live, &sv->st, inflight);
+}
+
+/* ---- items ----------------------------------------------------------------
+ */
+
+static void recent_push(struct source *s, char *json)
+{
+  if (s->nrecent < RECENT) {
+    s->recent[s->nrecent++] = json;
+  } else {
+    free(s->recent[s->recent_head]);
+    s->recent[s->recent_head] = json;
+    s->recent_head = (s->recent_head + 1) % RECENT;
+  }
+}
+
+static char *recent_json(const struct source *s)
+{
+  json_t *a = json_array();
+  for (int i = 0; i < s->nrecent; i++) {
+    int k = s->nrecent < RECENT ? i : (s->recent_head + i) % RECENT;
+    json_array_append_new(a, json_loads(s->recent[k], 0, NULL));
+  }
+  char *out = json_dumps(a, JSON_COMPACT);
+  json_decref(a);
+  return out;
+}
+
+/* Hands one item to the store (the writer thread) and the hub. */
+static void emit(struct serve *sv, struct source *s, const char *key,
+                 const char *title, const char *link, json_t *item,
+                 json_t *fresh)
+{
+  char *js = json_dumps(item, JSON_COMPACT);
+  if (!js)
+    return;
+  s->items++;
+  struct result *r = result_new(s->c.name, strlen(s->c.name));
+  if (r) {
+    r->canonical = strdup(key);
+    r->title = title ? strdup(title) : NULL;
+    r->final_url = link ? strdup(link) : NULL;
+    r->fetched_at_us = now_us();
+    r->fields = calloc(1, sizeof(*r->fields));
+    if (r->fields && (r->fields[0].json = strdup(js))) {
+      r->fields[0].name = "data";
+      r->nfields = 1;
+    }
+    if (sink_submit(sv->sink, r) != 0 && !s->last_error[0])
+      snprintf(s->last_error, sizeof(s->last_error), "store: %s",
+               sink_errmsg(sv->sink));
+  }
+  json_array_append(fresh, item);
+  recent_push(s, js);
+}
+
+static int seen_has(const struct source *s, const char *id)
+{
+  for (int i = 0; i < s->nseen; i++)
+    if (strcmp(s->seen[i], id) == 0)
+      return 1;
+  return 0;
+}
+
+static void seen_add(struct source *s, const char *id)
+{
+  char *d = strdup(id);
+  if (!d)
+    return;
+  if (s->nseen < SEEN) {
+    s->seen[s->nseen++] = d;
+  } else {
+    free(s->seen[s->seen_head]);
+    s->seen[s->seen_head] = d;
+    s->seen_head = (s->seen_head + 1) % SEEN;
+  }
+}
+
+/* ---- polling ------------------------------------------------------------ */
+
+static void poll_now(uv_timer_t *t);
+static void source_free(struct source *s);
+
+static void schedule(struct source *s, uint64_t ms)
+{
+  if (s->running && !s->removed && !s->sv->stopping)
+    uv_timer_start(&s->timer, poll_now, ms, 0);
+}
+
+/* The body (in the pool): JSON fields, or the feed's items. */
+static void transform_work(uv_work_t *w)
+{
+  struct source *s = container_of(w, struct source, work);
+  if (s->c.kind == SOURCE_FEED) {
+    s->feed_ok = feed_parse(&s->feed, s->body, s->body_len, s->feed_err,
+                            sizeof(s->feed_err)) == 0;
+  } else {
+    json_t *v = json_object();
+    for (int i = 0; i < s->c.nfields; i++) {
+      char *x =
+          extract_json_pointer(s->body, s->body_len, s->c.fields[i].pointer);
+      json_t *jx = x ? json_loads(x, JSON_DECODE_ANY, NULL) : NULL;
+      json_object_set_new(v, s->c.fields[i].name, jx ? jx : json_null());
+      free(x);
+    }
+    s->new_values = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(v);
+  }
+}
+
+static void transform_done(uv_work_t *w, int status)
+{
+  (void)status;
+  struct source *s = container_of(w, struct source, work);
+  struct serve *sv = s->sv;
+  s->transforming = 0;
+  json_t *fresh = json_array();
+  double t = now_s();
+  if (s->c.kind == SOURCE_FEED) {
+    if (!s->feed_ok) {
+      s->status = "down";
+      snprintf(s->last_error, sizeof(s->last_error), "%s", s->feed_err);
+      s->failures++;
+    } else {
+      /* Oldest first, so the store and the hub see them in order. */
+      for (int i = s->feed.nitems - 1; i >= 0; i--) {
+        const struct feed_item *it = &s->feed.items[i];
+        if (seen_has(s, it->id))
+          continue;
+        seen_add(s, it->id);
+        json_t *item =
+            json_pack("{s:s, s:f, s:s, s:s, s:s?, s:s?, s:s?, s:I}", "source",
+                      s->c.name, "time", t, "id", it->id, "title", it->title,
+                      "link", it->link, "summary", it->summary, "date",
+                      it->date, "published", (json_int_t)it->time);
+        if (item)
+          emit(sv, s, it->id, it->title, it->link, item, fresh);
+        json_decref(item);
+      }
+    }
+    feed_free(&s->feed);
+    memset(&s->feed, 0, sizeof(s->feed));
+  } else if (s->new_values &&
+             (!s->values || strcmp(s->values, s->new_values) != 0)) {
+    /* A JSON source yields an item when its values change. */
+    free(s->values);
+    s->values = s->new_values;
+    s->new_values = NULL;
+    char key[64];
+    snprintf(key, sizeof(key), "%.3f", t);
+    json_t *item = json_pack("{s:s, s:f, s:o}", "source", s->c.name, "time", t,
+                             "values", json_loads(s->values, 0, NULL));
+    if (item)
+      emit(sv, s, s->etag ? s->etag : key, NULL, NULL, item, fresh);
+    json_decref(item);
+  }
+  free(s->new_values);
+  s->new_values = NULL;
+  free(s->body);
+  s->body = NULL;
+  if (json_array_size(fresh) && sv->live) {
+    char *recent = recent_json(s), *fr = json_dumps(fresh, JSON_COMPACT);
+    if (recent && fr)
+      live_publish_items(sv->live, s->c.name, recent, fr);
+    free(recent);
+    free(fr);
+  }
+  json_decref(fresh);
+  publish(sv);
+  if (s->removed && !s->in_flight && !sv->stopping) {
+    source_free(s);
+    return;
+  }
+  schedule(s, s->c.interval_ms);
+}
+
+static void set_header(struct source *s)
+{
+  curl_slist_free_all(s->hdrs);
+  s->hdrs = NULL;
+  char h[1100];
+  if (s->etag && strlen(s->etag) < 1024) {
+    snprintf(h, sizeof(h), "If-None-Match: %s", s->etag);
+    s->hdrs = curl_slist_append(s->hdrs, h);
+  }
+  if (s->last_modified && strlen(s->last_modified) < 1024) {
+    snprintf(h, sizeof(h), "If-Modified-Since: %s", s->last_modified);
+    struct curl_slist *n = curl_slist_append(s->hdrs, h);
+    if (n)
+      s->hdrs = n;
+  }
+}
+
+static void fetch_done(struct fetcher *f, struct transfer *t, void *arg)
+{
+  (void)f;
+  struct serve *sv = arg;
+  struct source *s = (struct source *)t;
+  s->in_flight = 0;
+  s->polls++;
+  sv->st.done++;
+  double ms = (double)(uv_hrtime() - t->start_ns) / 1e6;
+  histogram_record(&sv->st.latency_us, (uint64_t)(ms * 1000));
+  sv->st.status_class[t->status >= 100 && t->status < 600 ? t->status / 100
+                                                          : 0]++;
+  sv->st.bytes += t->body.len;
+  if (sv->stopping) { /* shutting down: the sources go at the end */
+    transfer_release(t);
+    return;
+  }
+  if (s->removed) {
+    transfer_release(t);
+    source_free(s);
+    return;
+  }
+  const char *err = t->error;
+  int status = t->status;
+  if (!err && status == 304) {
+    s->not_modified++;
+    sv->st.ok++;
+    s->status = "running";
+    s->last_error[0] = '\0';
+    s->failures_in_row = 0;
+    s->last_ok = now_s();
+    transfer_release(t);
+    publish(sv);
+    schedule(s, s->c.interval_ms);
+    return;
+  }
+  if (err || status >= 400 || status < 200) {
+    sv->st.failed++;
+    s->failures++;
+    s->failures_in_row++;
+    if (err)
+      snprintf(s->last_error, sizeof(s->last_error), "%s", err);
+    else
+      snprintf(s->last_error, sizeof(s->last_error), "HTTP %d", status);
+    /* Transient: retry soon (with backoff, never sooner than
+     * Retry-After); past the retries the source is down and is tried
+     * again with a backoff that grows up to ten intervals. */
+    uint64_t wait;
+    if (retry_is_transient(err, status) &&
+        s->failures_in_row <= s->c.retries) {
+      wait = retry_backoff_ms(s->failures_in_row, BACKOFF_BASE_MS,
+                              s->c.interval_ms, &sv->rng);
+    } else {
+      s->status = "down";
+      wait = retry_backoff_ms(s->failures_in_row, s->c.interval_ms,
+                              s->c.interval_ms * 10, &sv->rng);
+      if (wait < BACKOFF_BASE_MS)
+        wait = BACKOFF_BASE_MS;
+    }
+    if (t->retry_after_ms > 0 && (uint64_t)t->retry_after_ms > wait)
+      wait = (uint64_t)t->retry_after_ms;
+    transfer_release(t);
+    publish(sv);
+    schedule(s, wait);
+    return;
+  }
+  sv->st.ok++;
+  s->status = "running";
+  s->last_error[0] = '\0';
+  s->failures_in_row = 0;
+  s->last_ok = now_s();
+  if (t->etag) {
+    free(s->etag);
+    s->etag = t->etag;
+    t->etag = NULL;
+  }
+  if (t->last_modified) {
+    free(s->last_modified);
+    s->last_modified = t->last_modified;
+    t->last_modified = NULL;
+  }
+  /* The body goes to the pool (one transform per source at a time). */
+  s->body = t->body.data ? t->body.data : strdup("");
+  s->body_len = t->body.len;
+  t->body.data = NULL;
+  t->body.len = t->body.cap = 0;
+  transfer_release(t);
+  s->transforming = 1;
+  if (uv_queue_work(&sv->loop, &s->work, transform_work, transform_done)) {
+    transform_work(&s->work);
+    transform_done(&s->work, 0);
+  }
+}
+
+static void poll_now(uv_timer_t *t)
+{
+  struct source *s = t->data;
+  struct serve *sv = s->sv;
+  if (!s->running || s->in_flight || s->transforming || s->removed ||
+      sv->stopping)
+    return;
+  if (s->c.kind == SOURCE_WEBSOCKET) {
+    s->status = "down";
+    snprintf(s->last_error, sizeof(s->last_error),
+             "websocket sources are not supported yet");
+    publish(sv);
+    return;
+  }
+  set_header(s);
+  s->t.req_headers = s->hdrs;
+  s->t.want_validators = 1;
+  s->t.timeout_ms = (long)s->c.timeout_ms;
+  s->last_poll = now_s();
+  if (fetcher_start(&sv->fetcher, &s->t, s->c.url) != 0) {
+    s->status = "down";
+    snprintf(s->last_error, sizeof(s->last_error), "cannot start a request");
+    schedule(s, s->c.interval_ms);
+    return;
+  }
+  sv->st.admitted++;
+  s->in_flight = 1;
+}
+
+/* ---- sources: add, start, stop, remove ---------------------------------- */
+
+static void timer_closed(uv_handle_t *h)
+{
+  struct source *s = h->data;
+  src_config_free(&s->c);
+  free(s);
+}
+
+static void source_free(struct source *s)
+{
+  struct serve *sv = s->sv;
+  struct source **pp = &sv->sources;
+  while (*pp && *pp != s)
+    pp = &(*pp)->next;
+  if (*pp)
+    *pp = s->next;
+  transfer_release(&s->t);
+  curl_slist_free_all(s->hdrs);
+  free(s->etag);
+  free(s->last_modified);
+  free(s->values);
+  free(s->body);
+  free(s->new_values);
+  for (int i = 0; i < s->nrecent; i++)
+    free(s->recent[i]);
+  for (int i = 0; i < s->nseen; i++)
+    free(s->seen[i]);
+  if (sv->live)
+    live_forget_source(sv->live, s->c.name);
+  uv_close((uv_handle_t *)&s->timer, timer_closed);
+  publish_names(sv);
+  publish(sv);
+}
+
+static struct source *find(struct serve *sv, const char *name)
+{
+  for (struct source *s = sv->sources; s; s = s->next)
+    if (!s->removed && strcmp(s->c.name, name) == 0)
+      return s;
+  return NULL;
+}
+
+static void start(struct source *s)
+{
+  s->running = 1;
+  s->status = "running";
+  s->failures_in_row = 0;
+  schedule(s, 0);
+}
+
+static void stop(struct source *s)
+{
+  s->running = 0;
+  s->status = "stopped";
+  uv_timer_stop(&s->timer);
+  if (s->in_flight)
+    fetcher_cancel(&s->sv->fetcher, &s->t, ERR_CANCELLED);
+}
+
+static void remove_source(struct source *s)
+{
+  stop(s);
+  s->removed = 1;
+  if (!s->in_flight && !s->transforming)
+    source_free(s);
+}
+
+static int add(struct serve *sv, const struct config_source *c)
+{
+  struct source *s = calloc(1, sizeof(*s));
+  if (!s || src_config_copy(&s->c, c)) {
+    free(s);
+    return -ENOMEM;
+  }
+  s->sv = sv;
+  s->status = "stopped";
+  uv_timer_init(&sv->loop, &s->timer);
+  s->timer.data = s;
+  /* appended, so the dashboard keeps the configuration's order */
+  struct source **pp = &sv->sources;
+  while (*pp)
+    pp = &(*pp)->next;
+  *pp = s;
+  if (c->enabled)
+    start(s);
+  return 0;
+}
+
+/* ---- the API's actions (from the live thread) --------------------------- */
+
+static int known(struct serve *sv, const char *name)
+{
+  int k = 0;
+  for (int i = 0; i < sv->nnames && !k; i++)
+    k = strcmp(sv->names[i], name) == 0;
+  return k;
+}
+
+static int action(void *arg, const char *name, const char *act,
+                  const char *body, size_t len, char *msg, size_t msglen)
+{
+  struct serve *sv = arg;
+  struct cmd *c = calloc(1, sizeof(*c));
+  if (!c) {
+    snprintf(msg, msglen, "out of memory");
+    return 500;
+  }
+  snprintf(c->action, sizeof(c->action), "%s", act);
+  if (strcmp(act, "add") == 0) {
+    /* The body is a JSON object, which is also YAML: checked by the
+     * configuration's own rules. */
+    struct config tmp;
+    char err[256];
+    size_t n = len + 32;
+    char *doc = malloc(n);
+    int rc = -1;
+    if (doc) {
+      int k =
+          snprintf(doc, n, "sources: [%.*s]\n", (int)len, body ? body : "");
+      rc = config_parse(&tmp, doc, (size_t)k, "request", err, sizeof(err));
+    }
+    free(doc);
+    if (rc || tmp.nsources != 1) {
+      snprintf(msg, msglen, "%s", rc ? err : "want one source object");
+      if (!rc)
+        config_free(&tmp);
+      free(c);
+      return 400;
+    }
+    c->src = calloc(1, sizeof(*c->src));
+    if (!c->src || src_config_copy(c->src, &tmp.sources[0])) {
+      free(c->src);
+      config_free(&tmp);
+      free(c);
+      snprintf(msg, msglen, "out of memory");
+      return 500;
+    }
+    config_free(&tmp);
+    snprintf(c->name, sizeof(c->name), "%s", c->src->name);
+  } else {
+    snprintf(c->name, sizeof(c->name), "%s", name);
+  }
+  pthread_mutex_lock(&sv->cmd_lock);
+  int exists = known(sv, c->name);
+  int ok = strcmp(act, "add") == 0 ? !exists : exists;
+  if (ok) {
+    c->next = sv->cmds;
+    sv->cmds = c;
+  }
+  pthread_mutex_unlock(&sv->cmd_lock);
+  if (!ok) {
+    snprintf(msg, msglen,
+             exists ? "a source '%s' exists already" : "no source '%s'",
+             c->name);
+    if (c->src) {
+      src_config_free(c->src);
+      free(c->src);
+    }
+    free(c);
+    return exists ? 409 : 404;
+  }
+  uv_async_send(&sv->cmd_async);
+  snprintf(msg, msglen, "%s",
+           strcmp(act, "add") == 0     ? "added"
+           : strcmp(act, "stop") == 0  ? "stopping"
+           : strcmp(act, "start") == 0 ? "starting"
+                                       : "removing");
+  return strcmp(act, "add") == 0 ? 201 : 202;
+}
+
+static void run_cmds(uv_async_t *a)
+{
+  struct serve *sv = a->data;
+  pthread_mutex_lock(&sv->cmd_lock);
+  struct cmd *c = sv->cmds, *rev = NULL;
+  sv->cmds = NULL;
+  pthread_mutex_unlock(&sv->cmd_lock);
+  while (c) { /* oldest first */
+    struct cmd *n = c->next;
+    c->next = rev;
+    rev = c;
+    c = n;
+  }
+  for (c = rev; c; c = rev) {
+    rev = c->next;
+    struct source *s = find(sv, c->name);
+    if (!sv->stopping) {
+      if (strcmp(c->action, "add") == 0 && !s && c->src)
+        add(sv, c->src);
+      else if (s && strcmp(c->action, "stop") == 0)
+        stop(s);
+      else if (s && strcmp(c->action, "start") == 0 && !s->running)
+        start(s);
+      else if (s && strcmp(c->action, "remove") == 0)
+        remove_source(s);
+    }
+    if (c->src) {
+      src_config_free(c->src);
+      free(c->src);
+    }
+    free(c);
+  }
+  publish_names(sv);
+  publish(sv);
+}
+
+/* ---- signals ------------------------------------------------------------ */
+
+static void reload(struct serve *sv)
+{
+  struct config next;
+  char err[512];
+  if (config_load(&next, sv->path, err, sizeof(err))) {
+    fprintf(stderr,
+            "spate serve: SIGHUP: %s (the running configuration "
+            "stays)\n",
+            err);
+    return;
+  }
+  int added = 0, removed = 0, changed = 0;
+  for (struct source *s = sv->sources, *n; s; s = n) {
+    n = s->next;
+    if (s->removed)
+      continue;
+    const struct config_source *c = config_find(&next, s->c.name);
+    if (!c) {
+      remove_source(s);
+      removed++;
+    } else if (!config_source_equal(c, &s->c)) {
+      remove_source(s);
+      changed++;
+    }
+  }
+  for (int i = 0; i < next.nsources; i++)
+    if (!find(sv, next.sources[i].name)) {
+      add(sv, &next.sources[i]);
+      added++;
+    }
+  added -= changed;
+  fprintf(stderr,
+          "spate serve: configuration reloaded: %d added, %d removed, %d "
+          "changed\n",
+          added, removed, changed);
+  config_free(&next);
+  publish_names(sv);
+  publish(sv);
+}
+
+static void fetcher_closed(struct fetcher *f)
+{
+  (void)f;
+}
+
+static void shutdown_sources(struct serve *sv)
+{
+  sv->stopping = 1;
+  for (struct source *s = sv->sources, *n; s; s = n) {
+    n = s->next;
+    stop(s);
+  }
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+  struct serve *sv = h->data;
+  if (signum == SIGHUP) {
+    reload(sv);
+    return;
+  }
+  if (sv->stopping)
+    _exit(128 + signum); /* a second one: at once */
+  sv->signum = signum;
+  shutdown_sources(sv);
+  /* The loop ends once the in-flight requests (cancelled) and the
+   * transforms have come back; closing the handles lets it. */
+  uv_close((uv_handle_t *)&sv->sigint, NULL);
+  uv_close((uv_handle_t *)&sv->sigterm, NULL);
+  uv_close((uv_handle_t *)&sv->sighup, NULL);
+  uv_close((uv_handle_t *)&sv->cmd_async, NULL);
+  for (struct source *s = sv->sources; s; s = s->next)
+    uv_close((uv_handle_t *)&s->timer, NULL);
+  fetcher_close(&sv->fetcher, fetcher_closed);
+}
+
+/* ---- main -----------------------------------------------------------------
+ */
+
+static void usage(FILE *out)
+{
+  fputs("usage: spate serve [-q] CONFIG\n"
+        "Runs the sources of CONFIG (YAML; examples/spate.yaml explains "
+        "every\nkey) continuously: JSON APIs and feeds are polled with "
+        "conditional GET,\ntheir items stored in SQLite and pushed live to "
+        "the dashboard, /ws and\n/events (docs/LIVE.md). SIGHUP reloads "
+        "CONFIG; SIGTERM or Ctrl-C stops\ncleanly.\n\n"
+        "  -q, --quiet   no start-up lines\n"
+        "  -h, --help    this help\n\n"
+        "Exit status: 0 stopped by a signal, 2 usage or a bad CONFIG, 3 the "
+        "store\ncould not be opened, 5 the service could not start.\n",
+        out);
+}
+
+int serve_main(int argc, char **argv)
+{
+  const char *path = NULL;
+  int quiet = 0;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+      usage(stdout);
+      return 0;
+    } else if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0) {
+      quiet = 1;
+    } else if (argv[i][0] == '-' && argv[i][1]) {
+      fprintf(stderr, "spate serve: unknown option '%s' (see --help)\n",
+              argv[i]);
+      return CLI_EXIT_USAGE;
+    } else if (!path) {
+      path = argv[i];
+    } else {
+      fprintf(stderr, "spate serve: one CONFIG only (see --help)\n");
+      return CLI_EXIT_USAGE;
+    }
+  }
+  if (!path) {
+    usage(stderr);
+    return CLI_EXIT_USAGE;
+  }
+  struct serve *sv = calloc(1, sizeof(*sv));
+  char err[512];
+  int code = CLI_EXIT_INTERNAL;
+  if (!sv)
+    return code;
+  sv->path = path;
+  sv->rng = (uint64_t)uv_hrtime() | 1;
+  histogram_init(&sv->st.latency_us);
+  histogram_init(&sv->st.ttfb_us);
+  pthread_mutex_init(&sv->cmd_lock, NULL);
+  if (config_load(&sv->cfg, path, err, sizeof(err))) {
+    fprintf(stderr, "spate serve: %s\n", err);
+    code = CLI_EXIT_USAGE;
+    goto out_cfg;
+  }
+  if (uv_loop_init(&sv->loop))
+    goto out_cfg;
+  struct sink_options so = {.queue_cap = 4096};
+  char serr[SINK_ERRMSG_MAX];
+  if (sink_open_format(&sv->sink, &sink_items_format, sv->cfg.store, &so,
+                       serr)) {
+    fprintf(stderr, "spate serve: %s\n", serr);
+    code = CLI_EXIT_INPUT;
+    goto out_loop;
+  }
+  struct fetcher_options fo = {
+      .connect_timeout_ms = 10000,
+      .ttfb_timeout_ms = 20000,
+      .total_timeout_ms = 30000,
+      .stall_timeout_ms = 10000,
+      .max_body = 16 << 20,
+      .max_headers = 64 << 10,
+      .user_agent = "spate/" CLI_VERSION,
+      .buffer_size = 16384,
+  };
+  if (fetcher_init(&sv->fetcher, &sv->loop, &fo, 64, fetch_done, sv)) {
+    fprintf(stderr, "spate serve: cannot start the fetcher\n");
+    goto out_sink;
+  }
+  sv->fetcher_open = 1;
+  struct live_options lo = {
+      .addr = sv->cfg.listen,
+      .job_kind = "serve",
+      .job_name = path,
+      .nloops = 1,
+      .sink = sv->sink,
+      .action = action,
+      .action_arg = sv,
+  };
+  if (live_start(&sv->live, &lo, quiet, err)) {
+    fprintf(stderr, "spate serve: listen %s: %s\n", sv->cfg.listen, err);
+    code = CLI_EXIT_USAGE;
+    fetcher_close(&sv->fetcher, fetcher_closed);
+    uv_run(&sv->loop, UV_RUN_DEFAULT);
+    goto out_sink;
+  }
+  live_set_state(sv->live, "running");
+  uv_async_init(&sv->loop, &sv->cmd_async, run_cmds);
+  sv->cmd_async.data = sv;
+  uv_signal_init(&sv->loop, &sv->sigint);
+  uv_signal_init(&sv->loop, &sv->sigterm);
+  uv_signal_init(&sv->loop, &sv->sighup);
+  sv->sigint.data = sv->sigterm.data = sv->sighup.data = sv;
+  uv_signal_start(&sv->sigint, on_signal, SIGINT);
+  uv_signal_start(&sv->sigterm, on_signal, SIGTERM);
+  uv_signal_start(&sv->sighup, on_signal, SIGHUP);
+  for (int i = 0; i < sv->cfg.nsources; i++)
+    add(sv, &sv->cfg.sources[i]);
+  publish_names(sv);
+  publish(sv);
+  if (!quiet)
+    fprintf(stderr, "spate serve: %d sources from %s, items into %s\n",
+            sv->cfg.nsources, path, sv->cfg.store);
+  uv_run(&sv->loop, UV_RUN_DEFAULT);
+
+  /* Drained: nothing in flight, no transform running. The store gets
+   * everything queued, then the live service says goodbye (1001). */
+  publish(sv);
+  live_set_state(sv->live, "done");
+  int rc = sink_close(sv->sink);
+  sv->sink = NULL;
+  live_stop(sv->live);
+  sv->live = NULL;
+  if (rc) {
+    fprintf(stderr, "spate serve: writing items failed: %s\n", strerror(-rc));
+    code = CLI_EXIT_OUTPUT;
+  } else {
+    code = CLI_EXIT_OK;
+  }
+  if (!quiet)
+    fprintf(stderr, "spate serve: stopped (%s)\n",
+            sv->signum == SIGTERM ? "SIGTERM" : "SIGINT");
+  while (sv->sources) {
+    struct source *s = sv->sources;
+    sv->sources = s->next;
+    transfer_release(&s->t);
+    curl_slist_free_all(s->hdrs);
+    free(s->etag);
+    free(s->last_modified);
+    free(s->values);
+    free(s->body);
+    free(s->new_values);
+    for (int i = 0; i < s->nrecent; i++)
+      free(s->recent[i]);
+    for (int i = 0; i < s->nseen; i++)
+      free(s->seen[i]);
+    src_config_free(&s->c);
+    free(s);
+  }
+  for (int i = 0; i < sv->nnames; i++)
+    free(sv->names[i]);
+  free(sv->names);
+out_sink:
+  if (sv->sink)
+    sink_close(sv->sink);
+out_loop:
+  uv_run(&sv->loop, UV_RUN_NOWAIT);
+  uv_loop_close(&sv->loop);
+out_cfg:
+  config_free(&sv->cfg);
+  pthread_mutex_destroy(&sv->cmd_lock);
+  free(sv);
+  return code;
+}
