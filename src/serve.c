@@ -12,6 +12,7 @@
 #include "scheduler.h"
 #include "sink.h"
 #include "sink_impl.h"
+#include "wsclient.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -64,6 +65,7 @@ struct source {
   struct feed feed;
   int feed_ok;
   char feed_err[256];
+  struct wsclient *wsc; /* a websocket source's connection */
 };
 
 struct cmd {
@@ -487,6 +489,75 @@ static void fetch_done(struct fetcher *f, struct transfer *t, void *arg)
   }
 }
 
+/* ---- websocket sources -------------------------------------------------- */
+
+static void ws_open(void *arg)
+{
+  struct source *s = arg;
+  s->status = "running";
+  s->last_error[0] = '\0';
+  s->failures_in_row = 0;
+  s->last_ok = now_s();
+  s->polls++;
+  s->sv->st.done++;
+  s->sv->st.ok++;
+  publish(s->sv);
+}
+
+static void ws_message(void *arg, const char *msg, size_t len)
+{
+  struct source *s = arg;
+  struct serve *sv = s->sv;
+  double t = now_s();
+  s->last_ok = t;
+  sv->st.bytes += len;
+  json_t *v = json_object();
+  for (int i = 0; i < s->c.nfields; i++) {
+    char *x = extract_json_pointer(msg, len, s->c.fields[i].pointer);
+    json_t *jx = x ? json_loads(x, JSON_DECODE_ANY, NULL) : NULL;
+    json_object_set_new(v, s->c.fields[i].name, jx ? jx : json_null());
+    free(x);
+  }
+  free(s->values);
+  s->values = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+  json_t *fresh = json_array();
+  json_t *item = json_pack("{s:s, s:f, s:o}", "source", s->c.name, "time", t,
+                           "values", v);
+  char key[64];
+  snprintf(key, sizeof(key), "%.6f#%llu", t, (unsigned long long)s->items);
+  if (item)
+    emit(sv, s, key, NULL, NULL, item, fresh);
+  json_decref(item);
+  if (sv->live) {
+    char *recent = recent_json(s), *fr = json_dumps(fresh, JSON_COMPACT);
+    if (recent && fr)
+      live_publish_items(sv->live, s->c.name, recent, fr);
+    free(recent);
+    free(fr);
+  }
+  json_decref(fresh);
+  publish(sv);
+}
+
+static void ws_closed(void *arg, const char *why)
+{
+  struct source *s = arg;
+  struct serve *sv = s->sv;
+  s->wsc = NULL;
+  s->failures++;
+  s->failures_in_row++;
+  sv->st.failed++;
+  s->status = "down";
+  snprintf(s->last_error, sizeof(s->last_error), "%s", why);
+  publish(sv);
+  /* Reconnect with a backoff growing from 0.5 s to 30 s. */
+  schedule(s, retry_backoff_ms(s->failures_in_row, BACKOFF_BASE_MS, 30000,
+                               &sv->rng));
+}
+
+static const struct wsclient_callbacks ws_cb = {ws_open, ws_message,
+                                                ws_closed};
+
 static void poll_now(uv_timer_t *t)
 {
   struct source *s = t->data;
@@ -495,10 +566,19 @@ static void poll_now(uv_timer_t *t)
       sv->stopping)
     return;
   if (s->c.kind == SOURCE_WEBSOCKET) {
-    s->status = "down";
-    snprintf(s->last_error, sizeof(s->last_error),
-             "websocket sources are not supported yet");
-    publish(sv);
+    if (s->wsc)
+      return;
+    char err[256];
+    s->last_poll = now_s();
+    sv->st.admitted++;
+    if (wsclient_open(&s->wsc, &sv->loop, s->c.url, s->c.timeout_ms, &ws_cb, s,
+                      err, sizeof(err))) {
+      s->wsc = NULL;
+      s->status = "down";
+      snprintf(s->last_error, sizeof(s->last_error), "%s", err);
+      publish(sv);
+      schedule(s, 30000);
+    }
     return;
   }
   set_header(s);
@@ -572,6 +652,10 @@ static void stop(struct source *s)
   s->running = 0;
   s->status = "stopped";
   uv_timer_stop(&s->timer);
+  if (s->wsc) {
+    wsclient_close(s->wsc, s->sv->stopping);
+    s->wsc = NULL;
+  }
   if (s->in_flight)
     fetcher_cancel(&s->sv->fetcher, &s->t, ERR_CANCELLED);
 }
