@@ -80,6 +80,9 @@ struct live {
   int nring, ring_head;
   char *tick; /* the latest tick's JSON */
   size_t tick_len;
+  char *metrics; /* /metrics as of tick metrics_seq */
+  size_t metrics_len;
+  uint64_t metrics_seq;
   struct scheduler_stats merged; /* the latest totals */
   struct histogram window;       /* latency of the last second */
   struct host_row rows[HOST_ROWS];
@@ -753,14 +756,22 @@ static void handle(void *arg, struct httpd_req *r)
                  json_pack("{s:b, s:b, s:o}", "live", 1, "ready", ok,
                            "reasons", reasons));
   } else if (get && strcmp(p, "/metrics") == 0) {
-    size_t len;
-    char *body = metrics_text(l, &len);
-    if (body)
-      httpd_respond(r, 200, "text/plain; version=0.0.4; charset=utf-8", body,
-                    len);
+    /* A small TTL cache: many scrapers cost one rendering per tick. */
+    if (!l->metrics || l->metrics_seq != l->seq) {
+      size_t len;
+      char *body = metrics_text(l, &len);
+      if (body) {
+        free(l->metrics);
+        l->metrics = body;
+        l->metrics_len = len;
+        l->metrics_seq = l->seq;
+      }
+    }
+    if (l->metrics)
+      httpd_respond(r, 200, "text/plain; version=0.0.4; charset=utf-8",
+                    l->metrics, l->metrics_len);
     else
       httpd_respond(r, 500, "text/plain", "out of memory\n", 14);
-    free(body);
   } else if (get && strcmp(p, "/api/stats") == 0) {
     if (l->tick)
       httpd_respond(r, 200, "application/json", l->tick, l->tick_len);
@@ -851,6 +862,7 @@ static void live_free(struct live *l)
   free(l->fresh);
   free(l->slots);
   free(l->tick);
+  free(l->metrics);
   free(l->chartjs);
   pthread_mutex_destroy(&l->lock);
   free(l);
