@@ -95,6 +95,25 @@
  * /hostile/redirect-loop 302 to .../redirect-loop2,   a redirect loop
  *   (and ...-loop2)      which 302s back
  * /hostile/redirect.html 301 to /p/6.html             one redirect
+ *
+ * The live endpoints, for `spate serve`'s sources; versions count periods
+ * since the start (--api-period, --feed-period, --stream-period):
+ * /api/weather.json      {"seq":N,"current":{"temp":  ETag "vN", Last-
+ *                        T,"wind":W},"updated":U},    Modified; 304 for a
+ *                        N = api periods so far       matching If-None-Match
+ *                                                     or If-Modified-Since
+ * /feed/rss.xml ,        the latest 10 of items 1..V  the same validators
+ * /feed/atom.xml         (V = feed periods so far     with V
+ *                        + 1), newest first
+ * /items/K.html          the page an item links to    404 for K > V
+ * /api/origin-stats.json 200/304/503 counts per       JSON
+ *                        endpoint
+ * /stream                WebSocket: {"seq":N,         one text message per
+ *                        "price":P,"time":S}          stream period
+ * /control/down?for=MS   POST: /api/, /feed/ and      503 + Retry-After: 1;
+ * /control/up            /stream fail (for MS ms, or  /stream clients get
+ * /control/state         until /control/up)           close 1011
+ *
  * anything else          404 small HTML               404
  *
  * The /hostile/ paths are always served; only --hostile links the index to
@@ -111,9 +130,16 @@
  * bytes that arrive meanwhile wait in a bounded pending buffer, so pipelined
  * requests are answered in order. A response is built in a buffer shared by
  * the whole origin and sent with uv_try_write; only what the kernel did not
- * take is copied into the connection, so an idle connection holds about 1 KB.
+ * take is copied into the connection, so an idle connection holds about
+ * 1.2 KB.
  * Streamed bodies write their next chunk only from the previous write's
- * callback: a slow reader holds one chunk, never more. */
+ * callback: a slow reader holds one chunk, never more.
+ *
+ * A /stream connection leaves HTTP for good (ST_WS, struct ws): its
+ * messages go out with uv_try_write too, and wait in a bounded queue only
+ * while a write is in flight; one timer for the whole origin ticks while it
+ * has clients. Nothing else in the live endpoints runs on a timer: versions
+ * and the failure switch's end are computed from the clock per request. */
 #include "origin.h"
 
 #include "buf.h"
@@ -123,6 +149,7 @@
 #include <http_parser.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <openssl/evp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,6 +187,22 @@
 #define DISALLOW_LEN 1024  /* bytes of a --disallow path */
 #define CRAWL_DELAY_LEN 19 /* digits and a dot of --crawl-delay */
 #define GROW_MAX 60000     /* /hostile/grow?x= bytes, else 414 */
+
+/* The live endpoints (/api/, /feed/, /stream, /control/). */
+#define PERIOD_MAX_MS 86400000 /* --api-period and the others: a day */
+#define API_PERIOD_MS 1000
+#define FEED_PERIOD_MS 1000
+#define STREAM_PERIOD_MS 200
+#define FEED_ITEMS 10            /* items in /feed/rss.xml and atom.xml */
+#define DOWN_MAX_MS 86400000     /* /control/down?for= */
+#define WS_QUEUE_CAP (64 * 1024) /* /stream messages queued per client */
+#define WS_CTRL_ROOM (16 * 1024) /* then room for pongs and a close */
+#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11" /* RFC 6455 */
+#define INM_CAP 80   /* If-None-Match bytes kept (more: no match) */
+#define IMS_CAP 40   /* If-Modified-Since bytes kept */
+#define UPG_CAP 16   /* Upgrade bytes kept, lowercased */
+#define WSKEY_CAP 28 /* Sec-WebSocket-Key bytes kept (24 are valid) */
+#define WSVER_CAP 4  /* Sec-WebSocket-Version bytes kept */
 
 /* Sticky-error output buffer: appends after a failed one are no-ops, so a
  * response is built without a check per line and checked once at the end,
@@ -200,6 +243,7 @@ struct flaky {
 enum conn_state {
   ST_READ,   /* reading a request */
   ST_BUSY,   /* serving one; input waits in pending */
+  ST_WS,     /* a /stream WebSocket client (c->ws) */
   ST_LINGER, /* our FIN sent; discarding input until the peer's */
   ST_CLOSED, /* uv_close called; waiting for the close callbacks */
 };
@@ -215,6 +259,24 @@ enum body {
   BODY_FILL,    /* left bytes of filler, in STREAM_BUFS chunks */
   BODY_TRICKLE, /* left bytes of filler, chunk bytes per interval */
   BODY_BOMB,    /* left deflate blocks, then the gzip tail */
+};
+
+/* A /stream client: the frame being read and the frames waiting for the
+ * write in flight. Allocated at the upgrade, so idle HTTP connections do
+ * not pay for it. */
+struct ws {
+  unsigned char hdr[14]; /* the frame header being read */
+  unsigned char hlen, hneed;
+  int in_payload;
+  unsigned char opcode;
+  unsigned char mask[4];
+  unsigned mpos;           /* payload bytes unmasked so far */
+  uint64_t left;           /* payload bytes still to come */
+  unsigned char ctrl[125]; /* a control frame's payload, unmasked */
+  unsigned char clen;
+  int closing; /* our close frame is queued: read nothing more */
+  int writing; /* a uv_write is in flight; q waits for it */
+  struct buf q;
 };
 
 struct origin;
@@ -245,6 +307,15 @@ struct conn {
   size_t hdr_bytes;
   int too_large, too_long, oom;
   int method, http_minor, keep_alive, head_only, accept_gzip;
+  int upgrade; /* the parser saw Upgrade and Connection: upgrade */
+  /* Headers for the live endpoints, truncated to their fields. */
+  char inm[INM_CAP]; /* If-None-Match (several joined by ',') */
+  char ims[IMS_CAP]; /* If-Modified-Since */
+  char upg[UPG_CAP]; /* Upgrade, lowercased */
+  char wskey[WSKEY_CAP];
+  char wsver[WSVER_CAP];
+  unsigned char inm_len, ims_len, upg_len, wskey_len, wsver_len;
+  struct ws *ws; /* ST_WS (and after it, until freed) */
 
   /* The response being sent. */
   enum after after;
@@ -257,6 +328,11 @@ struct conn {
   size_t tail_len;
   char *pending; /* input received while BUSY (owned) */
   size_t pending_len, pending_cap;
+};
+
+/* Answers of one live endpoint, for /api/origin-stats.json. */
+struct ep_stats {
+  uint64_t ok, not_modified, down; /* 200, 304, 503 */
 };
 
 struct origin {
@@ -304,6 +380,20 @@ struct origin {
 
   time_t date_sec;
   char date[64]; /* Date: value for date_sec */
+
+  /* The live endpoints: versions count periods from t0_ns (monotonic);
+   * wall0_ms is the wall clock at the same instant, for the dates. */
+  uint64_t t0_ns;
+  int64_t wall0_ms;
+  uint64_t api_period, feed_period, stream_period; /* ms */
+  char base[96];       /* "http://HOST:PORT", for the feeds' links */
+  int down;            /* the failure switch (/control/down) */
+  uint64_t down_until; /* ms after t0; UINT64_MAX: until /control/up */
+  struct ep_stats weather, rss, atom;
+  uint64_t ws_accepted, ws_refused; /* /stream upgrades: 101 and 503 */
+  uv_timer_t ws_timer;              /* /stream ticks while clients exist */
+  int ws_timer_ready;
+  uint64_t ws_seq; /* the last seq sent on /stream */
 };
 
 struct req {
@@ -398,7 +488,7 @@ static int parse_u64(const char *s, size_t n, uint64_t max, uint64_t *out)
     if (s[i] < '0' || s[i] > '9')
       return -EINVAL;
     unsigned d = (unsigned)(s[i] - '0');
-    if (v > (max - d) / 10)
+    if (d > max || v > (max - d) / 10)
       return -ERANGE;
     v = v * 10 + d;
   }
@@ -574,17 +664,23 @@ static int hexval(char ch)
 
 /* ---- building responses ------------------------------------------------ */
 
-static void head_begin(struct conn *c, int status)
+/* The status line with reason phrase why, Server and Date. */
+static void head_begin_why(struct conn *c, int status, const char *why)
 {
   struct ob *r = &c->o->resp;
   ob_reset(r);
   ob_puts(r, "HTTP/1.1 ");
   ob_putu(r, (uint64_t)status);
   ob_put(r, " ", 1);
-  ob_puts(r, reason(status));
+  ob_puts(r, why);
   ob_puts(r, "\r\nServer: spate-origin\r\nDate: ");
   ob_puts(r, http_date(c->o));
   ob_puts(r, "\r\n");
+}
+
+static void head_begin(struct conn *c, int status)
+{
+  head_begin_why(c, status, reason(status));
 }
 
 /* clen < 0: no Content-Length. */
@@ -1561,6 +1657,13 @@ static void serve_hostile(struct conn *c, const struct req *r)
     not_found(c);
 }
 
+/* The live endpoints, with the connection code they need (below). */
+static void serve_api(struct conn *c, const struct req *r);
+static void serve_feed(struct conn *c, const struct req *r);
+static void serve_item(struct conn *c, const struct req *r);
+static void serve_stream(struct conn *c, const struct req *r);
+static void serve_control(struct conn *c, const struct req *r);
+
 struct route {
   const char *path;
   size_t len;
@@ -1596,6 +1699,11 @@ static const struct route routes[] = {
     R("/json/", 1, serve_json),
     R("/close", 0, serve_close),
     R("/slowhead", 0, serve_slowhead),
+    R("/api/", 1, serve_api),
+    R("/feed/", 1, serve_feed),
+    R("/items/", 1, serve_item),
+    R("/stream", 0, serve_stream),
+    R("/control/", 1, serve_control),
 };
 #undef R
 
@@ -1624,6 +1732,8 @@ static void route(struct conn *c)
 static void conn_reset(struct conn *c);
 static void conn_shutdown(struct conn *c);
 static int start_reading(struct conn *c);
+static void ws_written(struct conn *c);
+static void ws_input(struct conn *c, const char *data, size_t n);
 
 /* The response is out: keep the connection, or end it as promised. */
 static void response_done(struct conn *c)
@@ -1660,7 +1770,10 @@ static void on_written(uv_write_t *req, int status)
     conn_close(c); /* the peer went away: stop streaming */
     return;
   }
-  stream_next(c);
+  if (c->ws)
+    ws_written(c);
+  else
+    stream_next(c);
 }
 
 static void write_bufs(struct conn *c, const uv_buf_t *bufs, unsigned n)
@@ -1757,7 +1870,16 @@ static void stream_next(struct conn *c)
 
 /* ---- connections: reading and parsing ---------------------------------- */
 
-enum { HDR_OTHER, HDR_UA, HDR_AE };
+enum {
+  HDR_OTHER,
+  HDR_UA,
+  HDR_AE,
+  HDR_INM,
+  HDR_IMS,
+  HDR_UPGRADE,
+  HDR_WSKEY,
+  HDR_WSVER,
+};
 
 static struct conn *conn_of(http_parser *p)
 {
@@ -1780,6 +1902,8 @@ static int on_message_begin(http_parser *p)
   c->too_large = 0;
   c->too_long = 0;
   c->accept_gzip = 0;
+  c->upgrade = 0;
+  c->inm_len = c->ims_len = c->upg_len = c->wskey_len = c->wsver_len = 0;
   return 0;
 }
 
@@ -1840,17 +1964,57 @@ static int header_is(const struct conn *c, const char *name)
   return c->hname_len == n && !memcmp(c->hname, name, n);
 }
 
+/* Appends to a small fixed field; what does not fit is dropped (the
+ * checks then fail: a field that long is never valid). */
+static void field_put(char *dst, unsigned char *len, size_t cap,
+                      const char *at, size_t n, int fold)
+{
+  for (size_t i = 0; i < n && *len < cap; i++)
+    dst[(*len)++] = fold ? lower(at[i]) : at[i];
+}
+
+static int header_kind(const struct conn *c)
+{
+  return header_is(c, "user-agent")              ? HDR_UA
+         : header_is(c, "accept-encoding")       ? HDR_AE
+         : header_is(c, "if-none-match")         ? HDR_INM
+         : header_is(c, "if-modified-since")     ? HDR_IMS
+         : header_is(c, "upgrade")               ? HDR_UPGRADE
+         : header_is(c, "sec-websocket-key")     ? HDR_WSKEY
+         : header_is(c, "sec-websocket-version") ? HDR_WSVER
+                                                 : HDR_OTHER;
+}
+
 static int on_header_value(http_parser *p, const char *at, size_t n)
 {
   struct conn *c = conn_of(p);
   if (!c->in_value) {
     c->in_value = 1;
-    c->hcur = header_is(c, "user-agent")        ? HDR_UA
-              : header_is(c, "accept-encoding") ? HDR_AE
-                                                : HDR_OTHER;
+    c->hcur = header_kind(c);
+    if (c->hcur == HDR_INM && c->inm_len) /* another line: one list */
+      field_put(c->inm, &c->inm_len, sizeof c->inm, ",", 1, 0);
   }
   if (count_head(c, n))
     return -1;
+  switch (c->hcur) {
+  case HDR_INM:
+    field_put(c->inm, &c->inm_len, sizeof c->inm, at, n, 0);
+    return 0;
+  case HDR_IMS:
+    field_put(c->ims, &c->ims_len, sizeof c->ims, at, n, 0);
+    return 0;
+  case HDR_UPGRADE:
+    field_put(c->upg, &c->upg_len, sizeof c->upg, at, n, 1);
+    return 0;
+  case HDR_WSKEY:
+    field_put(c->wskey, &c->wskey_len, sizeof c->wskey, at, n, 0);
+    return 0;
+  case HDR_WSVER:
+    field_put(c->wsver, &c->wsver_len, sizeof c->wsver, at, n, 0);
+    return 0;
+  default:
+    break;
+  }
   if (c->hcur == HDR_UA) {
     size_t room = c->ua.len < UA_MAX ? UA_MAX - c->ua.len : 0;
     if (buf_append(&c->ua, at, n < room ? n : room)) {
@@ -1877,6 +2041,7 @@ static int on_message_complete(http_parser *p)
 {
   struct conn *c = conn_of(p);
   c->keep_alive = http_should_keep_alive(p);
+  c->upgrade = p->upgrade;
   c->method = p->method;
   c->http_minor = p->http_minor;
   /* One request at a time: the parser stops here and process_input serves
@@ -1999,6 +2164,18 @@ static void process_input(struct conn *c, const char *data, size_t len)
     }
   }
   c->parsing = 0;
+  if (c->state == ST_WS) {
+    /* Upgraded: what follows the handshake is WebSocket frames. */
+    char *held = from_pending ? c->pending : NULL;
+    if (from_pending) {
+      c->pending = NULL;
+      c->pending_len = c->pending_cap = 0;
+    }
+    if (len)
+      ws_input(c, data, len);
+    free(held);
+    return;
+  }
   if (from_pending) {
     if (len && data != c->pending)
       memmove(c->pending, data, len);
@@ -2061,6 +2238,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
       process_input(c, c->pending, c->pending_len);
     }
     return;
+  case ST_WS:
+    ws_input(c, b->base, (size_t)nread);
+    return;
   case ST_CLOSED:
     return;
   }
@@ -2095,6 +2275,10 @@ static void on_conn_close(uv_handle_t *h)
     c->next->prev = c->prev;
   buf_free(&c->url);
   buf_free(&c->ua);
+  if (c->ws) {
+    buf_free(&c->ws->q);
+    free(c->ws);
+  }
   free(c->out);
   free(c->pending);
   free(c);
@@ -2215,6 +2399,786 @@ static void on_connection(uv_stream_t *server, int status)
     conn_close(c);
 }
 
+/* ---- live endpoints: /api/, /feed/, /items/, /stream, /control/ -------- */
+
+/* Milliseconds since the origin started (monotonic). */
+static uint64_t origin_ms(const struct origin *o)
+{
+  return (uv_hrtime() - o->t0_ns) / 1000000;
+}
+
+static int64_t wall_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Whether the failure switch is on; a timed one turns itself off. */
+static int origin_down(struct origin *o)
+{
+  if (o->down && o->down_until != UINT64_MAX && origin_ms(o) >= o->down_until)
+    o->down = 0;
+  return o->down;
+}
+
+/* RFC 3339 in UTC with milliseconds: 2024-05-01T12:00:00.250Z. */
+static void rfc3339(int64_t ms, char *out, size_t n)
+{
+  time_t t = (time_t)(ms / 1000);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  snprintf(out, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+           (int)(ms % 1000));
+}
+
+/* An HTTP date in any of its three forms (IMF-fixdate, RFC 850, asctime)
+ * into *t; -1 when it is none of them. */
+static int parse_http_date(const char *s, size_t n, time_t *t)
+{
+  static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+  char b[IMS_CAP + 1], mon[4];
+  int d = 0, y = 0, hh = 0, mm = 0, ss = 0, end = -1;
+  while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+    n--;
+  if (n >= sizeof b)
+    return -1;
+  memcpy(b, s, n);
+  b[n] = '\0';
+  if (sscanf(b, "%*3[A-Za-z], %2d %3[A-Za-z] %4d %2d:%2d:%2d GMT%n", &d, mon,
+             &y, &hh, &mm, &ss, &end) != 6 ||
+      end != (int)n) {
+    end = -1;
+    if (sscanf(b, "%*[A-Za-z], %2d-%3[A-Za-z]-%2d %2d:%2d:%2d GMT%n", &d, mon,
+               &y, &hh, &mm, &ss, &end) == 6 &&
+        end == (int)n) {
+      y += y < 70 ? 2000 : 1900;
+    } else {
+      end = -1;
+      if (sscanf(b, "%*3[A-Za-z] %3[A-Za-z] %2d %2d:%2d:%2d %4d%n", mon, &d,
+                 &hh, &mm, &ss, &y, &end) != 6 ||
+          end != (int)n)
+        return -1;
+    }
+  }
+  const char *m = strlen(mon) == 3 ? strstr(months, mon) : NULL;
+  if (!m || (m - months) % 3 || d < 1 || d > 31 || hh < 0 || hh > 23 ||
+      mm < 0 || mm > 59 || ss < 0 || ss > 60 || y < 1970)
+    return -1;
+  struct tm tm;
+  memset(&tm, 0, sizeof tm);
+  tm.tm_year = y - 1900;
+  tm.tm_mon = (int)((m - months) / 3);
+  tm.tm_mday = d;
+  tm.tm_hour = hh;
+  tm.tm_min = mm;
+  tm.tm_sec = ss;
+  *t = timegm(&tm);
+  return *t == (time_t)-1 ? -1 : 0;
+}
+
+/* Whether the If-None-Match list s names tag (weak comparison, "*"
+ * matches). Parsing stops at anything that is not an entity-tag. */
+static int inm_match(const char *s, size_t n, const char *tag, size_t tn)
+{
+  size_t i = 0;
+  while (i < n) {
+    if (s[i] == ' ' || s[i] == '\t' || s[i] == ',') {
+      i++;
+      continue;
+    }
+    if (s[i] == '*')
+      return 1;
+    if (i + 1 < n && s[i] == 'W' && s[i + 1] == '/')
+      i += 2;
+    if (i >= n || s[i] != '"')
+      return 0;
+    const char *q = memchr(s + i + 1, '"', n - i - 1);
+    if (!q)
+      return 0;
+    if ((size_t)(q - s - i - 1) == tn && !memcmp(s + i + 1, tag, tn))
+      return 1;
+    i = (size_t)(q - s) + 1;
+  }
+  return 0;
+}
+
+/* Conditional GET on a document whose version is version, Last-Modified
+ * lm_ms (its second is sent) and whose previous version dates from
+ * prev_ms (< 0: none). Fills extra with the validator headers. When the
+ * client's copy is current, answers 304, counts it and returns 1.
+ *
+ * If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2). An
+ * If-Modified-Since in the future or unparsable is ignored; one at or
+ * after Last-Modified is a 304 only if the previous version had an
+ * earlier Last-Modified second: with periods under a second several
+ * versions share one, and the date alone cannot tell them apart, so they
+ * get 200 rather than a stale 304. */
+static int conditional(struct conn *c, struct ep_stats *st, uint64_t version,
+                       int64_t lm_ms, int64_t prev_ms, char *extra, size_t n)
+{
+  char tag[32], date[64];
+  int64_t lm = lm_ms / 1000;
+  int tn = snprintf(tag, sizeof tag, "v%" PRIu64, version);
+  int fresh = 0;
+  time_t ims;
+  imf_date((time_t)lm, date, sizeof date);
+  snprintf(extra, n,
+           "ETag: \"%s\"\r\nLast-Modified: %s\r\nCache-Control: no-cache\r\n",
+           tag, date);
+  if (c->inm_len)
+    fresh = inm_match(c->inm, c->inm_len, tag, (size_t)tn);
+  else if (c->ims_len && !parse_http_date(c->ims, c->ims_len, &ims) &&
+           ims <= time(NULL))
+    fresh = (int64_t)ims >= lm && (prev_ms < 0 || prev_ms / 1000 < lm);
+  if (!fresh)
+    return 0;
+  st->not_modified++;
+  respond(c, 304, extra, NULL, NULL, 0);
+  return 1;
+}
+
+/* The 200 after conditional() said no: the document is in o->body. */
+static void versioned_ok(struct conn *c, struct ep_stats *st,
+                         const char *extra, const char *ctype)
+{
+  struct ob *b = &c->o->body;
+  if (b->err) {
+    conn_close(c);
+    return;
+  }
+  st->ok++;
+  respond(c, 200, extra, ctype, b->b.data, b->b.len);
+}
+
+/* While the switch is on: 503 with Retry-After: 1, counted in count
+ * (if not NULL); returns 1. */
+static int answer_down(struct conn *c, uint64_t *count)
+{
+  if (!origin_down(c->o))
+    return 0;
+  if (count)
+    (*count)++;
+  respond_msg(c, 503, "Retry-After: 1\r\n", NULL);
+  return 1;
+}
+
+/* v tenths as a decimal: -35 is -3.5. */
+static void ob_put_tenths(struct ob *b, int v)
+{
+  if (v < 0) {
+    ob_put(b, "-", 1);
+    v = -v;
+  }
+  ob_putu(b, (uint64_t)v / 10);
+  ob_put(b, ".", 1);
+  ob_putu(b, (uint64_t)v % 10);
+}
+
+static void serve_weather(struct conn *c)
+{
+  struct origin *o = c->o;
+  struct ob *b = &o->body;
+  uint64_t p = o->api_period, n = origin_ms(o) / p;
+  int64_t start = o->wall0_ms + (int64_t)(n * p);
+  char extra[192], when[64];
+  if (conditional(c, &o->weather, n, start, n ? start - (int64_t)p : -1, extra,
+                  sizeof extra))
+    return;
+  rfc3339(start, when, sizeof when);
+  ob_reset(b);
+  ob_puts(b, "{\"seq\":");
+  ob_putu(b, n);
+  ob_puts(b, ",\"current\":{\"temp\":");
+  ob_put_tenths(b, (int)((n % 401) * 37 % 401) - 100);
+  ob_puts(b, ",\"wind\":");
+  ob_put_tenths(b, (int)((n % 301) * 53 % 301));
+  ob_puts(b, "},\"updated\":\"");
+  ob_puts(b, when);
+  ob_puts(b, "\"}\n");
+  versioned_ok(c, &o->weather, extra, "application/json");
+}
+
+static void put_counts(struct ob *b, const char *name,
+                       const struct ep_stats *st)
+{
+  ob_puts(b, "\"");
+  ob_puts(b, name);
+  ob_puts(b, "\":{\"200\":");
+  ob_putu(b, st->ok);
+  ob_puts(b, ",\"304\":");
+  ob_putu(b, st->not_modified);
+  ob_puts(b, ",\"503\":");
+  ob_putu(b, st->down);
+  ob_puts(b, "}");
+}
+
+static void serve_stats(struct conn *c)
+{
+  struct origin *o = c->o;
+  struct ob *b = &o->body;
+  ob_reset(b);
+  ob_puts(b, "{");
+  put_counts(b, "weather", &o->weather);
+  ob_puts(b, ",");
+  put_counts(b, "rss", &o->rss);
+  ob_puts(b, ",");
+  put_counts(b, "atom", &o->atom);
+  ob_puts(b, ",\"stream\":{\"101\":");
+  ob_putu(b, o->ws_accepted);
+  ob_puts(b, ",\"503\":");
+  ob_putu(b, o->ws_refused);
+  ob_puts(b, "}}\n");
+  if (b->err) {
+    conn_close(c);
+    return;
+  }
+  respond(c, 200, "Cache-Control: no-store\r\n", "application/json", b->b.data,
+          b->b.len);
+}
+
+static void serve_api(struct conn *c, const struct req *r)
+{
+  int weather = rest_is(r, "weather.json");
+  if (answer_down(c, weather ? &c->o->weather.down : NULL))
+    return;
+  if (weather)
+    serve_weather(c);
+  else if (rest_is(r, "origin-stats.json"))
+    serve_stats(c);
+  else
+    not_found(c);
+}
+
+/* Items so far: item 1 at the start, one more every feed period. */
+static uint64_t feed_items(const struct origin *o)
+{
+  return origin_ms(o) / o->feed_period + 1;
+}
+
+/* When item k (>= 1) appeared, wall clock ms. */
+static int64_t item_ms(const struct origin *o, uint64_t k)
+{
+  return o->wall0_ms + (int64_t)((k - 1) * o->feed_period);
+}
+
+static void put_summary(struct ob *b, uint64_t k)
+{
+  ob_puts(b, "Item ");
+  ob_putu(b, k);
+  ob_puts(b, " of the spate origin feed: news &amp; notes.");
+}
+
+static void gen_rss(const struct origin *o, struct ob *b, uint64_t v)
+{
+  char date[64];
+  imf_date((time_t)(item_ms(o, v) / 1000), date, sizeof date);
+  ob_puts(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+             "<rss version=\"2.0\">\n<channel>\n"
+             "<title>spate origin feed</title>\n<link>");
+  ob_puts(b, o->base);
+  ob_puts(b, "/</link>\n<description>One new item every ");
+  ob_putu(b, o->feed_period);
+  ob_puts(b, " ms</description>\n<lastBuildDate>");
+  ob_puts(b, date);
+  ob_puts(b, "</lastBuildDate>\n");
+  for (uint64_t k = v; k >= 1 && k + FEED_ITEMS > v; k--) {
+    imf_date((time_t)(item_ms(o, k) / 1000), date, sizeof date);
+    ob_puts(b, "<item>\n<title>Item ");
+    ob_putu(b, k);
+    ob_puts(b, "</title>\n<link>");
+    ob_puts(b, o->base);
+    ob_puts(b, "/items/");
+    ob_putu(b, k);
+    ob_puts(b, ".html</link>\n<guid isPermaLink=\"false\">urn:spate:item:");
+    ob_putu(b, k);
+    ob_puts(b, "</guid>\n<pubDate>");
+    ob_puts(b, date);
+    ob_puts(b, "</pubDate>\n<description>");
+    put_summary(b, k);
+    ob_puts(b, "</description>\n</item>\n");
+  }
+  ob_puts(b, "</channel>\n</rss>\n");
+}
+
+static void gen_atom(const struct origin *o, struct ob *b, uint64_t v)
+{
+  char date[64];
+  rfc3339(item_ms(o, v), date, sizeof date);
+  ob_puts(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+             "<feed xmlns=\"http://www.w3.org/2005/Atom\">\n"
+             "<title>spate origin feed</title>\n"
+             "<id>urn:spate:feed</id>\n<link href=\"");
+  ob_puts(b, o->base);
+  ob_puts(b, "/\"/>\n<link rel=\"self\" href=\"");
+  ob_puts(b, o->base);
+  ob_puts(b, "/feed/atom.xml\"/>\n<updated>");
+  ob_puts(b, date);
+  ob_puts(b, "</updated>\n<author><name>spate origin</name></author>\n");
+  for (uint64_t k = v; k >= 1 && k + FEED_ITEMS > v; k--) {
+    rfc3339(item_ms(o, k), date, sizeof date);
+    ob_puts(b, "<entry>\n<title>Item ");
+    ob_putu(b, k);
+    ob_puts(b, "</title>\n<id>urn:spate:item:");
+    ob_putu(b, k);
+    ob_puts(b, "</id>\n<link href=\"");
+    ob_puts(b, o->base);
+    ob_puts(b, "/items/");
+    ob_putu(b, k);
+    ob_puts(b, ".html\"/>\n<updated>");
+    ob_puts(b, date);
+    ob_puts(b, "</updated>\n<summary>");
+    put_summary(b, k);
+    ob_puts(b, "</summary>\n</entry>\n");
+  }
+  ob_puts(b, "</feed>\n");
+}
+
+static void serve_feed(struct conn *c, const struct req *r)
+{
+  struct origin *o = c->o;
+  int rss = rest_is(r, "rss.xml"), atom = rest_is(r, "atom.xml");
+  struct ep_stats *st = rss ? &o->rss : atom ? &o->atom : NULL;
+  char extra[192];
+  if (answer_down(c, st ? &st->down : NULL))
+    return;
+  if (!st) {
+    not_found(c);
+    return;
+  }
+  uint64_t v = feed_items(o);
+  int64_t newest = item_ms(o, v);
+  if (conditional(c, st, v, newest,
+                  v > 1 ? newest - (int64_t)o->feed_period : -1, extra,
+                  sizeof extra))
+    return;
+  ob_reset(&o->body);
+  if (rss)
+    gen_rss(o, &o->body, v);
+  else
+    gen_atom(o, &o->body, v);
+  versioned_ok(c, st, extra,
+               rss ? "application/rss+xml; charset=utf-8"
+                   : "application/atom+xml; charset=utf-8");
+}
+
+/* /items/K.html for the items so far (1 <= K): the page a feed links to. */
+static void serve_item(struct conn *c, const struct req *r)
+{
+  struct ob *b = &c->o->body;
+  uint64_t k;
+  if (r->rlen < 6 || memcmp(r->rest + r->rlen - 5, ".html", 5) ||
+      parse_u64(r->rest, r->rlen - 5, feed_items(c->o), &k) || k < 1) {
+    not_found(c);
+    return;
+  }
+  ob_reset(b);
+  ob_puts(b, "<!doctype html><html><head><meta charset=utf-8><title>Item ");
+  ob_putu(b, k);
+  ob_puts(b, "</title></head><body><h1>Item ");
+  ob_putu(b, k);
+  ob_puts(b, "</h1>\n<p>");
+  put_summary(b, k);
+  ob_puts(b, "</p></body></html>\n");
+  if (b->err) {
+    conn_close(c);
+    return;
+  }
+  respond(c, 200, NULL, HTML, b->b.data, b->b.len);
+}
+
+/* ---- /stream: WebSocket (RFC 6455), framing done here ------------------ */
+
+/* A frame of opcode with payload p[0..n), n < 65536, into out (n + 4
+ * bytes); returns its length. Server frames are not masked. */
+static size_t ws_frame(unsigned char *out, int opcode, const void *p, size_t n)
+{
+  size_t h = 2;
+  out[0] = (unsigned char)(0x80 | opcode);
+  if (n < 126) {
+    out[1] = (unsigned char)n;
+  } else {
+    out[1] = 126;
+    out[2] = (unsigned char)(n >> 8);
+    out[3] = (unsigned char)n;
+    h = 4;
+  }
+  memcpy(out + h, p, n);
+  return h + n;
+}
+
+/* Sends bytes now, or queues them behind the write in flight. A stream
+ * message (droppable) is dropped when the queue holds WS_QUEUE_CAP bytes:
+ * a slow reader misses messages. Anything else past WS_CTRL_ROOM more
+ * closes the connection (a client that pings but never reads). */
+static void ws_send(struct conn *c, const void *p, size_t n, int droppable)
+{
+  struct ws *ws = c->ws;
+  if (c->state != ST_WS)
+    return;
+  if (ws->writing) {
+    if (ws->q.len + n > WS_QUEUE_CAP + (droppable ? 0 : WS_CTRL_ROOM)) {
+      if (!droppable)
+        conn_close(c);
+      return;
+    }
+    if (buf_append(&ws->q, p, n))
+      conn_close(c);
+    return;
+  }
+  uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+  int w = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+  if (w == UV_EAGAIN)
+    w = 0;
+  if (w < 0) {
+    conn_close(c);
+    return;
+  }
+  if ((size_t)w == n)
+    return;
+  c->out = malloc(n - (size_t)w);
+  if (!c->out) {
+    conn_close(c);
+    return;
+  }
+  memcpy(c->out, (const char *)p + w, n - (size_t)w);
+  ws->writing = 1;
+  b = uv_buf_init(c->out, (unsigned)(n - (size_t)w));
+  write_bufs(c, &b, 1);
+}
+
+/* Once our close frame is out: FIN, then wait for the client's. */
+static void ws_maybe_finish(struct conn *c)
+{
+  if (c->state == ST_WS && c->ws->closing && !c->ws->writing)
+    conn_shutdown(c);
+}
+
+/* The write in flight is done: send what queued behind it. */
+static void ws_written(struct conn *c)
+{
+  struct ws *ws = c->ws;
+  ws->writing = 0;
+  if (c->state != ST_WS)
+    return;
+  if (ws->q.len) {
+    size_t n = ws->q.len;
+    c->out = buf_steal(&ws->q);
+    ws->writing = 1;
+    uv_buf_t b = uv_buf_init(c->out, (unsigned)n);
+    write_bufs(c, &b, 1);
+    return;
+  }
+  ws_maybe_finish(c);
+}
+
+/* Sends a close frame with payload p[0..n) (n <= 125) and reads nothing
+ * more; the connection ends once it is out. */
+static void ws_close_payload(struct conn *c, const void *p, size_t n)
+{
+  unsigned char f[129];
+  if (c->state != ST_WS || c->ws->closing)
+    return;
+  c->ws->closing = 1;
+  ws_send(c, f, ws_frame(f, 8, p, n), 0);
+  ws_maybe_finish(c);
+}
+
+static void ws_close(struct conn *c, unsigned code, const char *why)
+{
+  unsigned char p[125];
+  size_t n = strlen(why);
+  p[0] = (unsigned char)(code >> 8);
+  p[1] = (unsigned char)code;
+  memcpy(p + 2, why, n < 123 ? n : 123);
+  ws_close_payload(c, p, 2 + (n < 123 ? n : 123));
+}
+
+/* A whole frame has been read: answer ping and close, ignore the rest. */
+static void ws_frame_end(struct conn *c)
+{
+  struct ws *ws = c->ws;
+  unsigned char f[129];
+  ws->in_payload = 0;
+  if (ws->opcode == 9) {
+    ws_send(c, f, ws_frame(f, 10, ws->ctrl, ws->clen), 0);
+  } else if (ws->opcode == 8) {
+    if (ws->clen == 1)
+      ws_close(c, 1002, "protocol error");
+    else /* echo the status code, if any */
+      ws_close_payload(c, ws->ctrl, ws->clen ? 2 : 0);
+  }
+}
+
+/* The header of a client frame is complete: check it. */
+static int ws_frame_begin(struct conn *c)
+{
+  struct ws *ws = c->ws;
+  unsigned char b0 = ws->hdr[0];
+  int op = b0 & 0x0f;
+  uint64_t len = ws->hdr[1] & 0x7f;
+  if (len == 126) {
+    len = (uint64_t)ws->hdr[2] << 8 | ws->hdr[3];
+  } else if (len == 127) {
+    len = 0;
+    for (int i = 2; i < 10; i++)
+      len = len << 8 | ws->hdr[i];
+  }
+  if ((b0 & 0x70) || (op > 2 && op < 8) || op > 10 || len >> 63 ||
+      ((op & 8) && (!(b0 & 0x80) || len > 125))) {
+    ws_close(c, 1002, "protocol error");
+    return -1;
+  }
+  memcpy(ws->mask, ws->hdr + ws->hneed - 4, 4);
+  ws->opcode = (unsigned char)op;
+  ws->left = len;
+  ws->mpos = 0;
+  ws->clen = 0;
+  ws->hlen = 0;
+  ws->hneed = 2;
+  ws->in_payload = 1;
+  if (!len)
+    ws_frame_end(c);
+  return 0;
+}
+
+/* Client bytes: frames, masked as RFC 6455 requires. Data frames are
+ * skipped without being kept; control payloads (<= 125 bytes) are. */
+static void ws_input(struct conn *c, const char *data, size_t n)
+{
+  struct ws *ws = c->ws;
+  const unsigned char *p = (const unsigned char *)data;
+  while (n && c->state == ST_WS && !ws->closing) {
+    if (!ws->in_payload) {
+      ws->hdr[ws->hlen++] = *p++;
+      n--;
+      if (ws->hlen == 2) {
+        unsigned l7 = ws->hdr[1] & 0x7f;
+        if (!(ws->hdr[1] & 0x80)) {
+          ws_close(c, 1002, "unmasked frame");
+          return;
+        }
+        ws->hneed = (unsigned char)(6 + (l7 == 126 ? 2 : l7 == 127 ? 8 : 0));
+      }
+      if (ws->hlen >= 2 && ws->hlen == ws->hneed && ws_frame_begin(c))
+        return;
+      continue;
+    }
+    size_t m = n < ws->left ? n : (size_t)ws->left;
+    if (ws->opcode & 8)
+      for (size_t i = 0; i < m; i++)
+        ws->ctrl[ws->clen++] = p[i] ^ ws->mask[ws->mpos++ & 3];
+    p += m;
+    n -= m;
+    ws->left -= m;
+    if (!ws->left)
+      ws_frame_end(c);
+  }
+}
+
+static void on_ws_tick(uv_timer_t *t);
+
+/* Ticks at the next stream period boundary, unless already ticking. */
+static void ws_arm(struct origin *o)
+{
+  uint64_t p = o->stream_period, now = origin_ms(o);
+  if (!uv_is_active((uv_handle_t *)&o->ws_timer))
+    uv_timer_start(&o->ws_timer, on_ws_tick, (now / p + 1) * p - now, 0);
+}
+
+/* One message to every client, at each stream period; the timer stops
+ * when there is no client left. */
+static void on_ws_tick(uv_timer_t *t)
+{
+  struct origin *o = t->data;
+  uint64_t p = o->stream_period, now = origin_ms(o), n = now / p;
+  unsigned char f[160];
+  size_t flen = 0;
+  int clients = 0;
+  if (n > o->ws_seq) { /* else the timer fired a little early */
+    char msg[128];
+    int64_t ms = wall_ms();
+    uint64_t cents = 9000 + (n % 2001) * 7919 % 2001;
+    int len =
+        snprintf(msg, sizeof msg,
+                 "{\"seq\":%" PRIu64 ",\"price\":%" PRIu64 ".%02" PRIu64
+                 ",\"time\":%" PRId64 ".%03d}",
+                 n, cents / 100, cents % 100, ms / 1000, (int)(ms % 1000));
+    flen = ws_frame(f, 1, msg, (size_t)len);
+    o->ws_seq = n;
+  }
+  for (struct conn *c = o->conns; c; c = c->next) {
+    if (c->state != ST_WS || c->ws->closing)
+      continue;
+    clients++;
+    if (flen)
+      ws_send(c, f, flen, 1);
+  }
+  if (clients)
+    uv_timer_start(t, on_ws_tick, (now / p + 1) * p - now, 0);
+}
+
+/* 426 with its own reason phrase (the shared table has none, so that
+ * /status/426 stays as it was). */
+static void upgrade_required(struct conn *c, const char *extra)
+{
+  static const char body[] =
+      "<!doctype html><html><head><meta charset=utf-8><title>426 Upgrade "
+      "Required</title></head><body><h1>426 Upgrade Required</h1></body>"
+      "</html>\n";
+  struct ob *h = &c->o->resp;
+  head_begin_why(c, 426, "Upgrade Required");
+  ob_puts(h, extra);
+  head_end(c, HTML, sizeof body - 1);
+  if (!c->head_only)
+    ob_put(h, body, sizeof body - 1);
+  c->body = BODY_NONE;
+  send_head(c);
+}
+
+/* Whether the comma-separated list s (lowercased) has token tok. */
+static int token_in(const char *s, size_t n, const char *tok)
+{
+  size_t tl = strlen(tok), i = 0;
+  while (i < n) {
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == ','))
+      i++;
+    size_t j = i;
+    while (j < n && s[j] != ',' && s[j] != ' ' && s[j] != '\t')
+      j++;
+    if (j - i == tl && !memcmp(s + i, tok, tl))
+      return 1;
+    i = j;
+  }
+  return 0;
+}
+
+static void serve_stream(struct conn *c, const struct req *r)
+{
+  struct origin *o = c->o;
+  unsigned char raw[24], md[EVP_MAX_MD_SIZE], accept[32];
+  char key[24 + sizeof WS_GUID];
+  unsigned mdlen = 0;
+  (void)r;
+  if (origin_down(o)) {
+    o->ws_refused++;
+    respond_msg(c, 503, "Retry-After: 1\r\n", NULL);
+    return;
+  }
+  if (!c->upgrade || !token_in(c->upg, c->upg_len, "websocket")) {
+    upgrade_required(c, "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n");
+    return;
+  }
+  if (c->wsver_len != 2 || memcmp(c->wsver, "13", 2)) {
+    upgrade_required(c, "Sec-WebSocket-Version: 13\r\n");
+    return;
+  }
+  /* The key: base64 of 16 bytes, so 22 characters and "==". */
+  if (c->method != HTTP_GET || c->http_minor < 1 || c->wskey_len != 24 ||
+      c->wskey[21] == '=' || c->wskey[22] != '=' || c->wskey[23] != '=' ||
+      EVP_DecodeBlock(raw, (const unsigned char *)c->wskey, 24) != 18) {
+    bad_param(c);
+    return;
+  }
+  memcpy(key, c->wskey, 24);
+  memcpy(key + 24, WS_GUID, sizeof WS_GUID - 1);
+  if (!EVP_Digest(key, 24 + sizeof WS_GUID - 1, md, &mdlen, EVP_sha1(),
+                  NULL) ||
+      mdlen != 20) {
+    respond_msg(c, 500, NULL, NULL);
+    return;
+  }
+  EVP_EncodeBlock(accept, md, 20);
+  struct ws *ws = calloc(1, sizeof *ws);
+  if (!ws) {
+    conn_close(c);
+    return;
+  }
+  ws->hneed = 2;
+  c->ws = ws;
+  struct ob *h = &o->resp;
+  head_begin(c, 101);
+  ob_puts(h, "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+             "Sec-WebSocket-Accept: ");
+  ob_puts(h, (const char *)accept);
+  ob_puts(h, "\r\n\r\n");
+  if (h->err) {
+    conn_close(c);
+    return;
+  }
+  c->state = ST_WS;
+  o->ws_accepted++;
+  ws_send(c, h->b.data, h->b.len, 0);
+  if (c->state != ST_WS)
+    return;
+  ws_arm(o);
+  if (!c->reading && start_reading(c)) {
+    conn_close(c);
+    return;
+  }
+  /* Frames that came with the handshake: process_input passes them on
+   * when it is the caller; after a delay they wait in pending. */
+  if (!c->parsing && c->pending_len) {
+    char *held = c->pending;
+    size_t n = c->pending_len;
+    c->pending = NULL;
+    c->pending_len = c->pending_cap = 0;
+    ws_input(c, held, n);
+    free(held);
+  }
+}
+
+/* ---- /control/: the failure switch ------------------------------------- */
+
+static void serve_control(struct conn *c, const struct req *r)
+{
+  struct origin *o = c->o;
+  struct ob *b = &o->body;
+  int post = c->method == HTTP_POST;
+  if (rest_is(r, "state")) {
+    if (c->method != HTTP_GET && c->method != HTTP_HEAD) {
+      respond_msg(c, 405, "Allow: GET, HEAD\r\n", NULL);
+      return;
+    }
+  } else if (rest_is(r, "down")) {
+    const char *v;
+    size_t n;
+    uint64_t ms = 0;
+    int timed = query_get(r, "for", &v, &n);
+    if (!post) {
+      respond_msg(c, 405, "Allow: POST\r\n", NULL);
+      return;
+    }
+    if (timed && (parse_u64(v, n, DOWN_MAX_MS, &ms) || ms < 1)) {
+      bad_param(c);
+      return;
+    }
+    o->down = 1;
+    o->down_until = timed ? origin_ms(o) + ms : UINT64_MAX;
+    for (struct conn *w = o->conns; w; w = w->next)
+      if (w->state == ST_WS)
+        ws_close(w, 1011, "origin down");
+  } else if (rest_is(r, "up")) {
+    if (!post) {
+      respond_msg(c, 405, "Allow: POST\r\n", NULL);
+      return;
+    }
+    o->down = 0;
+  } else {
+    not_found(c);
+    return;
+  }
+  ob_reset(b);
+  ob_puts(b, origin_down(o) ? "{\"down\":true}\n" : "{\"down\":false}\n");
+  if (b->err) {
+    conn_close(c);
+    return;
+  }
+  respond(c, 200, "Cache-Control: no-store\r\n", "application/json", b->b.data,
+          b->b.len);
+}
+
 /* ---- the origin -------------------------------------------------------- */
 
 void origin_options_init(struct origin_options *opt)
@@ -2223,6 +3187,9 @@ void origin_options_init(struct origin_options *opt)
   opt->host = "127.0.0.1";
   opt->pages = PAGES_DEFAULT;
   opt->seed = 7;
+  opt->api_period_ms = API_PERIOD_MS;
+  opt->feed_period_ms = FEED_PERIOD_MS;
+  opt->stream_period_ms = STREAM_PERIOD_MS;
 }
 
 static void origin_free(struct origin *o)
@@ -2256,6 +3223,7 @@ static void origin_maybe_free(struct origin *o)
     done(arg);
 }
 
+/* The listener's and the /stream timer's close callback. */
 static void on_listener_close(uv_handle_t *h)
 {
   struct origin *o = h->data;
@@ -2316,7 +3284,10 @@ static int origin_start_site(struct origin **out, uv_loop_t *loop,
   const char *host = opt->host ? opt->host : "127.0.0.1";
   int pages = opt->pages > 0 ? opt->pages : PAGES_DEFAULT;
   if (opt->port < 0 || opt->port > 65535 || opt->pages > PAGES_MAX ||
-      opt->latency_ms > DELAY_MAX_MS || parse_host(host, opt->port, &ss) ||
+      opt->latency_ms > DELAY_MAX_MS || opt->api_period_ms > PERIOD_MAX_MS ||
+      opt->feed_period_ms > PERIOD_MAX_MS ||
+      opt->stream_period_ms > PERIOD_MAX_MS ||
+      parse_host(host, opt->port, &ss) ||
       (site->robots_status &&
        (site->robots_status < 100 || site->robots_status > 599)) ||
       site->nplant < 0 || site->nplant > PLANT_MAX || site->ndisallow < 0 ||
@@ -2333,6 +3304,13 @@ static int origin_start_site(struct origin **out, uv_loop_t *loop,
   o->pages = pages;
   o->seed = opt->seed;
   o->latency_ms = opt->latency_ms > 0 ? opt->latency_ms : 0;
+  o->api_period =
+      (uint64_t)(opt->api_period_ms > 0 ? opt->api_period_ms : API_PERIOD_MS);
+  o->feed_period = (uint64_t)(opt->feed_period_ms > 0 ? opt->feed_period_ms
+                                                      : FEED_PERIOD_MS);
+  o->stream_period =
+      (uint64_t)(opt->stream_period_ms > 0 ? opt->stream_period_ms
+                                           : STREAM_PERIOD_MS);
   o->robots_status = site->robots_status;
   memcpy(o->plant, site->plant, sizeof o->plant);
   o->nplant = site->nplant;
@@ -2383,6 +3361,15 @@ static int origin_start_site(struct origin **out, uv_loop_t *loop,
   o->port =
       ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                      : ((struct sockaddr_in *)&ss)->sin_port);
+  snprintf(o->base, sizeof o->base, "http://%s%s%s:%d",
+           ss.ss_family == AF_INET6 ? "[" : "", host,
+           ss.ss_family == AF_INET6 ? "]" : "", o->port);
+  o->t0_ns = uv_hrtime();
+  o->wall0_ms = wall_ms();
+  uv_timer_init(loop, &o->ws_timer);
+  o->ws_timer.data = o;
+  o->ws_timer_ready = 1;
+  o->handles++;
   *out = o;
   return 0;
 fail:
@@ -2409,6 +3396,8 @@ void origin_stop(struct origin *o, void (*done)(void *arg), void *arg)
   o->done = done;
   o->done_arg = arg;
   uv_close((uv_handle_t *)&o->listener, on_listener_close);
+  if (o->ws_timer_ready)
+    uv_close((uv_handle_t *)&o->ws_timer, on_listener_close);
   /* conn_close only schedules: the list stays intact while we walk it. */
   for (struct conn *c = o->conns; c; c = c->next)
     conn_close(c);
@@ -2463,6 +3452,14 @@ static void usage(FILE *f)
         "to 16)\n"
         "  --hostile             the index links to the /hostile/ crawler "
         "traps\n\n"
+        "The live endpoints (/api/weather.json, /feed/rss.xml, "
+        "/feed/atom.xml, /stream):\n"
+        "  --api-period MS       /api/weather.json changes every MS ms "
+        "(default 1000)\n"
+        "  --feed-period MS      the feeds gain an item every MS ms (default "
+        "1000)\n"
+        "  --stream-period MS    /stream sends a message every MS ms "
+        "(default 200)\n\n"
         "Prints \"origin listening on http://HOST:PORT/ (N pages)\" once "
         "ready;\nstops on SIGINT or SIGTERM.\n",
         f);
@@ -2581,6 +3578,9 @@ int origin_main(int argc, char **argv)
       {"disallow", required_argument, NULL, 'D'},
       {"plant", required_argument, NULL, 'W'},
       {"hostile", no_argument, NULL, 'X'},
+      {"api-period", required_argument, NULL, 'A'},
+      {"feed-period", required_argument, NULL, 'F'},
+      {"stream-period", required_argument, NULL, 'T'},
       {NULL, 0, NULL, 0},
   };
   struct origin_options opt;
@@ -2636,6 +3636,18 @@ int origin_main(int argc, char **argv)
       break;
     case 'X':
       cli.site.hostile = 1;
+      break;
+    case 'A':
+      v = option_num("--api-period", optarg, 1, PERIOD_MAX_MS);
+      opt.api_period_ms = (int)v;
+      break;
+    case 'F':
+      v = option_num("--feed-period", optarg, 1, PERIOD_MAX_MS);
+      opt.feed_period_ms = (int)v;
+      break;
+    case 'T':
+      v = option_num("--stream-period", optarg, 1, PERIOD_MAX_MS);
+      opt.stream_period_ms = (int)v;
       break;
     case 'h':
       usage(stdout);

@@ -26,9 +26,17 @@ struct origin_options {
   int latency_ms;       /* added before every response; < 0 is 0 */
   const char *log_path; /* NULL: no request log; else appended to */
   int quiet;            /* origin_main: no summary on stderr at exit */
+  /* The live endpoints (docs/ORIGIN.md): /api/weather.json changes every
+   * api_period_ms, /feed/ gains an item every feed_period_ms, /stream
+   * sends a message every stream_period_ms. <= 0: the default; above
+   * 86400000: -EINVAL. */
+  int api_period_ms;    /* default 1000 */
+  int feed_period_ms;   /* default 1000 */
+  int stream_period_ms; /* default 200 */
 };
 
-/* Fills opt with the defaults (127.0.0.1, port 0, 1000 pages, seed 7). */
+/* Fills opt with the defaults (127.0.0.1, port 0, 1000 pages, seed 7,
+ * periods 1000, 1000 and 200 ms). */
 void origin_options_init(struct origin_options *opt);
 
 struct origin;

@@ -7,8 +7,11 @@ checks every endpoint of docs/ORIGIN.md with http.client and raw sockets,
 then that SIGTERM ends it with exit code 0. The crawler-test options
 (--robots-status, --crawl-delay, --disallow, --plant, --hostile) get short
 origins of their own. Standard library only."""
+import base64
+import datetime
 import email.utils
 import gzip
+import hashlib
 import html.parser
 import http.client
 import json
@@ -18,10 +21,12 @@ import resource
 import selectors
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import time
+import xml.etree.ElementTree as ET
 import zlib
 
 SPATE = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "build/spate"
@@ -783,6 +788,15 @@ def test_site_options(cl):
     finally:
         stop_origin(proc)
 
+    # Fewer than 10 pages: a one-digit page past the end is still a 404.
+    proc, port = start_origin("--pages", "5")
+    try:
+        c = Client(port)
+        got = [c.get(f"/p/{n}.html")[0].status for n in range(10)]
+        check(got == [200] * 5 + [404] * 5, f"--pages 5: {got}")
+    finally:
+        stop_origin(proc)
+
 
 def test_bad_site_options():
     bad = [["--plant", "3:bad-word"], ["--plant", "3:"], ["--plant", "x:w"],
@@ -795,6 +809,8 @@ def test_bad_site_options():
            ["--crawl-delay", "1."], ["--crawl-delay", ".5"],
            ["--crawl-delay", "-1"], ["--disallow", ""],
            ["--disallow", "/a b"],
+           ["--api-period", "0"], ["--feed-period", "86400001"],
+           ["--stream-period", "x"], ["--api-period", "-5"],
            sum((["--plant", f"{i}:w"] for i in range(17)), []),
            sum((["--disallow", f"/{i}/"] for i in range(17)), [])]
     for args in bad:
@@ -807,8 +823,10 @@ def test_bad_site_options():
     p = subprocess.run([SPATE, "origin", "--help"], capture_output=True,
                        text=True, timeout=10)
     check(all(o in p.stdout for o in ("--robots-status", "--crawl-delay",
-                                      "--disallow", "--plant", "--hostile")),
-          "--help names the crawler-test options")
+                                      "--disallow", "--plant", "--hostile",
+                                      "--api-period", "--feed-period",
+                                      "--stream-period")),
+          "--help names the crawler-test and live-endpoint options")
 
 
 def test_cli():
@@ -823,6 +841,603 @@ def test_cli():
     p = subprocess.run([SPATE, "origin", "--help"], capture_output=True,
                        text=True, timeout=10)
     check(p.returncode == 0 and "--latency" in p.stdout, "--help works")
+
+
+# ---- the live endpoints: /api/, /feed/, /stream, /control/ ---------------
+
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
+        "Sunday")
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep",
+          "Oct", "Nov", "Dec")
+
+
+def weather_values(seq):
+    """(temp, wind) of version seq, as docs/ORIGIN.md defines them."""
+    return (((seq % 401) * 37 % 401 - 100) / 10, ((seq % 301) * 53 % 301) / 10)
+
+
+def price_of(seq):
+    return (9000 + (seq % 2001) * 7919 % 2001) / 100
+
+
+def version_of(r):
+    m = re.fullmatch(r'"v(\d+)"', r.getheader("ETag") or "")
+    return int(m.group(1)) if m else None
+
+
+def http_forms(imf):
+    """An IMF-fixdate in its RFC 850 and asctime forms."""
+    d = email.utils.parsedate_to_datetime(imf)
+    rfc850 = (f"{DAYS[d.weekday()]}, {d.day:02d}-{MONTHS[d.month - 1]}-"
+              f"{d.year % 100:02d} {d:%H:%M:%S} GMT")
+    asctime = (f"{DAYS[d.weekday()][:3]} {MONTHS[d.month - 1]} {d.day:2d} "
+               f"{d:%H:%M:%S} {d.year}")
+    return rfc850, asctime
+
+
+class Tally:
+    """Requests to the live endpoints, and the answers the origin must have
+    counted in /api/origin-stats.json."""
+
+    def __init__(self, cl):
+        self.cl = cl
+        self.n = {}
+
+    def get(self, name, path, headers=None, method="GET"):
+        r, body = self.cl.get(path, headers, method)
+        key = (name, str(r.status))
+        self.n[key] = self.n.get(key, 0) + 1
+        return r, body
+
+    def check_stats(self, names, what):
+        r, body = self.cl.get("/api/origin-stats.json")
+        if not check(r.status == 200, f"{what}: origin-stats {r.status}"):
+            return
+        stats = json.loads(body)
+        for name in names:
+            want = {code: self.n.get((name, code), 0)
+                    for code in ("200", "304", "503")}
+            check(stats.get(name) == want,
+                  f"{what}: origin-stats {name} {stats.get(name)}, want "
+                  f"{want}")
+
+
+def conditional_304(t, name, path, header, value_of):
+    """Sends header (its value from the last 200 via value_of) until the
+    answer is 304 for that same version (a period may end in between,
+    which gives a 200 of the next version). Returns the 304, or None."""
+    for _ in range(5):
+        r1, _ = t.get(name, path)
+        r2, body = t.get(name, path, {header: value_of(r1)})
+        if r2.status == 304:
+            check(body == b"" and r2.getheader("Content-Type") is None and
+                  r2.getheader("Content-Length") is None,
+                  f"{path} {header}: a 304 has no body")
+            check(r2.getheader("ETag") == r1.getheader("ETag") and
+                  r2.getheader("Last-Modified") ==
+                  r1.getheader("Last-Modified"),
+                  f"{path} {header}: the 304 has the validators")
+            return r2
+        if not check(r2.status == 200 and
+                     version_of(r2) == version_of(r1) + 1,
+                     f"{path} {header}: {r2.status} {version_of(r2)} "
+                     f"after version {version_of(r1)}"):
+            return None
+    check(False, f"{path} {header}: no 304 in 5 tries")
+    return None
+
+
+def check_conditional(t, name, path):
+    """ETag and Last-Modified on a versioned document (period >= 1 s)."""
+    conditional_304(t, name, path, "If-None-Match",
+                    lambda r: r.getheader("ETag"))
+    conditional_304(t, name, path, "If-None-Match",
+                    lambda r: '"x", W/' + r.getheader("ETag") + ', "y"')
+    conditional_304(t, name, path, "If-Modified-Since",
+                    lambda r: r.getheader("Last-Modified"))
+    for form in (0, 1):
+        conditional_304(t, name, path, "If-Modified-Since",
+                        lambda r: http_forms(r.getheader("Last-Modified"))
+                        [form])
+    r, _ = t.get(name, path, {"If-None-Match": "*"})
+    check(r.status == 304, f"{path} If-None-Match: * gives {r.status}")
+    old = "Thu, 01 Jan 2015 00:00:00 GMT"
+    future = email.utils.formatdate(time.time() + 86400, usegmt=True)
+    for h in ({"If-None-Match": '"v999999999"'},
+              {"If-None-Match": '"v0-x"'},
+              {"If-Modified-Since": old},
+              {"If-Modified-Since": future},  # in the future: ignored
+              {"If-Modified-Since": "yesterday"},
+              # If-None-Match wins over a current If-Modified-Since
+              {"If-None-Match": '"v999999999"',
+               "If-Modified-Since": email.utils.formatdate(usegmt=True)}):
+        r, body = t.get(name, path, h)
+        check(r.status == 200 and body, f"{path} {h}: {r.status}, want 200")
+    r, body = t.get(name, path, method="HEAD")
+    check(r.status == 200 and body == b"" and r.getheader("ETag"),
+          f"HEAD {path}: {r.status} with the validators, no body")
+
+
+def test_weather(cl):
+    t = Tally(cl)
+    r, body = t.get("weather", "/api/weather.json")
+    check(r.status == 200 and r.getheader("Content-Type") ==
+          "application/json", f"/api/weather.json: {r.status} "
+          f"{r.getheader('Content-Type')}")
+    doc = json.loads(body)
+    check(set(doc) == {"seq", "current", "updated"} and
+          set(doc["current"]) == {"temp", "wind"},
+          f"/api/weather.json keys: {doc}")
+    seq = doc["seq"]
+    check(r.getheader("ETag") == f'"v{seq}"',
+          f"ETag {r.getheader('ETag')} for seq {seq}")
+    check((doc["current"]["temp"], doc["current"]["wind"]) ==
+          weather_values(seq), f"temp and wind of seq {seq}: {doc}")
+    check(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z",
+                       doc["updated"]) is not None,
+          f"updated is RFC 3339: {doc['updated']}")
+    updated = datetime.datetime.fromisoformat(
+        doc["updated"].replace("Z", "+00:00")).timestamp()
+    lm = email.utils.parsedate_to_datetime(
+        r.getheader("Last-Modified")).timestamp()
+    check(lm == int(updated), f"Last-Modified {lm} is the second of "
+          f"updated {updated}")
+    check(-0.5 <= time.time() - updated <= 2.5,
+          f"updated {doc['updated']} is this period's start")
+    # seq counts periods (1 s) since the start: the origin has run a while.
+    check(seq >= 1, f"seq {seq} counts the seconds since the start")
+    check_conditional(t, "weather", "/api/weather.json")
+    r, _ = cl.get("/api/nope.json")
+    check(r.status == 404, f"/api/nope.json: {r.status}")
+    t.check_stats(["weather"], "after the weather checks")
+    return t
+
+
+def parse_feed(body, atom):
+    """[(id, title, link, summary, date)] newest first, and the feed."""
+    root = ET.fromstring(body)
+    if atom:
+        ns = {"a": "http://www.w3.org/2005/Atom"}
+        items = [(e.findtext("a:id", namespaces=ns),
+                  e.findtext("a:title", namespaces=ns),
+                  e.find("a:link", ns).get("href"),
+                  e.findtext("a:summary", namespaces=ns),
+                  datetime.datetime.fromisoformat(
+                      e.findtext("a:updated", namespaces=ns).replace(
+                          "Z", "+00:00")).timestamp())
+                 for e in root.findall("a:entry", ns)]
+    else:
+        items = [(e.findtext("guid"), e.findtext("title"),
+                  e.findtext("link"), e.findtext("description"),
+                  email.utils.parsedate_to_datetime(
+                      e.findtext("pubDate")).timestamp())
+                 for e in root.find("channel").findall("item")]
+    return root, items
+
+
+def check_feed(port, r, body, atom, what):
+    name = "atom" if atom else "rss"
+    ctype = f"application/{name}+xml; charset=utf-8"
+    check(r.status == 200 and r.getheader("Content-Type") == ctype,
+          f"{what}: {r.status} {r.getheader('Content-Type')}")
+    check(b" news &amp; notes." in body, f"{what}: the &amp; entity")
+    v = version_of(r)
+    root, items = parse_feed(body, atom)
+    ids = [i[0] for i in items]
+    want = [f"urn:spate:item:{k}" for k in range(v, max(v - 10, 0), -1)]
+    check(ids == want, f"{what}: version {v}, items {ids}, want {want}")
+    for (id_, title, link, summary, _) in items:
+        k = int(id_.rsplit(":", 1)[1])
+        check(title == f"Item {k}" and
+              link == f"http://127.0.0.1:{port}/items/{k}.html" and
+              summary == f"Item {k} of the spate origin feed: news & "
+              "notes.", f"{what}: item {k}: {title!r} {link!r} {summary!r}")
+    dates = [i[4] for i in items]
+    check(dates == sorted(dates, reverse=True), f"{what}: dates newest first")
+    lm = email.utils.parsedate_to_datetime(
+        r.getheader("Last-Modified")).timestamp()
+    check(items and int(dates[0]) == lm,
+          f"{what}: Last-Modified {lm} is the newest item's date")
+    if atom:
+        ns = {"a": "http://www.w3.org/2005/Atom"}
+        check(root.tag == "{http://www.w3.org/2005/Atom}feed" and
+              root.findtext("a:id", namespaces=ns) == "urn:spate:feed" and
+              root.findtext("a:title", namespaces=ns) == "spate origin feed",
+              f"{what}: an Atom feed")
+    else:
+        check(root.tag == "rss" and root.get("version") == "2.0" and
+              root.find("channel").findtext("title") == "spate origin feed",
+              f"{what}: an RSS 2.0 channel")
+    return v, ids
+
+
+def test_feeds(cl):
+    t = Tally(cl)
+    for name, atom in (("rss", False), ("atom", True)):
+        path = f"/feed/{name}.xml"
+        r, body = t.get(name, path)
+        v, ids = check_feed(cl.port, r, body, atom, path)
+        # One item a second since the start (a few seconds ago).
+        check(len(ids) == min(v, 10) and v >= 2,
+              f"{path}: {len(ids)} items of {v}")
+        check_conditional(t, name, path)
+        r, body = cl.get(f"/items/{v}.html")
+        check(r.status == 200 and title_of(body) == f"Item {v}" and
+              b"news &amp; notes" in body, f"/items/{v}.html: {r.status}")
+    for path in ("/items/0.html", "/items/999999.html", "/items/1.htm",
+                 "/items/01.html", "/feed/nope.xml"):
+        r, _ = cl.get(path)
+        check(r.status == 404, f"{path}: {r.status}, want 404")
+    t.check_stats(["rss", "atom"], "after the feed checks")
+
+
+class WS:
+    """A minimal RFC 6455 client on a raw socket: the handshake, then
+    frames."""
+
+    def __init__(self, port, key=None, version="13", upgrade=True,
+                 timeout=5, path="/stream", after=b""):
+        self.key = key or base64.b64encode(os.urandom(16)).decode()
+        self.s = socket.create_connection(("127.0.0.1", port),
+                                          timeout=timeout)
+        self.buf = b""
+        self.raw = []  # the text messages as received
+        req = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        if upgrade:
+            req += "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        req += (f"Sec-WebSocket-Key: {self.key}\r\n"
+                f"Sec-WebSocket-Version: {version}\r\n\r\n")
+        self.s.sendall(req.encode() + after)  # after: frames sent at once
+        while b"\r\n\r\n" not in self.buf:
+            chunk = self.s.recv(65536)
+            if not chunk:
+                break
+            self.buf += chunk
+        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        self.status = int(lines[0].split()[1]) if lines[0] else 0
+        self.headers = {k.strip().lower(): v.strip() for k, v in
+                        (x.split(":", 1) for x in lines[1:] if ":" in x)}
+
+    def accept_ok(self):
+        want = base64.b64encode(hashlib.sha1(
+            (self.key + WS_GUID).encode()).digest()).decode()
+        return self.headers.get("sec-websocket-accept") == want
+
+    def _need(self, n):
+        while len(self.buf) < n:
+            chunk = self.s.recv(65536)
+            if not chunk:
+                raise EOFError("the server closed the connection")
+            self.buf += chunk
+
+    def frame(self):
+        """(opcode, payload) of the next frame; server frames are final
+        and unmasked."""
+        self._need(2)
+        b0, b1 = self.buf[0], self.buf[1]
+        n, h = b1 & 0x7f, 2
+        if n == 126:
+            self._need(4)
+            n, h = struct.unpack(">H", self.buf[2:4])[0], 4
+        elif n == 127:
+            self._need(10)
+            n, h = struct.unpack(">Q", self.buf[2:10])[0], 10
+        self._need(h + n)
+        payload, self.buf = self.buf[h:h + n], self.buf[h + n:]
+        check(b0 & 0xf0 == 0x80 and not b1 & 0x80,
+              f"a server frame is final and unmasked: {b0:#x} {b1:#x}")
+        return b0 & 0x0f, payload
+
+    def messages(self, k):
+        """The next k text messages, decoded, with their arrival times."""
+        out = []
+        while len(out) < k:
+            op, payload = self.frame()
+            if op == 1:
+                self.raw.append(payload)
+                out.append((time.monotonic(), json.loads(payload)))
+        return out
+
+    def send(self, opcode, payload=b"", mask=True, fin=True):
+        self.s.sendall(self.encode(opcode, payload, mask, fin))
+
+    @staticmethod
+    def encode(opcode, payload=b"", mask=True, fin=True):
+        n = len(payload)
+        hdr = bytes([(0x80 if fin else 0) | opcode])
+        mbit = 0x80 if mask else 0
+        if n < 126:
+            hdr += bytes([mbit | n])
+        elif n < 65536:
+            hdr += bytes([mbit | 126]) + struct.pack(">H", n)
+        else:
+            hdr += bytes([mbit | 127]) + struct.pack(">Q", n)
+        if mask:
+            m = os.urandom(4)
+            hdr += m
+            payload = bytes(b ^ m[i % 4] for i, b in enumerate(payload))
+        return hdr + payload
+
+    def until_close(self):
+        """Reads up to the close frame; its status code (None if empty),
+        and whether EOF follows."""
+        while True:
+            op, payload = self.frame()
+            if op == 8:
+                break
+        code = struct.unpack(">H", payload[:2])[0] if payload else None
+        try:
+            eof = self.s.recv(100) == b""
+        except OSError:
+            eof = False
+        return code, eof
+
+    def close(self):
+        self.s.close()
+
+
+def check_stream_messages(ws, msgs, period, what):
+    seqs = [m["seq"] for _, m in msgs]
+    check(all(b > a for a, b in zip(seqs, seqs[1:])),
+          f"{what}: seq increases: {seqs}")
+    check(sum(b - a == 1 for a, b in zip(seqs, seqs[1:])) >=
+          (len(seqs) - 1) // 2, f"{what}: seq mostly steps by 1: {seqs}")
+    check(all(m["price"] == price_of(m["seq"]) for _, m in msgs),
+          f"{what}: price follows seq: {[m for _, m in msgs]}")
+    check(all(abs(m["time"] - time.time()) < 10 for _, m in msgs) and
+          all(re.fullmatch(rb'\{"seq":\d+,"price":\d+\.\d\d,'
+                           rb'"time":\d+\.\d{3}\}', p)
+              for p in ws.raw[-len(msgs):]),
+          f"{what}: time is Unix seconds with ms: {ws.raw[-1]!r}")
+    span = msgs[-1][0] - msgs[0][0]
+    want = (len(msgs) - 1) * period
+    check(want * 0.5 <= span <= want * 3 + 1,
+          f"{what}: {len(msgs)} messages over {span:.3f} s, about {want} s")
+
+
+def test_stream(cl):
+    ws = WS(cl.port)
+    cl.logged += 1
+    try:
+        check(ws.status == 101 and
+              ws.headers.get("upgrade", "").lower() == "websocket" and
+              ws.headers.get("connection", "").lower() == "upgrade",
+              f"/stream handshake: {ws.status} {ws.headers}")
+        check(ws.accept_ok(), f"Sec-WebSocket-Accept for {ws.key}: "
+              f"{ws.headers.get('sec-websocket-accept')}")
+        msgs = ws.messages(5)
+        check(all(set(m) == {"seq", "price", "time"} for _, m in msgs),
+              f"/stream message keys: {msgs[0][1]}")
+        check_stream_messages(ws, msgs, 0.2, "/stream")
+        # A second client gets the same ticks.
+        ws2 = WS(cl.port)
+        cl.logged += 1
+        try:
+            check(ws2.status == 101 and ws2.accept_ok(),
+                  f"a second /stream client: {ws2.status}")
+            a = {m["seq"] for _, m in ws.messages(3)}
+            b = {m["seq"] for _, m in ws2.messages(3)}
+            check(a & b, f"two clients share ticks: {a} {b}")
+        finally:
+            ws2.close()
+        # Client frames: data is ignored, a ping gets its pong.
+        ws.send(1, b'{"hello": "origin"}')
+        ws.send(2, bytes(range(256)) * 300)   # 76,800 bytes, ignored
+        ws.send(1, b"frag", fin=False)
+        ws.send(0, b"ment")
+        ws.send(9, b"are you there")
+        pong = None
+        for _ in range(50):
+            op, payload = ws.frame()
+            if op == 10:
+                pong = payload
+                break
+        check(pong == b"are you there", f"ping answered with pong: {pong}")
+        more = ws.messages(2)
+        check(more[1][1]["seq"] > msgs[-1][1]["seq"],
+              "messages go on after client frames")
+        ws.send(8, struct.pack(">H", 1000) + b"bye")
+        code, eof = ws.until_close()
+        check(code == 1000 and eof,
+              f"close 1000 echoed ({code}), then the server closes ({eof})")
+    finally:
+        ws.close()
+
+    # Frames sent with the handshake, before its answer (and with the
+    # answer delayed, so they wait in the connection's input buffer).
+    for path in ("/stream", "/stream?delay=100"):
+        ws = WS(cl.port, path=path, after=WS.encode(9, b"early") +
+                WS.encode(1, b"x" * 200))
+        cl.logged += 1
+        try:
+            check(ws.status == 101 and ws.accept_ok(),
+                  f"{path} with frames behind the handshake: {ws.status}")
+            op, payload = ws.frame()
+            while op == 1:
+                op, payload = ws.frame()
+            check((op, payload) == (10, b"early"),
+                  f"{path}: the early ping is answered: {op} {payload!r}")
+        finally:
+            ws.close()
+
+    ws = WS(cl.port)
+    cl.logged += 1
+    try:
+        check(ws.status == 101, "a third client")
+        ws.messages(1)
+        ws.send(1, b"no mask", mask=False)
+        code, eof = ws.until_close()
+        check(code == 1002 and eof, f"an unmasked frame: close {code}")
+    finally:
+        ws.close()
+
+    for kw, status, what in (({"upgrade": False}, 426, "no Upgrade"),
+                             ({"version": "8"}, 426, "version 8"),
+                             ({"key": "c2hvcnQ="}, 400, "a short key"),
+                             ({"key": "!" * 24}, 400, "a bad key")):
+        ws = WS(cl.port, **kw)
+        cl.logged += 1
+        check(ws.status == status, f"/stream with {what}: {ws.status}, "
+              f"want {status}")
+        if status == 426:
+            check(ws.headers.get("sec-websocket-version") == "13",
+                  f"/stream 426 names version 13: {ws.headers}")
+        ws.close()
+    r, body = cl.get("/stream")
+    check(r.status == 426 and r.getheader("Upgrade") == "websocket" and
+          b"426 Upgrade Required" in body, f"GET /stream: {r.status}")
+    r, body = cl.get("/api/origin-stats.json")
+    stream = json.loads(body).get("stream")
+    check(stream == {"101": 5, "503": 0}, f"stream stats {stream}")
+
+
+def test_live_periods():
+    """Short periods: each version lasts one period, the feed grows by one
+    item a period, the stream ticks at its period."""
+    proc, port = start_origin("--api-period", "200", "--feed-period", "300",
+                              "--stream-period", "50")
+    try:
+        c = Client(port)
+        seen = {}      # seq -> body
+        feed = []      # (version, ids)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 1.3:
+            r, body = c.get("/api/weather.json")
+            seq = json.loads(body)["seq"]
+            check(seen.get(seq, body) == body,
+                  f"seq {seq}: the same body all period")
+            seen[seq] = body
+            r, body = c.get("/feed/rss.xml")
+            v, ids = check_feed(port, r, body, False, "rss at 300 ms")
+            check(len(ids) == min(v, 10), f"rss at 300 ms: {len(ids)} of {v}")
+            feed.append((v, ids))
+            time.sleep(0.04)
+        seqs = sorted(seen)
+        check(seqs == list(range(seqs[0], seqs[-1] + 1)) and
+              5 <= len(seqs) <= 9,
+              f"weather at 200 ms: one version a period over 1.3 s: {seqs}")
+        check(len(set(seen.values())) == len(seen),
+              "each period has its own document")
+        vs = [v for v, _ in feed]
+        check(vs[0] <= 2 and vs == sorted(vs) and 4 <= vs[-1] - vs[0] + 1 <= 7
+              and set(vs) == set(range(vs[0], vs[-1] + 1)),
+              f"rss at 300 ms: one item a period from the start: {vs}")
+        # Sub-second periods share Last-Modified seconds: If-Modified-Since
+        # must never say 304 for a copy that is no longer current.
+        r0, _ = c.get("/api/weather.json")
+        stale = []
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 1.2:
+            r, _ = c.get("/api/weather.json", {
+                "If-Modified-Since": r0.getheader("Last-Modified")})
+            if r.status == 304 and version_of(r) != version_of(r0):
+                stale.append(version_of(r))
+            time.sleep(0.03)
+        check(not stale, f"If-Modified-Since at 200 ms: stale 304s {stale}")
+        ws = WS(port)
+        try:
+            check(ws.status == 101 and ws.accept_ok(), "stream at 50 ms")
+            check_stream_messages(ws, ws.messages(12), 0.05,
+                                  "stream at 50 ms")
+        finally:
+            ws.close()
+    finally:
+        stop_origin(proc)
+
+
+def test_down_up():
+    proc, port = start_origin("--stream-period", "100")
+    try:
+        c = Client(port)
+        t = Tally(c)
+        ws = WS(port)
+        check(ws.status == 101, "a client before the switch")
+        ws.messages(1)
+        t0 = time.monotonic()
+        r, body = c.get("/control/down?for=1500", method="POST")
+        check(r.status == 200 and json.loads(body) == {"down": True},
+              f"POST /control/down?for=1500: {r.status} {body!r}")
+        code, eof = ws.until_close()
+        ws.close()
+        check(code == 1011 and eof,
+              f"/stream clients get close 1011 then EOF: {code} {eof}")
+        _, body = c.get("/control/state")
+        check(json.loads(body) == {"down": True}, f"state while down {body}")
+        for name, path in (("weather", "/api/weather.json"),
+                           ("rss", "/feed/rss.xml"),
+                           ("atom", "/feed/atom.xml"),
+                           (None, "/api/origin-stats.json"),
+                           (None, "/api/nope"), (None, "/feed/nope")):
+            r, body = t.get(name, path)
+            check(r.status == 503 and r.getheader("Retry-After") == "1",
+                  f"{path} while down: {r.status} "
+                  f"{r.getheader('Retry-After')}")
+        r, _ = t.get("weather", "/api/weather.json",
+                     {"If-None-Match": "*"})
+        check(r.status == 503, f"a conditional GET while down: {r.status}")
+        ws = WS(port)
+        check(ws.status == 503 and ws.headers.get("retry-after") == "1",
+              f"/stream upgrade while down: {ws.status}")
+        ws.close()
+        for path in ("/p/1.html", "/items/1.html", "/json/3", "/"):
+            r, _ = c.get(path)
+            check(r.status == 200, f"{path} is not affected: {r.status}")
+        for path, method, want in (("/control/down", "GET", 405),
+                                   ("/control/up", "GET", 405),
+                                   ("/control/state", "POST", 405),
+                                   ("/control/down?for=0", "POST", 400),
+                                   ("/control/down?for=x", "POST", 400),
+                                   ("/control/down?for=86400001", "POST",
+                                    400),
+                                   ("/control/nope", "POST", 404)):
+            r, _ = c.get(path, method=method)
+            check(r.status == want, f"{method} {path}: {r.status}, want "
+                  f"{want}")
+        check(r.status != 405 or r.getheader("Allow"), "405 names Allow")
+        _, body = c.get("/control/state")
+        check(json.loads(body) == {"down": True}, "refused calls change "
+              f"nothing: {body}")
+        time.sleep(max(0, 1.65 - (time.monotonic() - t0)))
+        _, body = c.get("/control/state")
+        check(json.loads(body) == {"down": False},
+              f"down for 1500 ms, then up by itself: {body}")
+        for name, path in (("weather", "/api/weather.json"),
+                           ("rss", "/feed/rss.xml"),
+                           ("atom", "/feed/atom.xml")):
+            r, _ = t.get(name, path)
+            check(r.status == 200, f"{path} after the switch: {r.status}")
+        ws = WS(port)
+        check(ws.status == 101 and ws.messages(1), "/stream after the switch")
+        ws.close()
+
+        # Down until told otherwise, then up early.
+        r, body = c.get("/control/down", method="POST")
+        check(json.loads(body) == {"down": True}, "down without for")
+        time.sleep(0.3)
+        r, _ = t.get("weather", "/api/weather.json")
+        check(r.status == 503, f"still down after 0.3 s: {r.status}")
+        r, body = c.get("/control/up", method="POST")
+        check(r.status == 200 and json.loads(body) == {"down": False},
+              f"POST /control/up: {r.status} {body!r}")
+        for name, path in (("weather", "/api/weather.json"),
+                           ("rss", "/feed/rss.xml"),
+                           ("atom", "/feed/atom.xml")):
+            r, _ = t.get(name, path)
+            check(r.status == 200, f"{path} after /control/up: {r.status}")
+        ws = WS(port)
+        check(ws.status == 101 and ws.messages(1), "/stream after up")
+        ws.close()
+        # A stream while down again, and up, for the counts.
+        r, body = c.get("/control/down?for=60000", method="POST")
+        r, body = c.get("/control/up", method="POST")
+        t.check_stats(["weather", "rss", "atom"], "the down/up switch")
+        _, body = c.get("/api/origin-stats.json")
+        check(json.loads(body)["stream"] == {"101": 3, "503": 1},
+              f"stream stats after the switch: {body!r}")
+    finally:
+        stop_origin(proc)
 
 
 def open_busy_connections(cl):
@@ -899,7 +1514,8 @@ def main():
                  test_reset, test_lie, test_bomb, test_huge, test_headers,
                  test_redirects, test_fixed_pages, test_gzip,
                  test_close_and_delays, test_bad_requests, test_hostile,
-                 test_site_options, test_many_connections]
+                 test_site_options, test_weather, test_feeds, test_stream,
+                 test_many_connections]
         for t in tests:
             t0 = time.monotonic()
             try:
@@ -910,12 +1526,17 @@ def main():
                   file=sys.stderr)
         check(proc.poll() is None, "the origin is still running")
         test_cli()
-        for t in (test_robots_status, test_bad_site_options):
+        for t in (test_robots_status, test_bad_site_options,
+                  test_live_periods, test_down_up):
             try:
                 t()
             except Exception as e:
                 check(False, f"{t.__name__} raised {e!r}")
         busy = open_busy_connections(cl)
+        ws = WS(cl.port)  # a /stream client, cut by the stop
+        cl.logged += 1
+        check(ws.status == 101, "a /stream client left open")
+        busy.append(ws.s)
 
         proc.send_signal(signal.SIGTERM)
         try:
