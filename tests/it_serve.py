@@ -1,0 +1,247 @@
+"""spate serve: sources polled from spate origin (a JSON API, an RSS feed,
+an Atom feed), items in the store and on /ws and /events, conditional GET,
+a failing source marked down and recovering, the admin API (stop, start,
+add, remove), SIGHUP reload keeping connections, SIGTERM flushing."""
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+from spatetest import SPATE, Origin, check, finish, wait_for
+from it_dashboard import WS, get_json, http, sse_events
+
+
+def write_config(path, origin, store, extra=""):
+    with open(path, "w") as f:
+        f.write(f"""# it_serve
+listen: 127.0.0.1:0
+store: {store}
+sources:
+  - name: weather
+    kind: json
+    url: {origin.url('/api/weather.json')}
+    interval: 200ms
+    timeout: 2s
+    retries: 1
+    fields:
+      temp: /current/temp
+      seq: /seq
+  - name: rss
+    kind: feed
+    url: {origin.url('/feed/rss.xml')}
+    interval: 200ms
+  - name: atom
+    kind: feed
+    url: {origin.url('/feed/atom.xml')}
+    interval: 200ms
+  - name: ticks
+    kind: websocket
+    url: ws://127.0.0.1:{origin.port}/stream
+    fields:
+      price: /price
+      seq: /seq
+  - name: dead
+    kind: json
+    url: http://127.0.0.1:1/x.json
+    interval: 300ms
+    retries: 0
+{extra}""")
+
+
+def sources(port):
+    st, v = get_json(port, "/api/sources")
+    return {s["name"]: s for s in v} if st == 200 and v else {}
+
+
+def origin_stats(origin):
+    with urllib.request.urlopen(origin.url("/api/origin-stats.json"),
+                                timeout=5) as r:
+        return json.load(r)
+
+
+def post(origin, path):
+    req = urllib.request.Request(origin.url(path), data=b"", method="POST")
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return r.status
+
+
+def items(db, source):
+    con = sqlite3.connect(db, timeout=10)
+    try:
+        return con.execute("select key, data from items where source = ?",
+                           (source,)).fetchall()
+    finally:
+        con.close()
+
+
+def main():
+    with tempfile.TemporaryDirectory() as d, Origin(
+            pages=10, extra=["--api-period", "300",
+                             "--feed-period", "300"]) as o:
+        conf = os.path.join(d, "spate.yaml")
+        db = os.path.join(d, "serve.db")
+        write_config(conf, o, db)
+        p = subprocess.Popen([SPATE, "serve", conf], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        try:
+            line = p.stderr.readline()
+            m = re.search(r"dashboard on http://127\.0\.0\.1:(\d+)/", line)
+            check(m, f"dashboard line {line!r}")
+            port = int(m.group(1))
+            ws = WS(port)
+            check(ws.status == 101, "ws connects")
+
+            # Every source reports; the dead one is down with its error.
+            check(wait_for(lambda: sources(port).get("weather", {}).get(
+                "items", 0) >= 2, 10), "weather items")
+            s = sources(port)
+            check(s["weather"]["state"] == "running" and
+                  "temp" in s["weather"]["values"], f"weather {s['weather']}")
+            check(wait_for(lambda: sources(port)["dead"]["state"] == "down",
+                           10), "dead source down")
+            check(sources(port)["dead"]["last_error"] == "connect",
+                  f"dead error {sources(port)['dead']}")
+            # The WebSocket source: a message is an item.
+            check(wait_for(lambda: sources(port)["ticks"]["items"] >= 5, 10),
+                  f"ticks items {sources(port).get('ticks')}")
+            check("price" in sources(port)["ticks"]["values"],
+                  f"ticks values {sources(port)['ticks']}")
+            check(wait_for(lambda: sources(port)["rss"]["items"] >= 3 and
+                           sources(port)["atom"]["items"] >= 3, 10),
+                  "feed items")
+            # Items are stored, each feed item once.
+            check(wait_for(lambda: len(items(db, "rss")) >= 3, 10),
+                  "rss items stored")
+            keys = [k for k, _ in items(db, "rss")]
+            check(len(keys) == len(set(keys)) and
+                  all(k.startswith("urn:spate:item:") for k in keys),
+                  f"rss keys {keys[:5]}")
+            st, recent = get_json(port, "/api/sources/rss/items")
+            check(st == 200 and recent and recent[-1]["id"].startswith(
+                "urn:spate:item:"), f"recent items {st}")
+            # Conditional GET: polled faster than it changes, so 304s.
+            check(wait_for(lambda: origin_stats(o)["weather"]["304"] > 0, 5),
+                  f"304s {origin_stats(o)}")
+            # The WebSocket gets ticks and items messages.
+            kinds = set()
+            end = time.monotonic() + 5
+            while time.monotonic() < end and kinds != {"tick", "items"}:
+                op, data = ws.frame()
+                if op == 1:
+                    kinds.add(json.loads(data)["type"])
+            check(kinds == {"tick", "items"}, f"ws message types {kinds}")
+            ev = sse_events(port, 2)
+            check(len(ev) == 2, "SSE events")
+            st, h = get_json(port, "/health")
+            check(st == 200 and h["ready"], f"health {h}")
+
+            # A source that fails degrades alone and recovers.
+            check(post(o, "/control/down?for=1500") == 200, "origin down")
+            check(wait_for(lambda: sources(port)["weather"]["state"] ==
+                           "down", 5), "weather down while the origin is")
+            check(wait_for(lambda: sources(port)["weather"]["state"] ==
+                           "running", 15), "weather recovers")
+            check(sources(port)["ticks"]["failures"] >= 1,
+                  f"the stream was cut: {sources(port)['ticks']}")
+            check(wait_for(lambda: sources(port)["ticks"]["state"] ==
+                           "running", 15), "ticks reconnects")
+            n = sources(port)["ticks"]["items"]
+            check(wait_for(lambda: sources(port)["ticks"]["items"] > n, 5),
+                  "ticks flows again")
+
+            # Admin: stop stops polling, start resumes.
+            st, _, _ = http(port, "POST", "/api/sources/weather/stop")
+            check(st == 202, f"stop {st}")
+            check(wait_for(lambda: sources(port)["weather"]["state"] ==
+                           "stopped", 5), "stopped")
+            n1 = sources(port)["weather"]["polls"]
+            time.sleep(1.0)
+            n2 = sources(port)["weather"]["polls"]
+            check(n2 == n1, f"no polls while stopped ({n1} -> {n2})")
+            st, _, _ = http(port, "POST", "/api/sources/weather/start")
+            check(st == 202, f"start {st}")
+            check(wait_for(lambda: sources(port)["weather"]["polls"] > n2, 5),
+                  "polling again")
+            # Add and remove.
+            body = json.dumps({"name": "extra", "kind": "json",
+                               "url": o.url("/api/weather.json"),
+                               "interval": "300ms",
+                               "fields": {"wind": "/current/wind"}}).encode()
+            st, _, b = http(port, "POST", "/api/sources", body=body,
+                            headers={"Content-Type": "application/json"})
+            check(st == 201, f"add {st} {b}")
+            check(wait_for(lambda: sources(port).get("extra", {}).get(
+                "items", 0) > 0, 5), "added source runs")
+            st, _, _ = http(port, "POST", "/api/sources", body=body)
+            check(st == 409, f"add twice {st}")
+            st, _, b = http(port, "POST", "/api/sources",
+                            body=b'{"name": "x", "kind": "nope"}')
+            check(st == 400, f"bad add {st} {b}")
+            st, _, _ = http(port, "DELETE", "/api/sources/extra")
+            check(st == 202, f"remove {st}")
+            check(wait_for(lambda: "extra" not in sources(port), 5),
+                  "removed")
+            st, _, _ = http(port, "POST", "/api/sources/nope/stop")
+            check(st == 404, f"unknown source {st}")
+
+            # SIGHUP: atom goes, news comes; the WebSocket stays.
+            write_config(conf, o, db, extra=f"""  - name: news
+    kind: feed
+    url: {o.url('/feed/rss.xml')}
+    interval: 250ms
+""")
+            with open(conf) as f:
+                text = f.read()
+            text = re.sub(r"  - name: atom\n(    .*\n)+", "", text)
+            with open(conf, "w") as f:
+                f.write(text)
+            p.send_signal(signal.SIGHUP)
+            check(wait_for(lambda: "news" in sources(port) and
+                           "atom" not in sources(port), 5),
+                  f"reloaded: {sorted(sources(port))}")
+            seen = 0
+            for _ in range(5):
+                op, _ = ws.frame()
+                seen += op == 1
+            check(seen == 5, "the WebSocket still receives after SIGHUP")
+
+            # SIGTERM: stored, 1001 to the WebSocket, exit 0.
+            p.send_signal(signal.SIGTERM)
+            code = None
+            try:
+                while True:
+                    op, data = ws.frame()
+                    if op == 8:
+                        code = int.from_bytes(data[:2], "big")
+                        break
+            except (EOFError, OSError):
+                pass
+            check(code == 1001, f"close code {code}")
+            rc = p.wait(timeout=10)
+            check(rc == 0, f"serve exit {rc}")
+            stored = len(items(db, "rss")) + len(items(db, "news"))
+            check(stored >= 3, f"{stored} feed items stored")
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+    # A bad configuration: a clear error, exit 2.
+    with tempfile.TemporaryDirectory() as d:
+        conf = os.path.join(d, "bad.yaml")
+        with open(conf, "w") as f:
+            f.write("sources:\n  - name: a\n    kind: json\n    url: "
+                    "ftp://x/\n")
+        r = subprocess.run([SPATE, "serve", conf], capture_output=True,
+                           text=True, timeout=10)
+        check(r.returncode == 2 and "bad.yaml:" in r.stderr,
+              f"bad config {r.returncode} {r.stderr!r}")
+
+
+main()
+finish("it_serve")
