@@ -622,7 +622,7 @@ static void test_load(void)
   if (rc == 0 && c.nsources == 4) {
     CHECK_STR(c.listen, "127.0.0.1:8080");
     CHECK_STR(c.store, "serve.db");
-    const struct config_source *s = config_find(&c, "item-1");
+    const struct config_source *s = config_find(&c, "weather");
     CHECK(s && s->kind == SOURCE_JSON && s->nfields > 0 &&
           strncmp(s->url, "http://127.0.0.1:8089/", 22) == 0);
     s = config_find(&c, "news-rss");
