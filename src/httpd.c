@@ -1012,6 +1012,17 @@ static void upgraded(struct conn *c)
   }
   if (c->state == ST_CLOSED || c->closing)
     return;
+  /* A subscriber reads no more requests: what held the last one goes, so
+   * that ten thousand of them cost only their queues. */
+  if (!c->parsing) {
+    buf_free(&c->url);
+    buf_free(&c->target);
+    buf_free(&c->hdrs);
+    buf_free(&c->body);
+    free(c->pending);
+    c->pending = NULL;
+    c->pending_len = c->pending_cap = 0;
+  }
   if (c->eof)
     sub_end(c);
   else if (!c->reading && start_reading(c))
