@@ -9,6 +9,15 @@ once). Full-page screenshots go to BUILD/artifacts/dashboard.png (running)
 and dashboard-stopped.png (after Stop), BUILD being the spate binary's
 directory.
 
+A `spate serve` (tests/it_serve.py's kind of configuration: a JSON
+source, an RSS and an Atom feed, a WebSocket source, all on spate origin)
+is opened in the same way: the page loads without problems, its sources
+table lists every source "running" with live values, and the weather
+row's Stop button stops that source (in the page, at /api/sources, and at
+the origin, which stops seeing polls) and its Start button starts it again;
+SIGTERM then ends serve with 0. Screenshots: serve-dashboard.png (all
+running) and serve-dashboard-stopped.png (weather stopped).
+
 Chromium is required (scripts/install-deps installs it): without it this
 test fails rather than skips."""
 import base64
@@ -315,6 +324,50 @@ def page_ws_url(dport, timeout=10):
     return poll(find, timeout, 0.1)
 
 
+def open_page(chromium, profile):
+    """Chromium and a CDP client on its page, with the domains the tests
+    read enabled; returns (proc or None, CDP or None), a failure recorded
+    when there is no CDP. The caller ends whatever is returned."""
+    chrome, dport, log_path = start_chromium(chromium, profile)
+    cdp = None
+    try:
+        if not dport:
+            with open(log_path, errors="replace") as f:
+                tail = f.read()[-2000:]
+            check(False, f"chromium did not start (exit "
+                         f"{chrome.poll()}): {tail}")
+            return chrome, None
+        ws_url = page_ws_url(dport)
+        if not check(ws_url, "chromium has no page target"):
+            return chrome, None
+        cdp = CDP(ws_url)
+        cdp.send("Runtime.enable")
+        cdp.send("Page.enable")
+        cdp.send("Log.enable")
+        cdp.send("Emulation.setDeviceMetricsOverride", width=WIDTH,
+                 height=HEIGHT, deviceScaleFactor=1, mobile=False)
+        return chrome, cdp
+    except BaseException:
+        # the caller never got them: end them here (a watchdog too)
+        if cdp:
+            cdp.close()
+        stop_chromium(chrome)
+        raise
+
+
+def load_dashboard(cdp, port):
+    """Navigates to the dashboard; True once it has loaded and ticked."""
+    base = f"http://127.0.0.1:{port}/"
+    nav = cdp.send("Page.navigate", url=base)
+    check("errorText" not in nav, f"navigate: {nav}")
+    ok = check(cdp.wait_event("Page.loadEventFired", 10),
+               "page load event within 10 s")
+    ok = check(cdp.eval("location.href") == base, "page URL") and ok
+    return check(poll(lambda: cdp.eval(
+        "window.spateDashboard ? spateDashboard.ticks : 0") > 0, 5),
+        "first tick on the page within 5 s") and ok
+
+
 # ---- the test ------------------------------------------------------------
 
 DOM_DONE = ("(document.getElementById('c-done') || {}).textContent || ''")
@@ -364,33 +417,12 @@ def test_browser(o, chromium):
             check(poll(lambda: stats_done(port) == len(first), 10),
                   f"{len(first)} done in /api/stats: {stats_done(port)}")
 
-            chrome, dport, log_path = start_chromium(chromium, profile)
-            if not dport:
-                with open(log_path, errors="replace") as f:
-                    tail = f.read()[-2000:]
-                check(False, f"chromium did not start (exit "
-                             f"{chrome.poll()}): {tail}")
+            chrome, cdp = open_page(chromium, profile)
+            if not cdp:
                 return
-            ws_url = page_ws_url(dport)
-            if not check(ws_url, "chromium has no page target"):
-                return
-            cdp = CDP(ws_url)
-            cdp.send("Runtime.enable")
-            cdp.send("Page.enable")
-            cdp.send("Log.enable")
-            cdp.send("Emulation.setDeviceMetricsOverride", width=WIDTH,
-                     height=HEIGHT, deviceScaleFactor=1, mobile=False)
 
             # The page loads and ticks.
-            base = f"http://127.0.0.1:{port}/"
-            nav = cdp.send("Page.navigate", url=base)
-            check("errorText" not in nav, f"navigate: {nav}")
-            check(cdp.wait_event("Page.loadEventFired", 10),
-                  "page load event within 10 s")
-            check(cdp.eval("location.href") == base, "page URL")
-            check(poll(lambda: cdp.eval(
-                "window.spateDashboard ? spateDashboard.ticks : 0") > 0, 5),
-                "first tick on the page within 5 s")
+            load_dashboard(cdp, port)
             check(cdp.eval("typeof window.Chart") == "function",
                   "Chart.js loaded")
             check(cdp.eval("document.querySelectorAll("
@@ -504,6 +536,322 @@ def test_browser(o, chromium):
                         pass
 
 
+# ---- spate serve -----------------------------------------------------------
+
+SERVE_KINDS = {"weather": "json", "rss": "feed", "atom": "feed",
+               "ticks": "websocket"}
+
+# The sources table as the page shows it: name -> its cells' text and
+# whether its Stop and Start buttons are enabled.
+DOM_SOURCES = """(function () {
+  var out = {};
+  document.querySelectorAll('#t-sources tr').forEach(function (tr) {
+    var c = tr.cells;
+    if (c.length < 6) return;
+    var stop = tr.querySelector('button[aria-label^="Stop source "]'),
+        start = tr.querySelector('button[aria-label^="Start source "]');
+    out[c[0].textContent] = {kind: c[1].textContent,
+      state: c[2].textContent, error: c[3].textContent,
+      values: c[4].textContent, badge: (c[2].firstChild || {}).className,
+      stop: !!stop && !stop.disabled, start: !!start && !start.disabled};
+  });
+  return out;
+})()"""
+# The sources of the last tick the page applied, keyed by name.
+LAST_SOURCES = """(function () {
+  var out = {}, l = window.spateDashboard && spateDashboard.last;
+  ((l && l.sources) || []).forEach(function (s) { out[s.name] = s; });
+  return out;
+})()"""
+SRC_MSG = ("(function () { var m = document.getElementById('src-msg');"
+           " return m && !m.hidden ? m.textContent : ''; })()")
+
+
+def click_source(cdp, name, action):
+    """Clicks the Stop or Start button in name's row: "clicked",
+    "missing" or "disabled"."""
+    label = json.dumps(f"{action} source {name}")
+    return cdp.eval(f"""(function () {{
+      var b = Array.from(document.querySelectorAll('#t-sources button'))
+        .filter(function (b) {{
+          return b.getAttribute('aria-label') === {label}; }})[0];
+      if (!b) return 'missing';
+      if (b.disabled) return 'disabled';
+      b.click();
+      return 'clicked';
+    }})()""")
+
+
+def write_serve_config(path, o, store):
+    with open(path, "w") as f:
+        f.write(f"""# it_browser
+listen: 127.0.0.1:0
+store: {store}
+sources:
+  - name: weather
+    kind: json
+    url: {o.url('/api/weather.json')}
+    interval: 200ms
+    timeout: 2s
+    fields:
+      temp: /current/temp
+      seq: /seq
+  - name: rss
+    kind: feed
+    url: {o.url('/feed/rss.xml')}
+    interval: 200ms
+  - name: atom
+    kind: feed
+    url: {o.url('/feed/atom.xml')}
+    interval: 200ms
+  - name: ticks
+    kind: websocket
+    url: ws://127.0.0.1:{o.port}/stream
+    fields:
+      price: /price
+      seq: /seq
+""")
+
+
+def api_sources(port):
+    try:
+        return {s["name"]: s for s in http_json(port, "/api/sources")}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def origin_answers(o, endpoint):
+    """How many requests the origin has answered on endpoint (200, 304
+    and 503 together), or -1."""
+    try:
+        st = http_json(o.port, "/api/origin-stats.json").get(endpoint, {})
+        return sum(v for v in st.values() if isinstance(v, int))
+    except (OSError, ValueError, AttributeError):
+        return -1
+
+
+def test_serve(o, chromium):
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    shot = os.path.join(ARTIFACTS, "serve-dashboard.png")
+    shot_stopped = os.path.join(ARTIFACTS, "serve-dashboard-stopped.png")
+    for f in (shot, shot_stopped):
+        if os.path.exists(f):
+            os.unlink(f)
+
+    with tempfile.TemporaryDirectory(prefix="spate-browser-serve-",
+                                     ignore_cleanup_errors=True) as d:
+        conf = os.path.join(d, "spate.yaml")
+        write_serve_config(conf, o, os.path.join(d, "serve.db"))
+        profile = os.path.join(d, "profile")
+        os.mkdir(profile)
+        serve = chrome = cdp = err = None
+        try:
+            serve = subprocess.Popen(
+                [SPATE, "serve", conf], stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            err = Drain(serve.stderr)
+            poll(lambda: err.lines or serve.poll() is not None, 10)
+            line = err.lines[0] if err.lines else ""
+            m = re.search(r"dashboard on http://127\.0\.0\.1:(\d+)/", line)
+            if not check(m, f"serve's dashboard line: {line!r} "
+                            f"{err.tail()}"):
+                return
+            port = int(m.group(1))
+            # every source up and delivering before the page is opened
+            check(poll(lambda: all(
+                api_sources(port).get(n, {}).get("items", 0) > 0
+                for n in SERVE_KINDS), 10),
+                f"every source has items: {api_sources(port)}")
+
+            chrome, cdp = open_page(chromium, profile)
+            if not cdp:
+                return
+
+            # The page loads, ticks and lists every source, running.
+            if not load_dashboard(cdp, port):
+                return
+            check(cdp.eval("typeof window.Chart") == "function",
+                  "Chart.js loaded")
+            check(poll(lambda: cdp.eval("document.getElementById("
+                                        "'f-transport').textContent")
+                       == "WebSocket", 3), "live over WebSocket")
+            check(cdp.eval(DOM_STATE) == "running",
+                  f"serve's state badge {cdp.eval(DOM_STATE)!r}")
+            rows = poll(lambda: (lambda r: r if set(r) == set(SERVE_KINDS)
+                                 and all(v["state"] == "running"
+                                         for v in r.values()) else None)(
+                cdp.eval(DOM_SOURCES)), 5) or cdp.eval(DOM_SOURCES)
+            check(sorted(rows) == sorted(SERVE_KINDS),
+                  f"sources in the page: {sorted(rows)}")
+            for name, kind in SERVE_KINDS.items():
+                r = rows.get(name, {})
+                check(r.get("state") == "running" and
+                      r.get("badge") == "badge badge-running",
+                      f"{name} running in the page: {r}")
+                check(r.get("kind") == kind, f"{name}'s kind: {r}")
+                check(r.get("error") == "—", f"{name}'s last error: {r}")
+                check(r.get("stop") is True and r.get("start") is False,
+                      f"{name}: Stop enabled, Start disabled: {r}")
+            check(cdp.eval("document.getElementById('t-sources-empty')"
+                           ".hidden") is True, "no 'No sources.'")
+            api = api_sources(port)
+            check(all(api.get(n, {}).get("state") == "running"
+                      for n in SERVE_KINDS),
+                  f"/api/sources: "
+                  f"{[(n, s.get('state')) for n, s in api.items()]}")
+
+            # Live values: over a second the weather's fields and the
+            # stream's change, and its items (and the feeds') grow.
+            last0, dom0 = cdp.eval(LAST_SOURCES), cdp.eval(DOM_SOURCES)
+            time.sleep(1.0)
+            last1, dom1 = cdp.eval(LAST_SOURCES), cdp.eval(DOM_SOURCES)
+
+            def val(src, name, key):
+                return src.get(name, {}).get("values", {}).get(key)
+
+            def cnt(src, name):
+                return src.get(name, {}).get("items", -1)
+            check(val(last0, "weather", "seq") is not None and
+                  val(last1, "weather", "seq") != val(last0, "weather", "seq"),
+                  f"weather's seq over 1 s: {val(last0, 'weather', 'seq')} -> "
+                  f"{val(last1, 'weather', 'seq')}")
+            check(cnt(last1, "ticks") > cnt(last0, "ticks") >= 1,
+                  f"ticks' items over 1 s: {cnt(last0, 'ticks')} -> "
+                  f"{cnt(last1, 'ticks')}")
+            check(val(last1, "ticks", "seq") != val(last0, "ticks", "seq"),
+                  "ticks' seq changes")
+            for feed in ("rss", "atom"):
+                check(cnt(last1, feed) > cnt(last0, feed) >= 1,
+                      f"{feed}'s items over 1 s: {cnt(last0, feed)} -> "
+                      f"{cnt(last1, feed)}")
+            for name in ("weather", "ticks"):
+                v0 = dom0.get(name, {}).get("values", "")
+                v1 = dom1.get(name, {}).get("values", "")
+                check("seq: " in v1 and v1 != v0,
+                      f"{name}'s values cell over 1 s: {v0!r} -> {v1!r}")
+            check(re.search(r"temp: -?\d", dom1.get("weather", {}).get(
+                "values", "")), f"weather shows temp: {dom1.get('weather')}")
+            check(re.search(r"price: \d", dom1.get("ticks", {}).get(
+                "values", "")), f"ticks shows price: {dom1.get('ticks')}")
+            time.sleep(0.3)  # a table redraw
+            png = cdp.screenshot(shot)
+            check(png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20000,
+                  f"serve screenshot {len(png)} bytes")
+            before = problems(cdp.events)
+            check(not before, f"serve page problems: {before}")
+            cdp.events.clear()
+
+            # Stop the weather from its row: stopped in the page and the
+            # API, and the origin sees no more polls; the others go on.
+            clicked = click_source(cdp, "weather", "Stop")
+            check(clicked == "clicked", f"weather's Stop button: {clicked}")
+            check(poll(lambda: cdp.eval(DOM_SOURCES).get("weather", {}).get(
+                "state") == "stopped", 5),
+                f"weather stopped in the page: "
+                f"{cdp.eval(DOM_SOURCES).get('weather')}")
+            check(poll(lambda: api_sources(port).get("weather", {}).get(
+                "state") == "stopped", 3),
+                f"weather stopped at /api/sources: "
+                f"{api_sources(port).get('weather')}")
+            msg = poll(lambda: cdp.eval(SRC_MSG).startswith("stop weather:")
+                       and cdp.eval(SRC_MSG), 3) or cdp.eval(SRC_MSG)
+            check(msg.startswith("stop weather: 202"), f"stop message {msg!r}")
+            w = poll(lambda: (lambda r: r if r.get("start") else None)(
+                cdp.eval(DOM_SOURCES).get("weather", {})), 2) or \
+                cdp.eval(DOM_SOURCES).get("weather", {})
+            check(w.get("stop") is False and w.get("start") is True and
+                  w.get("badge") == "badge badge-stopped",
+                  f"stopped weather: Start enabled, Stop disabled: {w}")
+            a0, p0 = origin_answers(o, "weather"), api_sources(port).get(
+                "weather", {}).get("polls", -1)
+            r0 = origin_answers(o, "rss")
+            time.sleep(1.0)
+            a1, p1 = origin_answers(o, "weather"), api_sources(port).get(
+                "weather", {}).get("polls", -1)
+            r1 = origin_answers(o, "rss")
+            check(a0 >= 1 and a1 == a0,
+                  f"origin's weather answers while stopped: {a0} -> {a1}")
+            check(p0 >= 1 and p1 == p0,
+                  f"serve's weather polls while stopped: {p0} -> {p1}")
+            check(r1 > r0 >= 1, f"rss still polled: {r0} -> {r1}")
+            rows = cdp.eval(DOM_SOURCES)
+            check(all(rows.get(n, {}).get("state") == "running"
+                      for n in SERVE_KINDS if n != "weather"),
+                  f"the other sources run on: "
+                  f"{[(n, r.get('state')) for n, r in rows.items()]}")
+            cdp.screenshot(shot_stopped)
+
+            # Start it again: running, polled, its values moving.
+            clicked = click_source(cdp, "weather", "Start")
+            check(clicked == "clicked", f"weather's Start button: {clicked}")
+            check(poll(lambda: cdp.eval(DOM_SOURCES).get("weather", {}).get(
+                "state") == "running", 5),
+                f"weather running again in the page: "
+                f"{cdp.eval(DOM_SOURCES).get('weather')}")
+            check(api_sources(port).get("weather", {}).get("state") ==
+                  "running", f"weather running at /api/sources: "
+                  f"{api_sources(port).get('weather')}")
+            check(poll(lambda: origin_answers(o, "weather") > a1 + 1, 5),
+                  f"origin's weather answers resume: {a1} -> "
+                  f"{origin_answers(o, 'weather')}")
+            seq = val(cdp.eval(LAST_SOURCES), "weather", "seq")
+            check(poll(lambda: val(cdp.eval(LAST_SOURCES), "weather", "seq")
+                       != seq, 3), "weather's values move again")
+            msg = poll(lambda: cdp.eval(SRC_MSG).startswith("start weather:")
+                       and cdp.eval(SRC_MSG), 3) or cdp.eval(SRC_MSG)
+            check(msg.startswith("start weather: 202"),
+                  f"start message {msg!r}")
+            w = poll(lambda: (lambda r: r if r.get("stop") else None)(
+                cdp.eval(DOM_SOURCES).get("weather", {})), 2) or \
+                cdp.eval(DOM_SOURCES).get("weather", {})
+            check(w.get("stop") is True and w.get("start") is False,
+                  f"running weather: Stop enabled, Start disabled: {w}")
+            during = problems(cdp.events)
+            check(not during, f"serve page problems after Stop/Start: "
+                              f"{during}")
+            cdp.events.clear()
+
+            # SIGTERM: serve exits 0; the page saw it end.
+            serve.send_signal(signal.SIGTERM)
+            seen, end = set(), time.monotonic() + 10
+            while serve.poll() is None and time.monotonic() < end:
+                try:
+                    seen.add(cdp.eval(LAST_STATE))
+                except (RuntimeError, TimeoutError):
+                    pass
+                time.sleep(0.02)
+            try:
+                rc = serve.wait(max(0.1, end - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                rc = None
+            check(rc == 0, f"serve after SIGTERM exits {rc} (want 0): "
+                           f"{err.tail()}")
+            time.sleep(0.2)
+            seen.add(cdp.eval(LAST_STATE))
+            seen.discard("")
+            print(f"it_browser: serve states seen after SIGTERM: "
+                  f"{sorted(seen)}", flush=True)
+            # the final tick reaches the page before the 1001 close
+            check(seen & {"done", "stopped"},
+                  f"page saw serve end: states {sorted(seen)}")
+            after = [p for p in problems(cdp.events)
+                     if not p.startswith("log error (network)")]
+            check(not after, f"serve page problems after SIGTERM: {after}")
+        finally:
+            if cdp:
+                cdp.close()
+            if chrome:
+                stop_chromium(chrome)
+            if serve:
+                if serve.poll() is None:
+                    serve.kill()
+                serve.wait(10)
+                try:
+                    serve.stderr.close()
+                except OSError:
+                    pass
+
+
 class Watchdog(Exception):
     pass
 
@@ -527,13 +875,18 @@ def main():
     try:
         with Origin(pages=300) as origin:
             test_browser(origin, chromium)
+        with Origin(pages=10, extra=["--api-period", "300",
+                                     "--feed-period", "300"]) as origin:
+            test_serve(origin, chromium)
     except Watchdog as e:
         check(False, str(e))
     signal.alarm(0)
     took = time.monotonic() - started
-    shot = os.path.join(ARTIFACTS, "dashboard.png")
-    print(f"it_browser: {took:.1f} s" + (f"; screenshot {shot}" if
-          os.path.exists(shot) else ""), flush=True)
+    shots = [os.path.join(ARTIFACTS, f) for f in
+             ("dashboard.png", "serve-dashboard.png")]
+    shots = [f for f in shots if os.path.exists(f)]
+    print(f"it_browser: {took:.1f} s" + (f"; screenshots {', '.join(shots)}"
+                                         if shots else ""), flush=True)
     finish("it_browser")
 
 
