@@ -22,12 +22,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 #include <uv.h>
 
-#define RECENT 50 /* items kept per source for /api/.../items */
-#define SEEN 4096 /* feed item ids remembered per source (dedup) */
+#define RECENT 50    /* items kept per source for /api/.../items */
+#define FRESH_MAX 20 /* items per "items" message */
+#define SEEN 4096    /* feed item ids remembered per source (dedup) */
 #define BACKOFF_BASE_MS 500
 #define container_of(p, type, member)                                         \
   ((type *)(void *)((char *)(p)-offsetof(type, member)))
@@ -91,8 +93,10 @@ struct serve {
   char **names; /* the sources' names, for the live thread (cmd_lock) */
   int nnames;
   struct scheduler_stats st;
-  int stopping;
+  int stopping; /* atomic: the API reads it */
   int signum;
+  int dirty;
+  uv_timer_t publish_timer;
   uint64_t rng;
 };
 
@@ -172,8 +176,13 @@ static void publish_names(struct serve *sv)
   pthread_mutex_unlock(&sv->cmd_lock);
 }
 
-static void publish(struct serve *sv)
+/* Values longer than this are shown as {"truncated": bytes}: the sources
+ * go into every tick. */
+#define VALUES_SHOWN_MAX 2048
+
+static void publish_now(struct serve *sv)
 {
+  sv->dirty = 0;
   if (!sv->live)
     return;
   json_t *arr = json_array();
@@ -182,7 +191,11 @@ static void publish(struct serve *sv)
     if (s->removed)
       continue;
     inflight += s->in_flight;
-    json_t *values = s->values ? json_loads(s->values, 0, NULL) : NULL;
+    json_t *values =
+        !s->values ? NULL
+        : strlen(s->values) > VALUES_SHOWN_MAX
+            ? json_pack("{s:I}", "truncated", (json_int_t)strlen(s->values))
+            : json_loads(s->values, 0, NULL);
     json_array_append_new(
         arr, json_pack("{s:s, s:s, s:s, s:s, s:s?, s:o, s:I, s:I, s:I, s:I, "
                        "s:f, s:f, s:I}",
@@ -202,6 +215,22 @@ static void publish(struct serve *sv)
     live_publish_sources(sv->live, js);
   free(js);
   live_publish_stats(sv->live, &sv->st, inflight);
+}
+
+/* Sources change often (every message of a stream): the live service
+ * gets them at most every PUBLISH_MS. */
+#define PUBLISH_MS 100
+
+static void publish(struct serve *sv)
+{
+  sv->dirty = 1;
+}
+
+static void publish_tick(uv_timer_t *t)
+{
+  struct serve *sv = t->data;
+  if (sv->dirty)
+    publish_now(sv);
 }
 
 /* ---- items ----------------------------------------------------------------
@@ -284,6 +313,7 @@ static void seen_add(struct source *s, const char *id)
 
 static void poll_now(uv_timer_t *t);
 static void source_free(struct source *s);
+static struct source *find(struct serve *sv, const char *name);
 
 static void schedule(struct source *s, uint64_t ms)
 {
@@ -299,6 +329,16 @@ static void transform_work(uv_work_t *w)
     s->feed_ok = feed_parse(&s->feed, s->body, s->body_len, s->feed_err,
                             sizeof(s->feed_err)) == 0;
   } else {
+    json_error_t jerr;
+    json_t *doc = json_loadb(s->body, s->body_len, JSON_DECODE_ANY, &jerr);
+    if (!doc) {
+      s->feed_ok = 0;
+      snprintf(s->feed_err, sizeof(s->feed_err), "not JSON: %s (line %d)",
+               jerr.text, jerr.line);
+      return;
+    }
+    json_decref(doc);
+    s->feed_ok = 1;
     json_t *v = json_object();
     for (int i = 0; i < s->c.nfields; i++) {
       char *x =
@@ -318,6 +358,13 @@ static void transform_done(uv_work_t *w, int status)
   struct source *s = container_of(w, struct source, work);
   struct serve *sv = s->sv;
   s->transforming = 0;
+  if (s->removed) { /* removed meanwhile: its results go nowhere */
+    feed_free(&s->feed);
+    memset(&s->feed, 0, sizeof(s->feed));
+    if (!sv->stopping)
+      source_free(s);
+    return;
+  }
   json_t *fresh = json_array();
   double t = now_s();
   if (s->c.kind == SOURCE_FEED) {
@@ -344,24 +391,34 @@ static void transform_done(uv_work_t *w, int status)
     }
     feed_free(&s->feed);
     memset(&s->feed, 0, sizeof(s->feed));
+  } else if (!s->feed_ok) {
+    s->status = "down";
+    snprintf(s->last_error, sizeof(s->last_error), "%s", s->feed_err);
+    s->failures++;
+    s->failures_in_row++;
   } else if (s->new_values &&
              (!s->values || strcmp(s->values, s->new_values) != 0)) {
     /* A JSON source yields an item when its values change. */
     free(s->values);
     s->values = s->new_values;
     s->new_values = NULL;
-    char key[64];
-    snprintf(key, sizeof(key), "%.3f", t);
+    char key[64]; /* unique: a value may come back with an old ETag */
+    snprintf(key, sizeof(key), "%.6f#%llu", t, (unsigned long long)s->items);
     json_t *item = json_pack("{s:s, s:f, s:o}", "source", s->c.name, "time", t,
                              "values", json_loads(s->values, 0, NULL));
     if (item)
-      emit(sv, s, s->etag ? s->etag : key, NULL, NULL, item, fresh);
+      emit(sv, s, key, NULL, NULL, item, fresh);
     json_decref(item);
   }
   free(s->new_values);
   s->new_values = NULL;
   free(s->body);
   s->body = NULL;
+  /* A subscriber gets at most the newest FRESH_MAX of one poll's items
+   * (all are stored): a message must stay far below a subscriber's
+   * queue bound. */
+  while (json_array_size(fresh) > FRESH_MAX)
+    json_array_remove(fresh, 0);
   if (json_array_size(fresh) && sv->live) {
     char *recent = recent_json(s), *fr = json_dumps(fresh, JSON_COMPACT);
     if (recent && fr)
@@ -417,6 +474,11 @@ static void fetch_done(struct fetcher *f, struct transfer *t, void *arg)
     source_free(s);
     return;
   }
+  if (!s->running) { /* stopped while it was in flight: not a failure */
+    transfer_release(t);
+    publish(sv);
+    return;
+  }
   const char *err = t->error;
   int status = t->status;
   if (!err && status == 304) {
@@ -426,6 +488,21 @@ static void fetch_done(struct fetcher *f, struct transfer *t, void *arg)
     s->last_error[0] = '\0';
     s->failures_in_row = 0;
     s->last_ok = now_s();
+    transfer_release(t);
+    publish(sv);
+    schedule(s, s->c.interval_ms);
+    return;
+  }
+  if (!err && status >= 300 && status < 400) {
+    /* Not followed: a source is configured with its final URL. */
+    sv->st.failed++;
+    s->failures++;
+    s->failures_in_row++;
+    s->status = "down";
+    snprintf(s->last_error, sizeof(s->last_error),
+             "HTTP %d to %.150s: redirects are not followed; configure the "
+             "final URL",
+             status, t->location ? t->location : "?");
     transfer_release(t);
     publish(sv);
     schedule(s, s->c.interval_ms);
@@ -454,8 +531,12 @@ static void fetch_done(struct fetcher *f, struct transfer *t, void *arg)
       if (wait < BACKOFF_BASE_MS)
         wait = BACKOFF_BASE_MS;
     }
+    /* Retry-After is honoured up to ten intervals or 5 minutes. */
+    uint64_t ra_max =
+        s->c.interval_ms * 10 > 300000 ? s->c.interval_ms * 10 : 300000;
     if (t->retry_after_ms > 0 && (uint64_t)t->retry_after_ms > wait)
-      wait = (uint64_t)t->retry_after_ms;
+      wait = (uint64_t)t->retry_after_ms < ra_max ? (uint64_t)t->retry_after_ms
+                                                  : ra_max;
     transfer_release(t);
     publish(sv);
     schedule(s, wait);
@@ -624,7 +705,7 @@ static void source_free(struct source *s)
     free(s->recent[i]);
   for (int i = 0; i < s->nseen; i++)
     free(s->seen[i]);
-  if (sv->live)
+  if (sv->live && !find(sv, s->c.name)) /* not a same-named successor */
     live_forget_source(sv->live, s->c.name);
   uv_close((uv_handle_t *)&s->timer, timer_closed);
   publish_names(sv);
@@ -703,6 +784,14 @@ static int action(void *arg, const char *name, const char *act,
                   const char *body, size_t len, char *msg, size_t msglen)
 {
   struct serve *sv = arg;
+  if (__atomic_load_n(&sv->stopping, __ATOMIC_ACQUIRE)) {
+    snprintf(msg, msglen, "shutting down");
+    return 503;
+  }
+  if (body && memchr(body, '\0', len)) {
+    snprintf(msg, msglen, "a NUL byte in the body");
+    return 400;
+  }
   struct cmd *c = calloc(1, sizeof(*c));
   if (!c) {
     snprintf(msg, msglen, "out of memory");
@@ -745,12 +834,39 @@ static int action(void *arg, const char *name, const char *act,
   }
   pthread_mutex_lock(&sv->cmd_lock);
   int exists = known(sv, c->name);
-  int ok = strcmp(act, "add") == 0 ? !exists : exists;
+  int adding = strcmp(act, "add") == 0;
+  int full = adding && sv->nnames >= CONFIG_MAX_SOURCES;
+  int ok = !full && (adding ? !exists : exists);
   if (ok) {
     c->next = sv->cmds;
     sv->cmds = c;
+    /* The name list changes now, so the next request sees it. */
+    if (adding) {
+      char **v = realloc(sv->names, (size_t)(sv->nnames + 1) * sizeof(*v));
+      if (v) {
+        sv->names = v;
+        if ((v[sv->nnames] = strdup(c->name)))
+          sv->nnames++;
+      }
+    } else if (strcmp(act, "remove") == 0) {
+      for (int i = 0; i < sv->nnames; i++)
+        if (strcmp(sv->names[i], c->name) == 0) {
+          free(sv->names[i]);
+          sv->names[i] = sv->names[--sv->nnames];
+          break;
+        }
+    }
   }
   pthread_mutex_unlock(&sv->cmd_lock);
+  if (full) {
+    snprintf(msg, msglen, "at most %d sources", CONFIG_MAX_SOURCES);
+    if (c->src) {
+      src_config_free(c->src);
+      free(c->src);
+    }
+    free(c);
+    return 409;
+  }
   if (!ok) {
     snprintf(msg, msglen,
              exists ? "a source '%s' exists already" : "no source '%s'",
@@ -813,6 +929,14 @@ static void reload(struct serve *sv)
 {
   struct config next;
   char err[512];
+  struct stat stt;
+  if (stat(sv->path, &stt) != 0 || !S_ISREG(stt.st_mode)) {
+    fprintf(stderr,
+            "spate serve: SIGHUP: %s is not a regular file (the "
+            "running configuration stays)\n",
+            sv->path);
+    return;
+  }
   if (config_load(&next, sv->path, err, sizeof(err))) {
     fprintf(stderr,
             "spate serve: SIGHUP: %s (the running configuration "
@@ -856,7 +980,7 @@ static void fetcher_closed(struct fetcher *f)
 
 static void shutdown_sources(struct serve *sv)
 {
-  sv->stopping = 1;
+  __atomic_store_n(&sv->stopping, 1, __ATOMIC_RELEASE);
   for (struct source *s = sv->sources, *n; s; s = n) {
     n = s->next;
     stop(s);
@@ -880,6 +1004,7 @@ static void on_signal(uv_signal_t *h, int signum)
   uv_close((uv_handle_t *)&sv->sigterm, NULL);
   uv_close((uv_handle_t *)&sv->sighup, NULL);
   uv_close((uv_handle_t *)&sv->cmd_async, NULL);
+  uv_close((uv_handle_t *)&sv->publish_timer, NULL);
   for (struct source *s = sv->sources; s; s = s->next)
     uv_close((uv_handle_t *)&s->timer, NULL);
   fetcher_close(&sv->fetcher, fetcher_closed);
@@ -936,6 +1061,7 @@ int serve_main(int argc, char **argv)
   sv->path = path;
   sv->rng = (uint64_t)uv_hrtime() | 1;
   histogram_init(&sv->st.latency_us);
+  sv->st.start_ns = uv_hrtime();
   histogram_init(&sv->st.ttfb_us);
   pthread_mutex_init(&sv->cmd_lock, NULL);
   if (config_load(&sv->cfg, path, err, sizeof(err))) {
@@ -985,6 +1111,9 @@ int serve_main(int argc, char **argv)
     goto out_sink;
   }
   live_set_state(sv->live, "running");
+  uv_timer_init(&sv->loop, &sv->publish_timer);
+  sv->publish_timer.data = sv;
+  uv_timer_start(&sv->publish_timer, publish_tick, PUBLISH_MS, PUBLISH_MS);
   uv_async_init(&sv->loop, &sv->cmd_async, run_cmds);
   sv->cmd_async.data = sv;
   uv_signal_init(&sv->loop, &sv->sigint);
@@ -1005,12 +1134,13 @@ int serve_main(int argc, char **argv)
 
   /* Drained: nothing in flight, no transform running. The store gets
    * everything queued, then the live service says goodbye (1001). */
-  publish(sv);
-  live_set_state(sv->live, "done");
-  int rc = sink_close(sv->sink);
-  sv->sink = NULL;
+  publish_now(sv);
+  live_set_state(sv->live, "stopped"); /* by a signal */
+  /* The live service reads the store's state: it goes first. */
   live_stop(sv->live);
   sv->live = NULL;
+  int rc = sink_close(sv->sink);
+  sv->sink = NULL;
   if (rc) {
     fprintf(stderr, "spate serve: writing items failed: %s\n", strerror(-rc));
     code = CLI_EXIT_OUTPUT;
@@ -1040,6 +1170,15 @@ int serve_main(int argc, char **argv)
   for (int i = 0; i < sv->nnames; i++)
     free(sv->names[i]);
   free(sv->names);
+  while (sv->cmds) { /* accepted just before the shutdown */
+    struct cmd *c = sv->cmds;
+    sv->cmds = c->next;
+    if (c->src) {
+      src_config_free(c->src);
+      free(c->src);
+    }
+    free(c);
+  }
 out_sink:
   if (sv->sink)
     sink_close(sv->sink);

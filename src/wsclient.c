@@ -102,10 +102,16 @@ static void write_done(uv_write_t *w, int status)
     maybe_free(c);
 }
 
+/* Bytes spate may owe a server that does not read (pongs to a ping
+ * flood): past this the connection ends. */
+#define WRITE_QUEUE_MAX (256 << 10)
+
 static int send_bytes(struct wsclient *c, const void *data, size_t len)
 {
   if (!c->tcp_open || !len)
     return 0;
+  if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > WRITE_QUEUE_MAX)
+    return -1;
   struct write_req *r = malloc(sizeof(*r) + len);
   if (!r)
     return -1;
@@ -196,7 +202,17 @@ static void ws_input(struct wsclient *c, const char *data, size_t len)
   }
   c->in_len = 0;
   ws_flush(c);
-  if (c->state == S_OPEN && wslay_event_get_close_received(c->ws)) {
+  if (c->state != S_OPEN)
+    return;
+  /* wslay stops reading after a protocol error (and after a close it
+   * sent): the connection is over. */
+  if (!wslay_event_get_close_received(c->ws) &&
+      (!wslay_event_get_read_enabled(c->ws) ||
+       wslay_event_get_close_sent(c->ws))) {
+    finish(c, "protocol error (the server sent a bad frame)");
+    return;
+  }
+  if (wslay_event_get_close_received(c->ws)) {
     char why[64];
     snprintf(why, sizeof(why), "closed by the server (%u)",
              (unsigned)wslay_event_get_status_code_received(c->ws));
@@ -210,7 +226,7 @@ static void ws_input(struct wsclient *c, const char *data, size_t len)
 static int handshake_check(struct wsclient *c, size_t head_len)
 {
   const char *h = c->head.data;
-  if (head_len < 12 || strncmp(h, "HTTP/1.1 101", 12) != 0)
+  if (head_len < 13 || strncmp(h, "HTTP/1.1 101 ", 13) != 0)
     return -1;
   /* Sec-WebSocket-Accept, anywhere in the headers, case-insensitively. */
   for (const char *p = h; p < h + head_len;) {
@@ -223,7 +239,10 @@ static int handshake_check(struct wsclient *c, size_t head_len)
       while (*v == ' ')
         v++;
       size_t n = strlen(c->accept);
-      return (size_t)(eol - v) >= n && memcmp(v, c->accept, n) == 0 ? 0 : -1;
+      const char *e = eol;
+      while (e > v && (e[-1] == '\r' || e[-1] == ' '))
+        e--;
+      return (size_t)(e - v) == n && memcmp(v, c->accept, n) == 0 ? 0 : -1;
     }
     p = eol + 1;
   }

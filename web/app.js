@@ -216,7 +216,7 @@
     setText(elapsedEl, fmtElapsed(job.elapsed_s));
     if (elapsedEl.getAttribute("datetime") !== iso) elapsedEl.setAttribute("datetime", iso);
     var stopBtn = $("job-stop");
-    var canStop = state === "running" && !stopping.job;
+    var canStop = state === "running" && !stopping.job && job.kind !== "serve";
     if (stopBtn.disabled === canStop) stopBtn.disabled = !canStop;
     setText(stopBtn, state === "stopping" ? "Stopping…" : "Stop");
 
