@@ -45,6 +45,16 @@ sources:
     fields:
       price: /price
       seq: /seq
+  - name: html
+    kind: json
+    url: {origin.url('/p/1.html')}
+    interval: 300ms
+    retries: 0
+  - name: slow
+    kind: json
+    url: {origin.url('/api/weather.json?delay=3000')}
+    interval: 200ms
+    timeout: 10s
   - name: dead
     kind: json
     url: http://127.0.0.1:1/x.json
@@ -139,6 +149,20 @@ def main():
             check(len(ev) == 2, "SSE events")
             st, h = get_json(port, "/health")
             check(st == 200 and h["ready"], f"health {h}")
+            # Not JSON: down, with the reason.
+            check(wait_for(lambda: sources(port)["html"]["state"] == "down",
+                           5), "an HTML answer makes a json source down")
+            check(sources(port)["html"]["last_error"].startswith("not JSON"),
+                  f"html error {sources(port)['html']['last_error']}")
+            # Stopped while its request is in flight: stopped, not down.
+            check(wait_for(lambda: sources(port)["slow"]["polls"] == 0, 2),
+                  "slow source in flight")
+            st, _, _ = http(port, "POST", "/api/sources/slow/stop")
+            check(st == 202, f"stop slow {st}")
+            time.sleep(0.5)
+            sl = sources(port)["slow"]
+            check(sl["state"] == "stopped" and sl["failures"] == 0,
+                  f"stopped in flight: {sl}")
 
             # A source that fails degrades alone and recovers.
             check(post(o, "/control/down?for=1500") == 200, "origin down")
