@@ -679,6 +679,22 @@ static void poll_now(uv_timer_t *t)
 
 /* ---- sources: add, start, stop, remove ---------------------------------- */
 
+/* What a source holds besides its configuration and its timer. */
+static void source_release(struct source *s)
+{
+  transfer_release(&s->t);
+  curl_slist_free_all(s->hdrs);
+  free(s->etag);
+  free(s->last_modified);
+  free(s->values);
+  free(s->body);
+  free(s->new_values);
+  for (int i = 0; i < s->nrecent; i++)
+    free(s->recent[i]);
+  for (int i = 0; i < s->nseen; i++)
+    free(s->seen[i]);
+}
+
 static void timer_closed(uv_handle_t *h)
 {
   struct source *s = h->data;
@@ -694,17 +710,7 @@ static void source_free(struct source *s)
     pp = &(*pp)->next;
   if (*pp)
     *pp = s->next;
-  transfer_release(&s->t);
-  curl_slist_free_all(s->hdrs);
-  free(s->etag);
-  free(s->last_modified);
-  free(s->values);
-  free(s->body);
-  free(s->new_values);
-  for (int i = 0; i < s->nrecent; i++)
-    free(s->recent[i]);
-  for (int i = 0; i < s->nseen; i++)
-    free(s->seen[i]);
+  source_release(s);
   if (sv->live && !find(sv, s->c.name)) /* not a same-named successor */
     live_forget_source(sv->live, s->c.name);
   uv_close((uv_handle_t *)&s->timer, timer_closed);
@@ -1153,17 +1159,7 @@ int serve_main(int argc, char **argv)
   while (sv->sources) {
     struct source *s = sv->sources;
     sv->sources = s->next;
-    transfer_release(&s->t);
-    curl_slist_free_all(s->hdrs);
-    free(s->etag);
-    free(s->last_modified);
-    free(s->values);
-    free(s->body);
-    free(s->new_values);
-    for (int i = 0; i < s->nrecent; i++)
-      free(s->recent[i]);
-    for (int i = 0; i < s->nseen; i++)
-      free(s->seen[i]);
+    source_release(s);
     src_config_free(&s->c);
     free(s);
   }
