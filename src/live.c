@@ -85,6 +85,7 @@ struct live {
   uint64_t metrics_seq;
   struct scheduler_stats merged; /* the latest totals */
   struct histogram window;       /* latency of the last second */
+  uint64_t next_tick_ms;         /* the tick grid, in the loop's clock */
   struct host_row rows[HOST_ROWS];
   int nrows;
   int merged_inflight;
@@ -514,6 +515,17 @@ static json_t *tick_json(struct live *l)
 static void tick(uv_timer_t *t)
 {
   struct live *l = t->data;
+  /* Ticks on a fixed 100 ms grid: a repeating timer would count each
+   * period from before this callback, so building and sending a tick to
+   * many subscribers would stretch every period. A tick that overran its
+   * slot is not made up for. */
+  if (!l->stopped) {
+    uint64_t now = uv_now(&l->loop);
+    l->next_tick_ms += TICK_MS;
+    if (l->next_tick_ms <= now)
+      l->next_tick_ms = now + 1;
+    uv_timer_start(&l->timer, tick, l->next_tick_ms - now, 0);
+  }
   json_t *j = tick_json(l);
   char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
   json_decref(j);
@@ -943,7 +955,8 @@ int live_start(struct live **out, const struct live_options *o, int quiet,
   l->async.data = l;
   uv_timer_init(&l->loop, &l->timer);
   l->timer.data = l;
-  uv_timer_start(&l->timer, tick, TICK_MS, TICK_MS);
+  l->next_tick_ms = uv_now(&l->loop) + TICK_MS;
+  uv_timer_start(&l->timer, tick, TICK_MS, 0);
   if (uv_thread_create(&l->thread, thread_main, l)) {
     __atomic_store_n(&l->stop, 1, __ATOMIC_RELEASE);
     on_async(&l->async);
