@@ -594,10 +594,8 @@ static inline const char *tag_end(const char *p, const char *e, struct tag *t)
   return scan_attrs(p, e, t);
 }
 
-/* The '<' of the first "</name" that closes a RCDATA or RAWTEXT element
- * (name followed by whitespace, '/' or '>'), or NULL. */
-static const char *find_close(const char *p, const char *e, const char *name,
-                              size_t n)
+const char *html_find_close(const char *p, const char *e, const char *name,
+                            size_t n)
 {
   while (p < e && (p = memchr(p, '<', (size_t)(e - p))) != NULL) {
     if ((size_t)(e - p) > n + 2 && p[1] == '/' && ieq(p + 2, name, n) &&
@@ -856,7 +854,7 @@ static int skip_text_element(struct scan *s, const struct tag_name *tn,
   if (tn->id == T_SCRIPT) {
     lt = script_end(p, e);
   } else {
-    lt = find_close(p, e, tn->name, tn->len);
+    lt = html_find_close(p, e, tn->name, tn->len);
     if (tn->id == T_TITLE && !s->out->title &&
         set_title(s, p, (size_t)((lt ? lt : e) - p)))
       return -ENOMEM;

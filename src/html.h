@@ -79,5 +79,10 @@ const char *html_comment_end(const char *body, const char *e);
  * *cp, or 0 when the '&' stands for itself. Numeric references, the HTML 4
  * names and the legacy names without ';' are decoded as html_scan does. */
 size_t html_charref(const char *s, const char *e, uint32_t *cp);
+/* The '<' of the first "</name" in p[0..e) that closes a RCDATA or
+ * RAWTEXT element: name (n lower-case ASCII letters) in any case, followed
+ * by whitespace, '/' or '>'; NULL when there is none. */
+const char *html_find_close(const char *p, const char *e, const char *name,
+                            size_t n);
 
 #endif

@@ -230,19 +230,6 @@ static int name_is(const char *s, size_t n, const char *lit)
   return i == n && lit[i] == '\0';
 }
 
-/* The '<' of the first "</name" followed by a delimiter, or NULL. */
-static const char *find_close(const char *p, const char *e, const char *name,
-                              size_t n)
-{
-  while (p < e && (p = memchr(p, '<', (size_t)(e - p))) != NULL) {
-    if ((size_t)(e - p) > n + 2 && p[1] == '/' && name_is(p + 2, n, name) &&
-        is_delim((unsigned char)p[n + 2]))
-      return p;
-    p++;
-  }
-  return NULL;
-}
-
 enum tag_kind {
   K_BLOCK,     /* ends a word */
   K_INLINE,    /* does not */
@@ -331,7 +318,7 @@ int search_text_from_html(const char *html, size_t len, size_t max,
         lower[n < sizeof(lower) - 1 ? n : sizeof(lower) - 1] = '\0';
         /* Script's escaped states ("<!-- ... </script> -->") are not
          * modelled: the first "</script" ends it. */
-        const char *lt = find_close(p, e, lower, n);
+        const char *lt = html_find_close(p, e, lower, n);
         if (kind != K_SKIP)
           emit_run(&t, p, lt ? lt : e, 0, kind == K_RCDATA);
         if (!lt || !(p = tag_end(lt + 2 + n, e)))
