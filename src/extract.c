@@ -116,7 +116,7 @@ void extract_spec_free(struct extract_spec *s)
 }
 
 /* RFC 6901: '/'-separated reference tokens, "~1" is '/', "~0" is '~'. */
-static json_t *resolve_pointer(json_t *doc, const char *p)
+json_t *extract_json_at(json_t *doc, const char *p)
 {
   char tok[1024];
   while (doc && *p == '/') {
@@ -155,7 +155,7 @@ static json_t *resolve_pointer(json_t *doc, const char *p)
 
 static char *pointer_in(json_t *doc, const char *pointer)
 {
-  json_t *v = resolve_pointer(doc, pointer);
+  json_t *v = extract_json_at(doc, pointer);
   return v ? json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
 }
 

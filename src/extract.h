@@ -42,5 +42,9 @@ void extract_run(const struct extract_spec *s, const char *body, size_t len,
  * JSON text of the value, or NULL when the document does not parse or the
  * pointer matches nothing. Exposed for tests. */
 char *extract_json_pointer(const char *json, size_t len, const char *pointer);
+/* The value pointer (RFC 6901) names in a parsed document, or NULL; a
+ * borrowed reference. */
+struct json_t;
+struct json_t *extract_json_at(struct json_t *doc, const char *pointer);
 
 #endif

@@ -321,6 +321,18 @@ static void schedule(struct source *s, uint64_t ms)
     uv_timer_start(&s->timer, poll_now, ms, 0);
 }
 
+/* The source's fields picked from doc (parsed once): an object of name ->
+ * value, null where a pointer matches nothing (or doc is NULL). */
+static json_t *pick_fields(const struct source *s, json_t *doc)
+{
+  json_t *v = json_object();
+  for (int i = 0; i < s->c.nfields; i++) {
+    json_t *x = doc ? extract_json_at(doc, s->c.fields[i].pointer) : NULL;
+    json_object_set(v, s->c.fields[i].name, x ? x : json_null());
+  }
+  return v;
+}
+
 /* The body (in the pool): JSON fields, or the feed's items. */
 static void transform_work(uv_work_t *w)
 {
@@ -337,16 +349,9 @@ static void transform_work(uv_work_t *w)
                jerr.text, jerr.line);
       return;
     }
-    json_decref(doc);
     s->feed_ok = 1;
-    json_t *v = json_object();
-    for (int i = 0; i < s->c.nfields; i++) {
-      char *x =
-          extract_json_pointer(s->body, s->body_len, s->c.fields[i].pointer);
-      json_t *jx = x ? json_loads(x, JSON_DECODE_ANY, NULL) : NULL;
-      json_object_set_new(v, s->c.fields[i].name, jx ? jx : json_null());
-      free(x);
-    }
+    json_t *v = pick_fields(s, doc);
+    json_decref(doc);
     s->new_values = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(v);
   }
@@ -592,13 +597,9 @@ static void ws_message(void *arg, const char *msg, size_t len)
   double t = now_s();
   s->last_ok = t;
   sv->st.bytes += len;
-  json_t *v = json_object();
-  for (int i = 0; i < s->c.nfields; i++) {
-    char *x = extract_json_pointer(msg, len, s->c.fields[i].pointer);
-    json_t *jx = x ? json_loads(x, JSON_DECODE_ANY, NULL) : NULL;
-    json_object_set_new(v, s->c.fields[i].name, jx ? jx : json_null());
-    free(x);
-  }
+  json_t *doc = json_loadb(msg, len, JSON_DECODE_ANY, NULL);
+  json_t *v = pick_fields(s, doc);
+  json_decref(doc);
   free(s->values);
   s->values = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
   json_t *fresh = json_array();
