@@ -309,6 +309,25 @@ static void seen_add(struct source *s, const char *id)
   }
 }
 
+/* Hands the new items of one poll or message (fresh, consumed) to the
+ * hub with the source's recent list, and marks the sources changed. A
+ * subscriber gets at most the newest FRESH_MAX of them (all are stored): a
+ * message must stay far below a subscriber's queue bound. */
+static void publish_items(struct serve *sv, struct source *s, json_t *fresh)
+{
+  while (json_array_size(fresh) > FRESH_MAX)
+    json_array_remove(fresh, 0);
+  if (json_array_size(fresh) && sv->live) {
+    char *recent = recent_json(s), *fr = json_dumps(fresh, JSON_COMPACT);
+    if (recent && fr)
+      live_publish_items(sv->live, s->c.name, recent, fr);
+    free(recent);
+    free(fr);
+  }
+  json_decref(fresh);
+  publish(sv);
+}
+
 /* ---- polling ------------------------------------------------------------ */
 
 static void poll_now(uv_timer_t *t);
@@ -419,20 +438,7 @@ static void transform_done(uv_work_t *w, int status)
   s->new_values = NULL;
   free(s->body);
   s->body = NULL;
-  /* A subscriber gets at most the newest FRESH_MAX of one poll's items
-   * (all are stored): a message must stay far below a subscriber's
-   * queue bound. */
-  while (json_array_size(fresh) > FRESH_MAX)
-    json_array_remove(fresh, 0);
-  if (json_array_size(fresh) && sv->live) {
-    char *recent = recent_json(s), *fr = json_dumps(fresh, JSON_COMPACT);
-    if (recent && fr)
-      live_publish_items(sv->live, s->c.name, recent, fr);
-    free(recent);
-    free(fr);
-  }
-  json_decref(fresh);
-  publish(sv);
+  publish_items(sv, s, fresh);
   if (s->removed && !s->in_flight && !sv->stopping) {
     source_free(s);
     return;
@@ -610,15 +616,7 @@ static void ws_message(void *arg, const char *msg, size_t len)
   if (item)
     emit(sv, s, key, NULL, NULL, item, fresh);
   json_decref(item);
-  if (sv->live) {
-    char *recent = recent_json(s), *fr = json_dumps(fresh, JSON_COMPACT);
-    if (recent && fr)
-      live_publish_items(sv->live, s->c.name, recent, fr);
-    free(recent);
-    free(fr);
-  }
-  json_decref(fresh);
-  publish(sv);
+  publish_items(sv, s, fresh);
 }
 
 static void ws_closed(void *arg, const char *why)
