@@ -2,6 +2,7 @@
 
 #include "input.h"
 #include "store.h"
+#include "url.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -61,14 +62,6 @@ struct frontier {
 #define STAT_ADD(fr, f, v)                                                    \
   __atomic_fetch_add(&(fr)->st.f, (v), __ATOMIC_RELAXED)
 
-static uint64_t hash_key(const char *k)
-{
-  uint64_t h = 1469598103934665603ULL;
-  for (; *k; k++)
-    h = (h ^ (unsigned char)*k) * 1099511628211ULL;
-  return h;
-}
-
 static void seen_clear(struct seen *c)
 {
   if (c->slot)
@@ -80,7 +73,7 @@ static void seen_clear(struct seen *c)
 /* The slot holding k, or the empty slot where it would go. */
 static uint32_t *seen_find(struct seen *c, const char *k)
 {
-  uint32_t i = (uint32_t)hash_key(k) & (SEEN_SLOTS - 1);
+  uint32_t i = (uint32_t)url_hash(k) & (SEEN_SLOTS - 1);
   for (;; i = (i + 1) & (SEEN_SLOTS - 1)) {
     uint32_t v = c->slot[i];
     if (!v || strcmp(c->arena + v - 1, k) == 0)

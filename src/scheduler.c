@@ -80,14 +80,6 @@ static void wake_all(struct scheduler_shared *sh);
 static void flush_pending(uv_check_t *c);
 static void sink_failed(struct scheduler *s, size_t n);
 
-static uint64_t hash_str(const char *p)
-{
-  uint64_t h = 1469598103934665603ULL;
-  for (; *p; p++)
-    h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-  return h;
-}
-
 /* ---- hosts ---------------------------------------------------------- */
 
 static int table_grow(struct scheduler *s)
@@ -100,7 +92,7 @@ static int table_grow(struct scheduler *s)
     struct host *h = s->table[i];
     while (h) {
       struct host *next = h->hnext;
-      size_t b = hash_str(h->key) & (n - 1);
+      size_t b = url_hash(h->key) & (n - 1);
       h->hnext = t[b];
       t[b] = h;
       h = next;
@@ -114,7 +106,7 @@ static int table_grow(struct scheduler *s)
 
 static struct host *host_get(struct scheduler *s, const char *key)
 {
-  uint64_t hv = hash_str(key);
+  uint64_t hv = url_hash(key);
   if (s->table_size) {
     for (struct host *h = s->table[hv & (s->table_size - 1)]; h; h = h->hnext)
       if (strcmp(h->key, key) == 0)
@@ -152,7 +144,7 @@ static void host_closed(uv_handle_t *t)
 
 static void host_unlink_free(struct scheduler *s, struct host *h)
 {
-  struct host **pp = &s->table[hash_str(h->key) & (s->table_size - 1)];
+  struct host **pp = &s->table[url_hash(h->key) & (s->table_size - 1)];
   while (*pp != h)
     pp = &(*pp)->hnext;
   *pp = h->hnext;
@@ -528,7 +520,7 @@ static void robots_enqueue(struct scheduler *s, struct host *h)
   j->s = s;
   j->res = r;
   j->url = url;
-  j->chain[0] = hash_str(url);
+  j->chain[0] = url_hash(url);
   j->robots_for = h;
   h->jobs++;
   j->next = s->jobs;
@@ -598,7 +590,7 @@ static void admit(struct scheduler *s, struct input_line *line)
     job_finish(s, j, ERR_INTERNAL);
     return;
   }
-  j->chain[0] = hash_str(j->url);
+  j->chain[0] = url_hash(j->url);
   job_set_host(j, h);
   if (s->opt.robots_agent && h->robots_state == ROBOTS_NONE)
     robots_enqueue(s, h);
@@ -627,7 +619,7 @@ static const char *follow(struct scheduler *s, struct job *j)
       url_check(j->t.location, strlen(j->t.location), s->opt.max_url_len, &u);
   if (err)
     return err;
-  uint64_t hv = hash_str(u.url);
+  uint64_t hv = url_hash(u.url);
   for (int i = 0; i <= j->redirects; i++)
     if (j->chain[i] == hv) {
       url_info_free(&u);

@@ -160,3 +160,11 @@ char *url_hostkey(const char *url)
   curl_url_cleanup(h);
   return key;
 }
+
+uint64_t url_hash(const char *p)
+{
+  uint64_t h = 1469598103934665603ULL;
+  for (; *p; p++)
+    h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+  return h;
+}

@@ -7,6 +7,7 @@
 #define SPATE_URL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define URL_MAX_LEN_DEFAULT 8192
 
@@ -30,5 +31,8 @@ int url_has_other_scheme(const char *s);
 /* The "scheme://host:port" key of an absolute URL; NULL if it does not
  * parse. Caller frees. */
 char *url_hostkey(const char *url);
+/* FNV-1a of a NUL-terminated string: the hash of the engine's tables of
+ * URLs and host keys. */
+uint64_t url_hash(const char *s);
 
 #endif
