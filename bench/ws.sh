@@ -7,8 +7,8 @@
 #
 #   bench/ws.sh                  1,000 and 10,000 clients, 20 s each, per hub; then
 #                                1,000 readers + 10 stalled clients, per hub, until
-#                                spate has dropped 5 of them (at most
-#                                --stall-max s; about 22 minutes in all)
+#                                spate has dropped all 10 (at most --stall-max s;
+#                                about 5 minutes in all)
 #   bench/ws.sh --quick          the stalled runs last --duration s too (about 3 minutes)
 #   bench/ws.sh --duration S     seconds measured per run (default 20)
 #   bench/ws.sh --clients "N.."  reader counts (default "1000 10000")
@@ -333,9 +333,8 @@ done
 NSTALL=$((STALLED + STALLED_SMALL))
 STALL_D=$STALL_MAX
 [ "$QUICK" = 1 ] && STALL_D=$DURATION
-# The ones with a small receive buffer are dropped first (the others' bytes also
-# fill the client's growing receive buffer): the run ends once that many are.
-STOP_ON_DROP=$STALLED_SMALL run_case "spate-stall" spate "$STALL_READERS" "$STALLED" "$STALLED_SMALL" "$STALL_D"
+# The run ends once every stalled client is dropped (or at STALL_D).
+STOP_ON_DROP=$NSTALL run_case "spate-stall" spate "$STALL_READERS" "$STALLED" "$STALLED_SMALL" "$STALL_D"
 # The Python hub gets as long as spate's stalled run took (it has no drop counter).
 SPATE_STALL_S=$(val measured_s spate-stall | cut -d. -f1)
 if [ "$HAVE_PY" = 1 ]; then
@@ -564,7 +563,7 @@ REPORT=$WORK/report.md
   echo "## Stalled subscribers: $STALL_READERS readers + $NSTALL clients that complete the handshake and never read"
   echo
   echo "$STALLED stalled clients keep the system's socket buffers, $STALLED_SMALL set SO_RCVBUF to 4 KiB before connecting. After the measuring each stalled socket's TCP state is taken, then it is read to its end: what the hub did with it."
-  echo "spate's run ends 12 s after /metrics shows $STALLED_SMALL dropped (spate_live_dropped_slow_total: the small-buffer ones go first), or after $STALL_D s; the Python hub (no such counter) gets as long as spate's run took."
+  echo "spate's run ends 12 s after /metrics shows all $NSTALL dropped (spate_live_dropped_slow_total), or after $STALL_D s; the Python hub (no such counter) gets as long as spate's run took. spate drops a subscriber whose backlog (its queue plus the bytes the kernel holds unacknowledged, SIOCOUTQ) stays over 64 KiB for 10 s, or whose queue would pass 256 KiB."
   echo "Before a hub's own queue can grow, the kernel takes the ticks: its send buffer autotunes up to tcp_wmem's maximum, the client's receive buffer grows too; \"max Send-Q\" below is the most bytes the kernel held for one of spate's sockets."
   echo
   cat "$TABLE2"

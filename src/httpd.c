@@ -23,6 +23,13 @@
  * write in flight, and the connection is closed once that is out, or after
  * DROP_GRACE_MS if the client never reads it. A message larger than
  * client_queue_max still goes to a subscriber whose queue is empty.
+ * The queue only grows once the kernel's buffers are full, and those grow
+ * to megabytes (send buffer autotuning), which at a tick's few hundred
+ * bytes takes minutes. So each subscriber's backlog, its queue plus the
+ * kernel's unacknowledged bytes (SIOCOUTQ), is also looked at about ten
+ * times per client_lag_ms, at a broadcast: over client_lag_bytes at every
+ * look for client_lag_ms, the subscriber is dropped the same way. A burst
+ * that drains does not count.
  *
  * WebSocket. wslay reads the client's frames (fed from uv_read, no
  * buffering of data frames, which are ignored) and writes its pongs and
@@ -58,6 +65,8 @@
 #include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,8 +84,10 @@
 #define IDLE_MS 60000           /* to complete a request, or idle between */
 #define LINGER_MS 2000          /* after our FIN, wait this long for theirs */
 #define DROP_GRACE_MS 5000      /* a dropped subscriber's last bytes */
-#define STOP_GRACE_MS 1000      /* httpd_stop: responses in progress */
-#define REJECT_MAX 64           /* connections being answered 503 at once */
+#define DEF_LAG_BYTES (64 * 1024)
+#define DEF_LAG_MS 10000
+#define STOP_GRACE_MS 1000 /* httpd_stop: responses in progress */
+#define REJECT_MAX 64      /* connections being answered 503 at once */
 #define STATIC_MAX (8 * 1024 * 1024)
 #define BROADCAST_MAX (64 * 1024 * 1024)
 #define TOKEN_MAX 512
@@ -128,6 +139,8 @@ struct conn {
   int close_after; /* BUSY: end the connection after this response */
   int closing;     /* SSE/WS: end the connection once the queue is out */
   int subscribed, sub_ws;
+  uint64_t lag_check; /* loop time of the next look at the backlog */
+  uint64_t lag_since; /* loop time + 1 the backlog went over; 0: under */
 
   /* The request. */
   struct buf url;    /* the target as sent */
@@ -150,8 +163,17 @@ struct conn {
   char *pending; /* input received while BUSY */
   size_t pending_len, pending_cap;
 
-  /* WebSocket */
+  /* WebSocket: the wslay context is made when the client first sends a
+   * byte (most subscribers never do), as it costs over 4 KiB. */
   wslay_event_context_ptr ws;
+  int ws_closed; /* we sent a close frame without a context */
+  /* Where the client's frames end, so that the context can go again
+   * between messages: header bytes so far, payload bytes still to come,
+   * and whether a fragmented data message is open. */
+  unsigned char ws_hdr[14];
+  unsigned ws_hlen;
+  uint64_t ws_left;
+  int ws_frag;
   const char *ws_in; /* input being fed to wslay */
   size_t ws_in_len;
   struct buf ws_out; /* what wslay wrote during one wslay_event_send */
@@ -165,7 +187,8 @@ struct httpd {
   http_parser_settings settings;
   void (*handle)(void *arg, struct httpd_req *req);
   void *arg;
-  size_t max_header, max_body, queue_max;
+  size_t max_header, max_body, queue_max, lag_bytes;
+  uint64_t lag_ms;
   int max_clients;
   int port;
   char *token; /* NULL: no access control */
@@ -179,6 +202,7 @@ struct httpd {
   int nlive;          /* connections whose handles are open */
   int handles;        /* open handles: listener, timers, spare, conns' */
   int nconns, rejecting, ws_clients, sse_clients;
+  int ws_contexts; /* wslay contexts alive */
   int stopping, stop_timer_on, spare_busy, spare_again;
   void (*done)(void *arg);
   void *done_arg;
@@ -847,7 +871,7 @@ static void sub_end(struct conn *c)
 /* Hands what wslay wrote to the queue; notices a close frame sent. */
 static void ws_flush(struct conn *c)
 {
-  if (c->state == ST_CLOSED)
+  if (c->state == ST_CLOSED || !c->ws)
     return;
   if (wslay_event_want_write(c->ws) && wslay_event_send(c->ws)) {
     conn_close(c);
@@ -873,11 +897,32 @@ static void sse_end(struct conn *c, const char *why)
     sub_end(c);
 }
 
+/* A close frame of our own (RFC 6455, 5.5.1), for a client that never
+ * sent a byte and so has no wslay context. */
+static void ws_close_frame(struct conn *c, uint16_t code, const char *why)
+{
+  unsigned char f[4 + 123];
+  size_t n = strlen(why);
+  if (n > 123)
+    n = 123;
+  f[0] = 0x80 | WSLAY_CONNECTION_CLOSE;
+  f[1] = (unsigned char)(2 + n);
+  f[2] = (unsigned char)(code >> 8);
+  f[3] = (unsigned char)code;
+  memcpy(f + 4, why, n);
+  c->ws_closed = 1;
+  out_copy(c, f, 4 + n);
+}
+
 static void ws_end(struct conn *c, uint16_t code, const char *why)
 {
   unsubscribe(c);
-  if (!wslay_event_get_close_sent(c->ws))
+  if (!c->ws) {
+    if (!c->ws_closed)
+      ws_close_frame(c, code, why);
+  } else if (!wslay_event_get_close_sent(c->ws)) {
     wslay_event_queue_close(c->ws, code, (const uint8_t *)why, strlen(why));
+  }
   ws_flush(c);
   if (c->state != ST_CLOSED)
     sub_end(c);
@@ -971,10 +1016,41 @@ static struct chunk *ws_text_frame(const char *msg, size_t len)
   return k;
 }
 
+/* Bytes the kernel holds for c that the client has not acknowledged. */
+static size_t kernel_backlog(struct conn *c)
+{
+#ifdef SIOCOUTQ
+  uv_os_fd_t fd;
+  int n = 0;
+  if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 &&
+      ioctl(fd, SIOCOUTQ, &n) == 0 && n > 0)
+    return (size_t)n;
+#else
+  (void)c;
+#endif
+  return 0;
+}
+
+/* 1: c's backlog has stayed over lag_bytes for lag_ms. */
+static int lagging(struct conn *c, uint64_t now)
+{
+  struct httpd *h = c->h;
+  uint64_t every = h->lag_ms / 10;
+  c->lag_check = now + (every < 10 ? 10 : every > 1000 ? 1000 : every);
+  if (c->queued + kernel_backlog(c) <= h->lag_bytes) {
+    c->lag_since = 0;
+    return 0;
+  }
+  if (!c->lag_since)
+    c->lag_since = now + 1;
+  return now + 1 - c->lag_since >= h->lag_ms;
+}
+
 void httpd_broadcast(struct httpd *h, const char *msg, size_t len)
 {
   struct chunk *sse = NULL, *ws = NULL;
   struct conn *c, *next;
+  uint64_t now = uv_now(h->loop);
   h->broadcasts++;
   if (h->stopping || len > BROADCAST_MAX)
     return;
@@ -985,7 +1061,9 @@ void httpd_broadcast(struct httpd *h, const char *msg, size_t len)
   for (c = h->subs; c; c = next) {
     struct chunk *k = c->sub_ws ? ws : sse;
     next = c->snext;
-    if (k)
+    if (now >= c->lag_check && lagging(c, now))
+      sub_drop(c);
+    else if (k)
       sub_send(c, k);
     else
       conn_close(c); /* out of memory: it would miss this message */
@@ -1096,9 +1174,61 @@ static const struct wslay_event_callbacks ws_callbacks = {
     .send_callback = ws_send,
 };
 
-/* Feeds client bytes to wslay, then sends what it has to say. */
+/* Follows the frame boundaries in the client's bytes (RFC 6455, 5.2): only
+ * the lengths, wslay does the parsing proper. Returns 1 when the bytes end
+ * between messages. */
+static int ws_track(struct conn *c, const unsigned char *p, size_t len)
+{
+  while (len) {
+    if (c->ws_left) {
+      size_t n = c->ws_left < len ? (size_t)c->ws_left : len;
+      c->ws_left -= n;
+      p += n;
+      len -= n;
+      continue;
+    }
+    c->ws_hdr[c->ws_hlen++] = *p++;
+    len--;
+    if (c->ws_hlen < 2)
+      continue;
+    unsigned len7 = c->ws_hdr[1] & 0x7f;
+    unsigned ext = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
+    unsigned need = 2 + ext + (c->ws_hdr[1] & 0x80 ? 4 : 0);
+    if (c->ws_hlen < need)
+      continue;
+    uint64_t n = len7;
+    if (ext) {
+      n = 0;
+      for (unsigned i = 0; i < ext; i++)
+        n = n << 8 | c->ws_hdr[2 + i];
+    }
+    if ((c->ws_hdr[0] & 0x0f) < 8) /* a data frame, not a control one */
+      c->ws_frag = !(c->ws_hdr[0] & 0x80);
+    c->ws_left = n;
+    c->ws_hlen = 0;
+  }
+  return !c->ws_hlen && !c->ws_left && !c->ws_frag;
+}
+
+/* Feeds client bytes to wslay, then sends what it has to say. A context
+ * lives only while the client is within a message or wslay has something
+ * to send. */
 static void ws_input(struct conn *c, const char *data, size_t len)
 {
+  int between;
+  if (c->ws_closed)
+    return; /* after our close, only the peer's FIN matters */
+  if (!c->ws) {
+    if (wslay_event_context_server_init(&c->ws, &ws_callbacks, c)) {
+      c->ws = NULL;
+      conn_close(c);
+      return;
+    }
+    c->h->ws_contexts++;
+    /* Data frames are ignored: never gather them into messages. */
+    wslay_event_config_set_no_buffering(c->ws, 1);
+  }
+  between = ws_track(c, (const unsigned char *)data, len);
   c->ws_in = data;
   c->ws_in_len = len;
   if (wslay_event_get_read_enabled(c->ws) && wslay_event_recv(c->ws)) {
@@ -1108,7 +1238,15 @@ static void ws_input(struct conn *c, const char *data, size_t len)
   }
   c->ws_in_len = 0; /* after a close frame, the rest is ignored */
   ws_flush(c);
-  if (c->state == ST_WS && c->reading && c->queued > c->h->queue_max) {
+  if (c->state != ST_WS || c->closing)
+    return;
+  if (between && wslay_event_get_read_enabled(c->ws) &&
+      !wslay_event_get_close_sent(c->ws) && !wslay_event_want_write(c->ws)) {
+    wslay_event_context_free(c->ws);
+    c->ws = NULL;
+    c->h->ws_contexts--;
+  }
+  if (c->reading && c->queued > c->h->queue_max) {
     uv_read_stop((uv_stream_t *)&c->tcp); /* pongs pile up: read later */
     c->reading = 0;
   }
@@ -1181,14 +1319,11 @@ int httpd_upgrade_ws(struct httpd_req *r)
            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
            "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
            (const char *)acc);
-  if (wslay_event_context_server_init(&c->ws, &ws_callbacks, c) ||
-      !(k = chunk_of(extra, strlen(extra)))) {
+  if (!(k = chunk_of(extra, strlen(extra)))) {
     c->req_out = 0;
     conn_close(c);
     return -1;
   }
-  /* Data frames are ignored: never gather them into messages. */
-  wslay_event_config_set_no_buffering(c->ws, 1);
   c->state = ST_WS;
   subscribe(c, 1);
   if (out_push(c, k))
@@ -1570,8 +1705,10 @@ static void conn_free(struct conn *c)
   buf_free(&c->hdrs);
   buf_free(&c->body);
   buf_free(&c->ws_out);
-  if (c->ws)
+  if (c->ws) {
     wslay_event_context_free(c->ws);
+    h->ws_contexts--;
+  }
   free(c);
 }
 
@@ -1821,6 +1958,7 @@ void httpd_get_stats(const struct httpd *h, struct httpd_stats *out)
   out->unauthorized = h->unauthorized;
   out->connections = h->nconns;
   out->ws_clients = h->ws_clients;
+  out->ws_contexts = h->ws_contexts;
   out->sse_clients = h->sse_clients;
   out->broadcasts = h->broadcasts;
   out->dropped_slow = h->dropped_slow;
@@ -1906,6 +2044,8 @@ int httpd_start(struct httpd **out, uv_loop_t *loop,
   h->max_header = o->max_header_bytes ? o->max_header_bytes : DEF_HEADER_BYTES;
   h->max_body = o->max_body ? o->max_body : DEF_BODY;
   h->queue_max = o->client_queue_max ? o->client_queue_max : DEF_QUEUE;
+  h->lag_bytes = o->client_lag_bytes ? o->client_lag_bytes : DEF_LAG_BYTES;
+  h->lag_ms = o->client_lag_ms ? o->client_lag_ms : DEF_LAG_MS;
   h->max_clients = o->max_clients ? o->max_clients : DEF_CLIENTS;
   if (o->token && *o->token) {
     h->token = strdup(o->token);

@@ -48,7 +48,12 @@ struct httpd_options {
   size_t max_header_bytes; /* 0: 16 KiB */
   size_t max_body;         /* 0: 64 KiB */
   size_t client_queue_max; /* 0: 256 KiB */
-  int max_clients;         /* 0: 20,000 */
+  /* A subscriber whose backlog (its queue plus what the kernel holds for
+   * it unacknowledged) stays over client_lag_bytes for client_lag_ms is
+   * dropped as too slow. 0: 64 KiB and 10 s. */
+  size_t client_lag_bytes;
+  unsigned client_lag_ms;
+  int max_clients; /* 0: 20,000 */
   /* Called for every complete request that is not /login, /static/...,
    * or refused by a limit or the token. The handler answers it, now or
    * later on the loop, with exactly one of httpd_respond,
@@ -101,6 +106,7 @@ struct httpd_stats {
   uint64_t unauthorized; /* 401 */
   int connections;       /* open now */
   int ws_clients, sse_clients;
+  int ws_contexts; /* WebSocket clients within a message (they cost more) */
   uint64_t broadcasts;
   uint64_t dropped_slow; /* subscribers disconnected for being too slow */
 };

@@ -27,6 +27,8 @@
 #define SLOW_MSG 40000        /* bytes per message in the slow test */
 #define SLOW_BATCH 3          /* messages per broadcast round */
 #define SLOW_TOTAL (50 << 20) /* bytes broadcast in the slow test */
+#define LAG_BYTES (16 * 1024) /* the small server's lag rule */
+#define LAG_MS 300
 
 struct env;
 typedef void (*loop_fn)(struct env *e, void *arg);
@@ -169,7 +171,11 @@ static void start_servers(struct env *e, void *arg)
 
   o.token = NULL;
   o.max_clients = 2;
+  o.client_lag_bytes = LAG_BYTES;
+  o.client_lag_ms = LAG_MS;
   CHECK(httpd_start(&e->small, &e->loop, &o, err) == 0);
+  o.client_lag_bytes = 0;
+  o.client_lag_ms = 0;
   e->small_port = httpd_port(e->small);
 
   /* Failures: a port in use, a bad address, a missing static dir. */
@@ -218,6 +224,7 @@ struct bcast {
   size_t size;      /* 0: a short message */
   const char *text; /* exactly this, once */
   struct httpd_stats st;
+  int which; /* 0: main, 2: small */
 };
 
 /* {"seq":N,"pad":"xxx"} padded to size bytes (at least the short form). */
@@ -234,22 +241,23 @@ static size_t make_msg(char *out, size_t cap, int seq, size_t size)
 static void do_broadcast(struct env *e, void *arg)
 {
   struct bcast *b = arg;
+  struct httpd *h = b->which == 2 ? e->small : e->main;
   char *msg = malloc(b->size + 64);
   if (b->text) {
-    httpd_broadcast(e->main, b->text, strlen(b->text));
+    httpd_broadcast(h, b->text, strlen(b->text));
   } else {
     for (int i = 0; i < b->n; i++) {
       size_t n = make_msg(msg, b->size + 64, b->first + i, b->size);
-      httpd_broadcast(e->main, msg, n);
+      httpd_broadcast(h, msg, n);
     }
   }
   free(msg);
-  httpd_get_stats(e->main, &b->st);
+  httpd_get_stats(h, &b->st);
 }
 
 static void broadcast(struct env *e, int first, int n, size_t size)
 {
-  struct bcast b = {first, n, size, NULL, {0}};
+  struct bcast b = {first, n, size, NULL, {0}, 0};
   run_on_loop(e, do_broadcast, &b);
 }
 
@@ -454,14 +462,15 @@ static int ws_open(struct client *cl, int port, const char *origin,
   return r->status;
 }
 
-/* A client frame (masked unless unmasked), payload under 126 bytes. */
-static int ws_write(struct client *cl, int op, const char *p, size_t n,
-                    int unmasked)
+/* A client frame (masked unless unmasked, final unless !fin), payload under
+ * 126 bytes. */
+static int ws_frame(struct client *cl, int fin, int op, const char *p,
+                    size_t n, int unmasked)
 {
   unsigned char f[6 + 125];
   static const unsigned char mask[4] = {0x37, 0xfa, 0x21, 0x3d};
   size_t o = 2;
-  f[0] = (unsigned char)(0x80 | op);
+  f[0] = (unsigned char)((fin ? 0x80 : 0) | op);
   f[1] = (unsigned char)((unmasked ? 0 : 0x80) | n);
   if (!unmasked) {
     memcpy(f + 2, mask, 4);
@@ -470,6 +479,12 @@ static int ws_write(struct client *cl, int op, const char *p, size_t n,
   for (size_t i = 0; i < n; i++)
     f[o + i] = (unsigned char)(p[i] ^ (unmasked ? 0 : mask[i % 4]));
   return cl_send(cl, f, o + n);
+}
+
+static int ws_write(struct client *cl, int op, const char *p, size_t n,
+                    int unmasked)
+{
+  return ws_frame(cl, 1, op, p, n, unmasked);
 }
 
 /* The next server frame: its opcode (-1 on error), payload in *out. */
@@ -948,7 +963,7 @@ static void test_sse(struct env *e)
   /* Ordinary requests are answered meanwhile. */
   CHECK(get_status(e->port, "/hello") == 200);
   /* Line breaks in a message: one data line each. */
-  struct bcast b = {0, 0, 0, "{\"a\":\n1,\r\n\"b\":2}", {0}};
+  struct bcast b = {0, 0, 0, "{\"a\":\n1,\r\n\"b\":2}", {0}, 0};
   run_on_loop(e, do_broadcast, &b);
   char *ev = sse_read(&cl);
   CHECK_STR(ev, "data: {\"a\":\ndata: 1,\ndata: \"b\":2}");
@@ -1005,6 +1020,35 @@ static void test_ws(struct env *e)
   CHECK(ws_write(&cl, 0x9, "hi", 2, 0) == 0);
   CHECK(ws_read(&cl, &p, &n) == 0xA && n == 2 && !memcmp(p, "hi", 2));
   free(p);
+  /* Between messages a client keeps no parser state (cl2 never sent a
+   * byte); within a fragmented one it does, across a ping. */
+  st = stats(e, 0);
+  CHECK(st.ws_clients == 2 && st.ws_contexts == 0);
+  CHECK(ws_frame(&cl, 0, 0x1, "part one, ", 10, 0) == 0);
+  CHECK(ws_write(&cl, 0x9, "a", 1, 0) == 0);
+  CHECK(ws_read(&cl, &p, &n) == 0xA && n == 1 && *p == 'a');
+  free(p);
+  st = stats(e, 0);
+  CHECK(st.ws_contexts == 1);
+  CHECK(ws_frame(&cl, 1, 0x0, "part two", 8, 0) == 0);
+  CHECK(ws_write(&cl, 0x9, "b", 1, 0) == 0);
+  CHECK(ws_read(&cl, &p, &n) == 0xA && n == 1 && *p == 'b');
+  free(p);
+  st = stats(e, 0);
+  CHECK(st.ws_clients == 2 && st.ws_contexts == 0);
+  /* A frame cut anywhere, even inside its header, is one frame. */
+  {
+    static const unsigned char ping[] = {0x89, 0x83,    1,       2,      3,
+                                         4,    'x' ^ 1, 'y' ^ 2, 'z' ^ 3};
+    for (size_t i = 0; i < sizeof ping; i++) {
+      CHECK(cl_send(&cl, ping + i, 1) == 0);
+      usleep(2000);
+    }
+    CHECK(ws_read(&cl, &p, &n) == 0xA && n == 3 && !memcmp(p, "xyz", 3));
+    free(p);
+    st = stats(e, 0);
+    CHECK(st.ws_contexts == 0);
+  }
   /* A client close gets a close back, then the end. */
   CHECK(ws_write(&cl, 0x8,
                  "\x03\xe8"
@@ -1068,7 +1112,7 @@ static void test_slow(struct env *e)
   CHECK(sse_open(&fast, e->port, &r) == 200);
   resp_free(&r);
   for (int seq = 0; seq < total; seq += SLOW_BATCH) {
-    struct bcast b = {seq, SLOW_BATCH, SLOW_MSG, NULL, {0}};
+    struct bcast b = {seq, SLOW_BATCH, SLOW_MSG, NULL, {0}, 0};
     if (seq + SLOW_BATCH > total)
       b.n = total - seq;
     run_on_loop(e, do_broadcast, &b);
@@ -1103,6 +1147,58 @@ static void test_slow(struct env *e)
   CHECK(st.broadcasts == st0.broadcasts + (uint64_t)total);
   cl_close(&slow);
   cl_close(&fast);
+}
+
+/* A subscriber that stops reading is dropped by the lag rule long before
+ * its queue could reach client_queue_max (the kernel takes the first
+ * hundreds of KiB); one that reads, beside it, is not. */
+static void test_lag(struct env *e)
+{
+  struct client stalled, reader;
+  struct resp r;
+  int rcvbuf = 4096, seq = 0, got = 0, frames = 0, op, ok = 1;
+  uint64_t dropped = 0;
+  char *p;
+  size_t n;
+  CHECK(ws_open(&stalled, e->small_port, NULL, &r) == 101);
+  setsockopt(stalled.fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  resp_free(&r);
+  CHECK(sse_open(&reader, e->small_port, &r) == 200);
+  resp_free(&r);
+  for (int round = 0; round < 250 && !dropped; round++) {
+    struct bcast b = {seq, 2, 500, NULL, {0}, 2};
+    run_on_loop(e, do_broadcast, &b);
+    for (int i = 0; i < b.n; i++) {
+      char *ev = sse_read(&reader);
+      if (ev && seq_of(ev + 6) == seq + i)
+        got++;
+      free(ev);
+    }
+    seq += b.n;
+    dropped = b.st.dropped_slow;
+    sleep_ms(20);
+  }
+  CHECK(dropped == 1);
+  CHECK(got == seq);
+  /* All that was broadcast is under the queue's bound: not the cap. */
+  CHECK((size_t)seq * 520 < 256 * 1024);
+  struct httpd_stats st = stats(e, 2);
+  CHECK(st.ws_clients == 0 && st.sse_clients == 1);
+  /* The stalled one: an in-order prefix, then 1008. */
+  while ((op = ws_read(&stalled, &p, &n)) == 1) {
+    ok &= seq_of(p) == frames;
+    frames++;
+    free(p);
+  }
+  CHECK(ok && frames > 0 && frames < seq);
+  CHECK(op == 0x8 && close_code(p, n) == 1008 && !strcmp(p + 2, "too slow"));
+  free(p);
+  CHECK(cl_closed(&stalled));
+  cl_close(&stalled);
+  cl_close(&reader);
+  for (int i = 0; i < 300 && stats(e, 2).connections; i++)
+    sleep_ms(10);
+  CHECK(stats(e, 2).connections == 0);
 }
 
 static void test_max_clients(struct env *e)
@@ -1260,6 +1356,7 @@ int main(void)
   test_sse(&e);
   test_ws(&e);
   test_slow(&e);
+  test_lag(&e);
   test_max_clients(&e);
   test_stop(&e);
 
