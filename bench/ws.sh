@@ -563,7 +563,7 @@ REPORT=$WORK/report.md
   echo "## Stalled subscribers: $STALL_READERS readers + $NSTALL clients that complete the handshake and never read"
   echo
   echo "$STALLED stalled clients keep the system's socket buffers, $STALLED_SMALL set SO_RCVBUF to 4 KiB before connecting. After the measuring each stalled socket's TCP state is taken, then it is read to its end: what the hub did with it."
-  echo "spate's run ends 12 s after /metrics shows all $NSTALL dropped (spate_live_dropped_slow_total), or after $STALL_D s; the Python hub (no such counter) gets as long as spate's run took. spate drops a subscriber whose backlog (its queue plus the bytes the kernel holds unacknowledged, SIOCOUTQ) stays over 64 KiB for 10 s, or whose queue would pass 256 KiB."
+  echo "spate's run ends 12 s after /metrics shows all $NSTALL dropped (spate_live_dropped_slow_total), or after $STALL_D s; the Python hub (no such counter) gets as long as spate's run took. spate drops a subscriber whose backlog (its queue plus the bytes the kernel holds unacknowledged, SIOCOUTQ) stays over 64 KiB for 10 s, whose queue would pass 256 KiB, or (WebSocket) that has not answered the ping sent 20 s after its last pong within 20 s."
   echo "Before a hub's own queue can grow, the kernel takes the ticks: its send buffer autotunes up to tcp_wmem's maximum, the client's receive buffer grows too; \"max Send-Q\" below is the most bytes the kernel held for one of spate's sockets."
   echo
   cat "$TABLE2"

@@ -29,7 +29,11 @@
  * kernel's unacknowledged bytes (SIOCOUTQ), is also looked at about ten
  * times per client_lag_ms, at a broadcast: over client_lag_bytes at every
  * look for client_lag_ms, the subscriber is dropped the same way. A burst
- * that drains does not count.
+ * that drains does not count. But the client's kernel acknowledges what
+ * fits its receive buffer, which also autotunes to megabytes, so a
+ * WebSocket subscriber is also pinged ws_ping_ms after its upgrade or last
+ * pong, and dropped ("too slow: no pong") if no pong comes within
+ * ws_ping_ms: a pong means the client has read everything before the ping.
  *
  * WebSocket. wslay reads the client's frames (fed from uv_read, no
  * buffering of data frames, which are ignored) and writes its pongs and
@@ -86,6 +90,7 @@
 #define DROP_GRACE_MS 5000      /* a dropped subscriber's last bytes */
 #define DEF_LAG_BYTES (64 * 1024)
 #define DEF_LAG_MS 10000
+#define DEF_PING_MS 20000
 #define STOP_GRACE_MS 1000 /* httpd_stop: responses in progress */
 #define REJECT_MAX 64      /* connections being answered 503 at once */
 #define STATIC_MAX (8 * 1024 * 1024)
@@ -141,6 +146,8 @@ struct conn {
   int subscribed, sub_ws;
   uint64_t lag_check; /* loop time of the next look at the backlog */
   uint64_t lag_since; /* loop time + 1 the backlog went over; 0: under */
+  uint64_t alive_at;  /* WebSocket: loop time of the upgrade or last pong */
+  uint64_t ping_at;   /* loop time + 1 of our unanswered ping; 0: none */
 
   /* The request. */
   struct buf url;    /* the target as sent */
@@ -188,7 +195,7 @@ struct httpd {
   void (*handle)(void *arg, struct httpd_req *req);
   void *arg;
   size_t max_header, max_body, queue_max, lag_bytes;
-  uint64_t lag_ms;
+  uint64_t lag_ms, ping_ms;
   int max_clients;
   int port;
   char *token; /* NULL: no access control */
@@ -830,6 +837,8 @@ static void subscribe(struct conn *c, int ws)
   struct httpd *h = c->h;
   c->subscribed = 1;
   c->sub_ws = ws;
+  c->alive_at = uv_now(h->loop);
+  c->ping_at = 0;
   c->sprev = NULL;
   c->snext = h->subs;
   if (h->subs)
@@ -936,22 +945,22 @@ static void on_timer(uv_timer_t *t)
 /* Too slow: what is not being written yet goes, a last word follows the
  * write in flight, and the connection ends when that is out or after a
  * grace period. */
-static void sub_drop(struct conn *c)
+static void sub_drop(struct conn *c, const char *why)
 {
   c->h->dropped_slow++;
   unsubscribe(c);
   out_drop_unsent(c);
   uv_timer_start(&c->timer, on_timer, DROP_GRACE_MS, 0);
   if (c->sub_ws)
-    ws_end(c, WSLAY_CODE_POLICY_VIOLATION, "too slow");
+    ws_end(c, WSLAY_CODE_POLICY_VIOLATION, why);
   else
-    sse_end(c, "too slow");
+    sse_end(c, why);
 }
 
 static void sub_send(struct conn *c, struct chunk *k)
 {
   if (c->queued && c->queued + k->len > c->h->queue_max) {
-    sub_drop(c);
+    sub_drop(c, "too slow");
     return;
   }
   if (out_push(c, k))
@@ -1031,19 +1040,33 @@ static size_t kernel_backlog(struct conn *c)
   return 0;
 }
 
-/* 1: c's backlog has stayed over lag_bytes for lag_ms. */
-static int lagging(struct conn *c, uint64_t now)
+/* Why c is to be dropped as too slow, or NULL: its backlog has stayed
+ * over lag_bytes for lag_ms, or (WebSocket) our ping has had no pong for
+ * ping_ms. Sends the ping when one is due. */
+static const char *behind(struct conn *c, uint64_t now)
 {
+  static const unsigned char ping[] = {
+      0x80 | WSLAY_PING, 5, 's', 'p', 'a', 't', 'e'};
   struct httpd *h = c->h;
-  uint64_t every = h->lag_ms / 10;
+  uint64_t every = (h->lag_ms < h->ping_ms ? h->lag_ms : h->ping_ms) / 10;
   c->lag_check = now + (every < 10 ? 10 : every > 1000 ? 1000 : every);
   if (c->queued + kernel_backlog(c) <= h->lag_bytes) {
     c->lag_since = 0;
-    return 0;
+  } else {
+    if (!c->lag_since)
+      c->lag_since = now + 1;
+    if (now + 1 - c->lag_since >= h->lag_ms)
+      return "too slow";
   }
-  if (!c->lag_since)
-    c->lag_since = now + 1;
-  return now + 1 - c->lag_since >= h->lag_ms;
+  if (!c->sub_ws)
+    return NULL;
+  if (c->ping_at)
+    return now + 1 - c->ping_at >= h->ping_ms ? "too slow: no pong" : NULL;
+  if (now >= c->alive_at + h->ping_ms) {
+    c->ping_at = now + 1;
+    out_copy(c, ping, sizeof ping);
+  }
+  return NULL;
 }
 
 void httpd_broadcast(struct httpd *h, const char *msg, size_t len)
@@ -1061,8 +1084,11 @@ void httpd_broadcast(struct httpd *h, const char *msg, size_t len)
   for (c = h->subs; c; c = next) {
     struct chunk *k = c->sub_ws ? ws : sse;
     next = c->snext;
-    if (now >= c->lag_check && lagging(c, now))
-      sub_drop(c);
+    const char *why = now >= c->lag_check ? behind(c, now) : NULL;
+    if (c->state == ST_CLOSED)
+      continue;
+    if (why)
+      sub_drop(c, why);
     else if (k)
       sub_send(c, k);
     else
@@ -1204,6 +1230,10 @@ static int ws_track(struct conn *c, const unsigned char *p, size_t len)
     }
     if ((c->ws_hdr[0] & 0x0f) < 8) /* a data frame, not a control one */
       c->ws_frag = !(c->ws_hdr[0] & 0x80);
+    else if ((c->ws_hdr[0] & 0x0f) == WSLAY_PONG && c->ping_at) {
+      c->ping_at = 0; /* it read up to our ping */
+      c->alive_at = uv_now(c->h->loop);
+    }
     c->ws_left = n;
     c->ws_hlen = 0;
   }
@@ -2046,6 +2076,7 @@ int httpd_start(struct httpd **out, uv_loop_t *loop,
   h->queue_max = o->client_queue_max ? o->client_queue_max : DEF_QUEUE;
   h->lag_bytes = o->client_lag_bytes ? o->client_lag_bytes : DEF_LAG_BYTES;
   h->lag_ms = o->client_lag_ms ? o->client_lag_ms : DEF_LAG_MS;
+  h->ping_ms = o->ws_ping_ms ? o->ws_ping_ms : DEF_PING_MS;
   h->max_clients = o->max_clients ? o->max_clients : DEF_CLIENTS;
   if (o->token && *o->token) {
     h->token = strdup(o->token);

@@ -53,6 +53,11 @@ struct httpd_options {
    * dropped as too slow. 0: 64 KiB and 10 s. */
   size_t client_lag_bytes;
   unsigned client_lag_ms;
+  /* A WebSocket subscriber is pinged ws_ping_ms after its upgrade or last
+   * pong and dropped if the pong takes longer than ws_ping_ms: its backlog
+   * may sit in its own kernel's receive buffer, out of our sight.
+   * 0: 20 s. */
+  unsigned ws_ping_ms;
   int max_clients; /* 0: 20,000 */
   /* Called for every complete request that is not /login, /static/...,
    * or refused by a limit or the token. The handler answers it, now or

@@ -29,6 +29,7 @@
 #define SLOW_TOTAL (50 << 20) /* bytes broadcast in the slow test */
 #define LAG_BYTES (16 * 1024) /* the small server's lag rule */
 #define LAG_MS 300
+#define PING_MS 500
 
 struct env;
 typedef void (*loop_fn)(struct env *e, void *arg);
@@ -173,9 +174,11 @@ static void start_servers(struct env *e, void *arg)
   o.max_clients = 2;
   o.client_lag_bytes = LAG_BYTES;
   o.client_lag_ms = LAG_MS;
+  o.ws_ping_ms = PING_MS;
   CHECK(httpd_start(&e->small, &e->loop, &o, err) == 0);
   o.client_lag_bytes = 0;
   o.client_lag_ms = 0;
+  o.ws_ping_ms = 0;
   e->small_port = httpd_port(e->small);
 
   /* Failures: a port in use, a bad address, a missing static dir. */
@@ -1151,16 +1154,15 @@ static void test_slow(struct env *e)
 
 /* A subscriber that stops reading is dropped by the lag rule long before
  * its queue could reach client_queue_max (the kernel takes the first
- * hundreds of KiB); one that reads, beside it, is not. */
+ * hundreds of KiB); one that reads, beside it, is not. SSE: no pings. */
 static void test_lag(struct env *e)
 {
   struct client stalled, reader;
   struct resp r;
-  int rcvbuf = 4096, seq = 0, got = 0, frames = 0, op, ok = 1;
+  int rcvbuf = 4096, seq = 0, got = 0, events = 0, ok = 1;
   uint64_t dropped = 0;
-  char *p;
-  size_t n;
-  CHECK(ws_open(&stalled, e->small_port, NULL, &r) == 101);
+  char *ev;
+  CHECK(sse_open(&stalled, e->small_port, &r) == 200);
   setsockopt(stalled.fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   resp_free(&r);
   CHECK(sse_open(&reader, e->small_port, &r) == 200);
@@ -1169,10 +1171,10 @@ static void test_lag(struct env *e)
     struct bcast b = {seq, 2, 500, NULL, {0}, 2};
     run_on_loop(e, do_broadcast, &b);
     for (int i = 0; i < b.n; i++) {
-      char *ev = sse_read(&reader);
-      if (ev && seq_of(ev + 6) == seq + i)
+      char *got_ev = sse_read(&reader);
+      if (got_ev && seq_of(got_ev + 6) == seq + i)
         got++;
-      free(ev);
+      free(got_ev);
     }
     seq += b.n;
     dropped = b.st.dropped_slow;
@@ -1183,19 +1185,67 @@ static void test_lag(struct env *e)
   /* All that was broadcast is under the queue's bound: not the cap. */
   CHECK((size_t)seq * 520 < 256 * 1024);
   struct httpd_stats st = stats(e, 2);
-  CHECK(st.ws_clients == 0 && st.sse_clients == 1);
-  /* The stalled one: an in-order prefix, then 1008. */
-  while ((op = ws_read(&stalled, &p, &n)) == 1) {
-    ok &= seq_of(p) == frames;
-    frames++;
-    free(p);
+  CHECK(st.sse_clients == 1);
+  /* The stalled one: an in-order prefix, then the reason. */
+  while ((ev = sse_read(&stalled)) && !strncmp(ev, "data: {", 7)) {
+    ok &= seq_of(ev + 6) == events;
+    events++;
+    free(ev);
   }
-  CHECK(ok && frames > 0 && frames < seq);
-  CHECK(op == 0x8 && close_code(p, n) == 1008 && !strcmp(p + 2, "too slow"));
-  free(p);
+  CHECK(ok && events > 0 && events < seq);
+  CHECK(ev && !strcmp(ev, "event: close\ndata: too slow"));
+  free(ev);
   CHECK(cl_closed(&stalled));
   cl_close(&stalled);
   cl_close(&reader);
+  for (int i = 0; i < 300 && stats(e, 2).connections; i++)
+    sleep_ms(10);
+  CHECK(stats(e, 2).connections == 0);
+}
+
+/* A WebSocket subscriber gets a ping PING_MS after its upgrade or last
+ * pong: one that answers stays, one that never reads (its bytes taken by
+ * its kernel) is dropped when the pong is PING_MS late. */
+static void test_ping(struct env *e)
+{
+  struct client live, stalled;
+  struct resp r;
+  int pings = 0, ticks = 0, op, ok = 1;
+  uint64_t dropped0 = stats(e, 2).dropped_slow;
+  char *p;
+  size_t n;
+  CHECK(ws_open(&live, e->small_port, NULL, &r) == 101);
+  resp_free(&r);
+  CHECK(ws_open(&stalled, e->small_port, NULL, &r) == 101);
+  resp_free(&r);
+  for (int seq = 0; seq < 120; seq++) { /* 120 x >= 20 ms: >= 4 pings */
+    struct bcast b = {seq, 1, 0, NULL, {0}, 2};
+    run_on_loop(e, do_broadcast, &b);
+    while ((op = ws_read(&live, &p, &n)) == 0x9) {
+      pings++;
+      CHECK(ws_write(&live, 0xA, p, n, 0) == 0);
+      free(p);
+    }
+    ok &= op == 1 && seq_of(p) == seq;
+    free(p);
+    sleep_ms(20);
+  }
+  CHECK(ok && pings >= 4);
+  struct httpd_stats st = stats(e, 2);
+  CHECK(st.ws_clients == 1 && st.dropped_slow == dropped0 + 1);
+  /* The stalled one: ticks in order (and our ping), then 1008. */
+  while ((op = ws_read(&stalled, &p, &n)) == 1 || op == 0x9) {
+    if (op == 1)
+      ok &= seq_of(p) == ticks++;
+    free(p);
+  }
+  CHECK(ok && ticks > 0 && ticks < 120);
+  CHECK(op == 0x8 && close_code(p, n) == 1008 &&
+        !strcmp(p + 2, "too slow: no pong"));
+  free(p);
+  CHECK(cl_closed(&stalled));
+  cl_close(&stalled);
+  cl_close(&live);
   for (int i = 0; i < 300 && stats(e, 2).connections; i++)
     sleep_ms(10);
   CHECK(stats(e, 2).connections == 0);
@@ -1357,6 +1407,7 @@ int main(void)
   test_ws(&e);
   test_slow(&e);
   test_lag(&e);
+  test_ping(&e);
   test_max_clients(&e);
   test_stop(&e);
 
