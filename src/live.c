@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@ struct live_slot {
  * (and counts from zero when one comes back), the dashboard's table shows
  * totals since the job started. */
 #define HOST_ROWS 256
+#define FRESH_MAX 256 /* "items" messages waiting for the next tick */
 struct host_row {
   char host[96];
   uint64_t base_done, base_failed; /* from earlier lives of the host */
@@ -99,6 +101,9 @@ struct live {
   int nitems, items_cap;
   char **fresh; /* "items" messages waiting for the live loop */
   int nfresh, fresh_cap;
+  /* "items" messages not broadcast (more than FRESH_MAX waiting, or no
+   * memory); their items are in the store and /api/sources/NAME/items. */
+  atomic_ullong items_unpushed;
 };
 
 static double now_s(void)
@@ -248,6 +253,7 @@ void live_publish_items(struct live *l, const char *name, const char *recent,
 {
   char *copy = strdup(recent);
   char *msg = NULL;
+  int handed = 0;
   if (fresh) {
     json_t *j = json_pack("{s:s, s:s, s:o}", "type", "items", "source", name,
                           "items", json_loads(fresh, 0, NULL));
@@ -261,8 +267,8 @@ void live_publish_items(struct live *l, const char *name, const char *recent,
     it->json = copy;
     copy = NULL;
   }
-  /* At most 256 waiting: the live loop sends them within 100 ms. */
-  if (msg && l->nfresh < 256) {
+  /* At most FRESH_MAX waiting: the live loop sends them within 100 ms. */
+  if (msg && l->nfresh < FRESH_MAX) {
     if (l->nfresh == l->fresh_cap) {
       int cap = l->fresh_cap ? l->fresh_cap * 2 : 16;
       char **v = realloc(l->fresh, (size_t)cap * sizeof(*v));
@@ -274,9 +280,12 @@ void live_publish_items(struct live *l, const char *name, const char *recent,
     if (l->nfresh < l->fresh_cap) {
       l->fresh[l->nfresh++] = msg;
       msg = NULL;
+      handed = 1;
     }
   }
   pthread_mutex_unlock(&l->lock);
+  if (fresh && !handed) /* not made, or too many waiting */
+    atomic_fetch_add(&l->items_unpushed, 1);
   free(copy);
   free(msg);
 }
@@ -489,7 +498,7 @@ static json_t *tick_json(struct live *l)
       "s:{s:I, s:I, s:I, s:I, s:i, s:I, s:I, s:I, s:I, s:I}, "
       "s:{s:f, s:f, s:f}, s:{s:f, s:f, s:f, s:f}, "
       "s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:o, s:o, "
-      "s:o, s:{s:i, s:i, s:I}}",
+      "s:o, s:{s:i, s:i, s:I, s:I}}",
       "type", "tick", "seq", (json_int_t)++l->seq, "time", t, "job", "kind",
       l->o.job_kind, "name", l->o.job_name, "state", state, "elapsed_s",
       elapsed, "totals", "admitted", (json_int_t)m->admitted, "done",
@@ -508,7 +517,8 @@ static json_t *tick_json(struct live *l)
       (json_int_t)m->status_class[3], "4xx", (json_int_t)m->status_class[4],
       "5xx", (json_int_t)m->status_class[5], "errors", errors, "hosts", hl,
       "sources", sources, "server", "ws_clients", hs.ws_clients, "sse_clients",
-      hs.sse_clients, "dropped_slow", (json_int_t)hs.dropped_slow);
+      hs.sse_clients, "dropped_slow", (json_int_t)hs.dropped_slow,
+      "items_unpushed", (json_int_t)atomic_load(&l->items_unpushed));
   return j;
 }
 
@@ -626,9 +636,14 @@ static char *metrics_text(struct live *l, size_t *len)
           "# HELP spate_live_dropped_slow_total Subscribers dropped for "
           "falling behind.\n"
           "# TYPE spate_live_dropped_slow_total counter\n"
-          "spate_live_dropped_slow_total %llu\n",
+          "spate_live_dropped_slow_total %llu\n"
+          "# HELP spate_live_items_unpushed_total Items messages not "
+          "broadcast (too many waiting); the items are in the store.\n"
+          "# TYPE spate_live_items_unpushed_total counter\n"
+          "spate_live_items_unpushed_total %llu\n",
           hs.ws_clients, hs.sse_clients, (unsigned long long)hs.broadcasts,
-          (unsigned long long)hs.dropped_slow);
+          (unsigned long long)hs.dropped_slow,
+          (unsigned long long)atomic_load(&l->items_unpushed));
   if (fclose(f)) {
     free(out);
     return NULL;

@@ -1084,11 +1084,13 @@ int serve_main(int argc, char **argv)
     code = CLI_EXIT_INPUT;
     goto out_loop;
   }
+  /* A source's own timeout (up to 10 minutes) bounds its whole request:
+   * no first-byte or stall deadline of the fetcher's may cut it shorter. */
   struct fetcher_options fo = {
       .connect_timeout_ms = 10000,
-      .ttfb_timeout_ms = 20000,
+      .ttfb_timeout_ms = 0,
       .total_timeout_ms = 30000,
-      .stall_timeout_ms = 10000,
+      .stall_timeout_ms = 0,
       .max_body = 16 << 20,
       .max_headers = 64 << 10,
       .user_agent = "spate/" CLI_VERSION,

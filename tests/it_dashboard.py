@@ -194,7 +194,14 @@ def test_fetch_dashboard(o):
                   f"totals {t['totals']} {t['status']}")
             check(t["hosts"] and t["hosts"][0]["done"] == 50,
                   f"hosts {t['hosts']}")
+            check(set(t["server"]) == {"ws_clients", "sse_clients",
+                                       "dropped_slow", "items_unpushed"} and
+                  t["server"]["dropped_slow"] == 0 and
+                  t["server"]["items_unpushed"] == 0, f"server {t['server']}")
             m1 = metrics(port)
+            check(m1.get("spate_live_dropped_slow_total") == 0 and
+                  m1.get("spate_live_items_unpushed_total") == 0,
+                  "live counters in /metrics")
             ok_key = 'spate_requests_total{outcome="ok"}'
             check(m1.get(ok_key) == 50, f"metrics ok {m1.get(ok_key)}")
             check(m1.get("spate_request_duration_seconds_count") == 50 and
