@@ -2,9 +2,14 @@
 
 #include "buf.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <limits.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +20,7 @@
 #define HEAD_MAX (16 << 10)
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
-enum state { S_RESOLVE, S_CONNECT, S_HANDSHAKE, S_OPEN, S_CLOSING };
+enum state { S_RESOLVE, S_CONNECT, S_TLS, S_HANDSHAKE, S_OPEN, S_CLOSING };
 
 struct wsclient {
   uv_loop_t *loop;
@@ -36,7 +41,14 @@ struct wsclient {
   const uint8_t *in;
   size_t in_len;
   struct buf out; /* what wslay wrote during one wslay_event_send */
-  int silent;     /* wsclient_close called: no more callbacks */
+  /* wss://: OpenSSL over two memory BIOs, so that libuv does the I/O:
+   * what arrives goes into rbio, what SSL writes is taken from wbio. */
+  int tls;
+  int tls_up; /* the TLS handshake is done */
+  SSL_CTX *tls_ctx;
+  SSL *ssl;
+  BIO *rbio, *wbio; /* owned by ssl */
+  int silent;       /* wsclient_close called: no more callbacks */
   int reported;
   int pending; /* handles and requests whose callbacks are still due */
 };
@@ -53,6 +65,8 @@ static void maybe_free(struct wsclient *c)
     return;
   if (c->ws)
     wslay_event_context_free(c->ws);
+  SSL_free(c->ssl);
+  SSL_CTX_free(c->tls_ctx);
   buf_free(&c->head);
   buf_free(&c->out);
   free(c->host);
@@ -106,7 +120,8 @@ static void write_done(uv_write_t *w, int status)
  * flood): past this the connection ends. */
 #define WRITE_QUEUE_MAX (256 << 10)
 
-static int send_bytes(struct wsclient *c, const void *data, size_t len)
+/* Writes bytes to the socket as they are (TLS records, or plain text). */
+static int net_send(struct wsclient *c, const void *data, size_t len)
 {
   if (!c->tcp_open || !len)
     return 0;
@@ -126,8 +141,94 @@ static int send_bytes(struct wsclient *c, const void *data, size_t len)
   return 0;
 }
 
+/* ---- TLS ------------------------------------------------------------------
+ */
+
+/* Sends what SSL has written into wbio. */
+static int tls_flush(struct wsclient *c)
+{
+  char tmp[16384];
+  int n;
+  while (BIO_ctrl_pending(c->wbio) > 0) {
+    n = BIO_read(c->wbio, tmp, sizeof(tmp));
+    if (n <= 0 || net_send(c, tmp, (size_t)n))
+      return -1;
+  }
+  return 0;
+}
+
+/* Ends the connection with what OpenSSL says went wrong. */
+static void tls_fail(struct wsclient *c, const char *when)
+{
+  char why[256];
+  long v = SSL_get_verify_result(c->ssl);
+  unsigned long e = ERR_peek_last_error();
+  if (v != X509_V_OK)
+    snprintf(why, sizeof(why), "tls: certificate verify failed: %s",
+             X509_verify_cert_error_string(v));
+  else if (e)
+    snprintf(why, sizeof(why), "tls: %s: %s", when,
+             ERR_reason_error_string(e) ? ERR_reason_error_string(e)
+                                        : "error");
+  else
+    snprintf(why, sizeof(why), "tls: %s failed", when);
+  ERR_clear_error();
+  finish(c, why);
+}
+
+/* Readies c->ssl for a handshake with c->host: the system's CAs (or
+ * SSL_CERT_FILE / SSL_CERT_DIR), TLS 1.2 or later, the name (or address)
+ * checked, SNI, ALPN http/1.1. */
+static int tls_setup(struct wsclient *c)
+{
+  static const unsigned char alpn[] = "\x08http/1.1";
+  unsigned char addr[16];
+  c->tls_ctx = SSL_CTX_new(TLS_client_method());
+  if (!c->tls_ctx ||
+      !SSL_CTX_set_min_proto_version(c->tls_ctx, TLS1_2_VERSION) ||
+      SSL_CTX_set_default_verify_paths(c->tls_ctx) != 1 ||
+      SSL_CTX_set_alpn_protos(c->tls_ctx, alpn, sizeof(alpn) - 1) != 0)
+    return -1;
+  SSL_CTX_set_verify(c->tls_ctx, SSL_VERIFY_PEER, NULL);
+  if (!(c->ssl = SSL_new(c->tls_ctx)))
+    return -1;
+  c->rbio = BIO_new(BIO_s_mem());
+  c->wbio = BIO_new(BIO_s_mem());
+  if (!c->rbio || !c->wbio) {
+    BIO_free(c->rbio);
+    BIO_free(c->wbio);
+    c->rbio = c->wbio = NULL;
+    return -1;
+  }
+  BIO_set_mem_eof_return(c->rbio, -1); /* empty: "more to come" */
+  SSL_set_bio(c->ssl, c->rbio, c->wbio);
+  if (inet_pton(AF_INET, c->host, addr) == 1 ||
+      inet_pton(AF_INET6, c->host, addr) == 1) {
+    if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), c->host) != 1)
+      return -1;
+  } else if (SSL_set_tlsext_host_name(c->ssl, c->host) != 1 ||
+             SSL_set1_host(c->ssl, c->host) != 1) {
+    return -1;
+  }
+  SSL_set_connect_state(c->ssl);
+  return 0;
+}
+
 /* ---- wslay ----------------------------------------------------------------
  */
+
+/* Sends stream bytes: through TLS for wss://. */
+static int send_bytes(struct wsclient *c, const void *data, size_t len)
+{
+  if (!c->tls)
+    return net_send(c, data, len);
+  if (!len || !c->tcp_open)
+    return 0;
+  ERR_clear_error();
+  if (len > INT_MAX || SSL_write(c->ssl, data, (int)len) != (int)len)
+    return -1;
+  return tls_flush(c);
+}
 
 static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
                        int flags, void *user)
@@ -256,25 +357,15 @@ static void alloc_cb(uv_handle_t *h, size_t size, uv_buf_t *b)
   b->len = b->base ? size : 0;
 }
 
-static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+/* The stream's bytes (decrypted for wss://): the handshake answer, then
+ * frames. */
+static void stream_input(struct wsclient *c, const char *data, size_t n)
 {
-  struct wsclient *c = s->data;
-  if (n < 0) {
-    free(b->base);
-    if (c->state == S_OPEN && c->ws && wslay_event_get_close_received(c->ws))
-      finish(c, "closed by the server");
-    else
-      finish(c, n == UV_EOF ? "the server closed the connection"
-                            : uv_strerror((int)n));
-    return;
-  }
   if (c->state == S_HANDSHAKE) {
-    if (buf_append(&c->head, b->base, (size_t)n)) {
-      free(b->base);
+    if (buf_append(&c->head, data, n)) {
       finish(c, "out of memory");
       return;
     }
-    free(b->base);
     const char *end = c->head.len >= 4
                           ? memmem(c->head.data, c->head.len, "\r\n\r\n", 4)
                           : NULL;
@@ -298,7 +389,110 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     return;
   }
   if (c->state == S_OPEN)
-    ws_input(c, b->base, (size_t)n);
+    ws_input(c, data, n);
+}
+
+/* The upgrade request (RFC 6455, 4.1), once the connection (and TLS) is
+ * up. */
+static void send_upgrade(struct wsclient *c)
+{
+  unsigned char key[16], digest[EVP_MAX_MD_SIZE];
+  char key64[32], src[96];
+  unsigned dlen = 0;
+  if (getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key)) {
+    finish(c, "no randomness for the key");
+    return;
+  }
+  EVP_EncodeBlock((unsigned char *)key64, key, sizeof(key));
+  snprintf(src, sizeof(src), "%s%s", key64, WS_GUID);
+  EVP_Digest(src, strlen(src), digest, &dlen, EVP_sha1(), NULL);
+  EVP_EncodeBlock((unsigned char *)c->accept, digest, (int)dlen);
+  char req_text[2048];
+  int v6 = strchr(c->host, ':') != NULL; /* an IPv6 literal: bracketed */
+  int n =
+      snprintf(req_text, sizeof(req_text),
+               "GET %s HTTP/1.1\r\nHost: %s%s%s:%s\r\n"
+               "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+               "User-Agent: spate\r\n\r\n",
+               c->path, v6 ? "[" : "", c->host, v6 ? "]" : "", c->port, key64);
+  if (n < 0 || (size_t)n >= sizeof(req_text) ||
+      send_bytes(c, req_text, (size_t)n)) {
+    finish(c, "cannot send the handshake");
+    return;
+  }
+  c->state = S_HANDSHAKE;
+}
+
+/* TLS records in: the handshake, then the stream's bytes out of SSL. */
+static void tls_input(struct wsclient *c, const char *data, size_t n)
+{
+  char buf[16384];
+  ERR_clear_error();
+  if (BIO_write(c->rbio, data, (int)n) != (int)n) {
+    finish(c, "out of memory");
+    return;
+  }
+  if (!c->tls_up) {
+    int r = SSL_do_handshake(c->ssl);
+    if (r != 1) {
+      int e = SSL_get_error(c->ssl, r);
+      if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+        tls_fail(c, "handshake");
+      else if (tls_flush(c))
+        finish(c, "write failed");
+      return;
+    }
+    c->tls_up = 1;
+    if (tls_flush(c)) {
+      finish(c, "write failed");
+      return;
+    }
+    send_upgrade(c);
+    if (c->state == S_CLOSING)
+      return;
+  }
+  for (;;) {
+    int r = SSL_read(c->ssl, buf, sizeof(buf));
+    if (r > 0) {
+      stream_input(c, buf, (size_t)r);
+      if (c->state == S_CLOSING)
+        return;
+      continue;
+    }
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ)
+      break;
+    if (e == SSL_ERROR_ZERO_RETURN) /* close_notify: the end of the stream */
+      finish(c, c->ws && wslay_event_get_close_received(c->ws)
+                    ? "closed by the server"
+                    : "the server closed the connection");
+    else
+      tls_fail(c, "read");
+    return;
+  }
+  if (tls_flush(c))
+    finish(c, "write failed");
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+  struct wsclient *c = s->data;
+  if (n < 0) {
+    free(b->base);
+    if (c->state == S_OPEN && c->ws && wslay_event_get_close_received(c->ws))
+      finish(c, "closed by the server");
+    else
+      finish(c, n == UV_EOF ? "the server closed the connection"
+                            : uv_strerror((int)n));
+    return;
+  }
+  if (n > 0 && c->state != S_CLOSING) {
+    if (c->tls)
+      tls_input(c, b->base, (size_t)n);
+    else
+      stream_input(c, b->base, (size_t)n);
+  }
   free(b->base);
 }
 
@@ -316,30 +510,26 @@ static void connected(uv_connect_t *req, int status)
     finish(c, why);
     return;
   }
-  unsigned char key[16], digest[EVP_MAX_MD_SIZE];
-  char key64[32], src[96];
-  unsigned dlen = 0;
-  if (getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key)) {
-    finish(c, "no randomness for the key");
+  if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb)) {
+    finish(c, "cannot read");
     return;
   }
-  EVP_EncodeBlock((unsigned char *)key64, key, sizeof(key));
-  snprintf(src, sizeof(src), "%s%s", key64, WS_GUID);
-  EVP_Digest(src, strlen(src), digest, &dlen, EVP_sha1(), NULL);
-  EVP_EncodeBlock((unsigned char *)c->accept, digest, (int)dlen);
-  char req_text[2048];
-  int n = snprintf(req_text, sizeof(req_text),
-                   "GET %s HTTP/1.1\r\nHost: %s:%s\r\nUpgrade: websocket\r\n"
-                   "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                   "Sec-WebSocket-Version: 13\r\nUser-Agent: spate\r\n\r\n",
-                   c->path, c->host, c->port, key64);
-  if (n < 0 || (size_t)n >= sizeof(req_text) ||
-      send_bytes(c, req_text, (size_t)n) ||
-      uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb)) {
-    finish(c, "cannot send the handshake");
+  if (!c->tls) {
+    send_upgrade(c);
     return;
   }
-  c->state = S_HANDSHAKE;
+  /* The ClientHello; the rest of the handshake follows what arrives. */
+  c->state = S_TLS;
+  ERR_clear_error();
+  if (tls_setup(c)) {
+    tls_fail(c, "setup");
+    return;
+  }
+  int r = SSL_do_handshake(c->ssl);
+  if (r != 1 && SSL_get_error(c->ssl, r) != SSL_ERROR_WANT_READ)
+    tls_fail(c, "handshake");
+  else if (tls_flush(c))
+    finish(c, "write failed");
 }
 
 static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai)
@@ -403,8 +593,8 @@ int wsclient_open(struct wsclient **out, uv_loop_t *loop, const char *url,
   struct wsclient *c = NULL;
   if (!ok) {
     snprintf(err, errlen, "not a URL: %s", url);
-  } else if (strcmp(scheme, "ws") != 0) {
-    snprintf(err, errlen, "%s:// is not supported (ws:// only for now)",
+  } else if (strcmp(scheme, "ws") != 0 && strcmp(scheme, "wss") != 0) {
+    snprintf(err, errlen, "%s:// is not a WebSocket URL (ws:// or wss://)",
              scheme);
     ok = 0;
   } else if (!(c = calloc(1, sizeof(*c)))) {
@@ -419,7 +609,8 @@ int wsclient_open(struct wsclient **out, uv_loop_t *loop, const char *url,
     size_t hl = strlen(host);
     c->host =
         host[0] == '[' && hl > 2 ? strndup(host + 1, hl - 2) : strdup(host);
-    c->port = strdup(port ? port : "80");
+    c->tls = strcmp(scheme, "wss") == 0;
+    c->port = strdup(port ? port : c->tls ? "443" : "80");
     if (asprintf(&c->path, "%s%s%s", path, query ? "?" : "",
                  query ? query : "") < 0)
       c->path = NULL;

@@ -4,7 +4,10 @@
  * wslay does the framing (client frames masked, pings answered, close
  * handshake).
  *
- * ws:// only for now (wss:// is refused with a clear error). A message
+ * ws:// and wss:// (TLS through OpenSSL over memory BIOs, so libuv still
+ * does the I/O; the certificate is verified against the default CA paths,
+ * which SSL_CERT_FILE / SSL_CERT_DIR override, and the host name or
+ * address checked; SNI and ALPN http/1.1 sent). A message
  * over WSCLIENT_MAX_MSG bytes, a handshake answer over 16 KiB or slower
  * than the timeout, or any protocol error closes the connection and is
  * reported once through on_close. Everything runs on the loop's thread. */

@@ -12,7 +12,8 @@ import tempfile
 import time
 import urllib.request
 
-from spatetest import SPATE, Origin, check, finish, wait_for
+from spatetest import (SPATE, Origin, TLSProxy, check, finish, make_cert,
+                       wait_for)
 from it_dashboard import WS, get_json, http, sse_events
 
 
@@ -267,5 +268,83 @@ def main():
               f"bad config {r.returncode} {r.stderr!r}")
 
 
+def test_wss():
+    """wss:// sources: the certificate is verified (the test's CA given as
+    SSL_CERT_FILE, as OpenSSL reads it), name included."""
+    with tempfile.TemporaryDirectory() as d, Origin(pages=5) as o:
+        good = make_cert(d, "good")
+        other = make_cert(d, "other")  # not trusted
+        wrong = make_cert(d, "wrong", san="IP:127.0.0.2")  # trusted, not us
+        bundle = os.path.join(d, "ca.pem")
+        with open(bundle, "w") as f:
+            for c in (good[0], wrong[0]):
+                f.write(open(c).read())
+        with TLSProxy(o.port, *good) as px, TLSProxy(o.port, *other) as bad, \
+                TLSProxy(o.port, *wrong) as mis:
+            conf = os.path.join(d, "wss.yaml")
+            db = os.path.join(d, "wss.db")
+            with open(conf, "w") as f:
+                f.write(f"""listen: 127.0.0.1:0
+store: {db}
+sources:
+  - name: secure
+    kind: websocket
+    url: wss://127.0.0.1:{px.port}/stream
+    fields:
+      seq: /seq
+  - name: untrusted
+    kind: websocket
+    url: wss://127.0.0.1:{bad.port}/stream
+  - name: wrongname
+    kind: websocket
+    url: wss://127.0.0.1:{mis.port}/stream
+  - name: plaintext
+    kind: websocket
+    url: wss://127.0.0.1:{o.port}/stream
+""")
+            env = dict(os.environ, SSL_CERT_FILE=bundle)
+            p = subprocess.Popen([SPATE, "serve", conf], env=env,
+                                 stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+            try:
+                line = p.stderr.readline()
+                m = re.search(r"dashboard on http://127\.0\.0\.1:(\d+)/", line)
+                check(m, f"wss: dashboard line {line!r}")
+                port = int(m.group(1))
+                check(wait_for(lambda: sources(port).get("secure", {}).get(
+                    "items", 0) >= 5, 10),
+                    f"wss items {sources(port).get('secure')}")
+                s = sources(port)["secure"]
+                check(s["state"] == "running" and "seq" in s["values"],
+                      f"wss source {s}")
+                check(wait_for(lambda: len(items(db, "secure")) >= 5, 10),
+                      "wss items stored")
+                check(wait_for(lambda: [sources(port).get(n, {}).get("state")
+                                        for n in ("untrusted", "wrongname")]
+                               == ["down", "down"], 10), "bad certs down")
+                s = sources(port)
+                check(s["untrusted"]["last_error"] ==
+                      "tls: certificate verify failed: self-signed "
+                      "certificate", f"untrusted: {s['untrusted']}")
+                check(s["wrongname"]["last_error"] ==
+                      "tls: certificate verify failed: IP address mismatch",
+                      f"wrong name: {s['wrongname']}")
+                check(wait_for(lambda: sources(port)["plaintext"]["state"] ==
+                               "down", 10) and sources(port)["plaintext"]
+                      ["last_error"].startswith("tls: handshake: "),
+                      f"not TLS: {sources(port)['plaintext']}")
+                check(s["untrusted"]["items"] == 0 and
+                      s["wrongname"]["items"] == 0, "no items over bad TLS")
+                check(px.handshakes >= 1 and bad.handshakes == 0 and
+                      mis.handshakes == 0, "TLS handshakes at the proxies")
+                p.send_signal(signal.SIGTERM)
+                check(p.wait(timeout=10) == 0, "wss: serve exit 0")
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+
+
 main()
+test_wss()
 finish("it_serve")

@@ -4,6 +4,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -111,3 +112,92 @@ def wait_for(pred, timeout=10.0, step=0.05):
             return True
         time.sleep(step)
     return False
+
+
+def make_cert(d, name="cert", san="IP:127.0.0.1,DNS:localhost"):
+    """A self-signed certificate for san (by default 127.0.0.1 and
+    localhost) in d: (cert path, key path)."""
+    cert, key = os.path.join(d, f"{name}.pem"), os.path.join(d, f"{name}.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-days", "2", "-subj", "/CN=spate test",
+                    "-addext", f"subjectAltName={san}",
+                    "-keyout", key, "-out", cert],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+class TLSProxy:
+    """A TLS terminator on 127.0.0.1 in front of a plain TCP port (say the
+    origin's /stream, for wss://): each connection is decrypted and passed
+    on both ways, byte for byte."""
+
+    def __init__(self, target_port, cert, key):
+        import ssl
+        import threading
+        self.target = target_port
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert, key)
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.handshakes = 0
+        self.failures = 0
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import threading
+        while not self.closed:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,),
+                             daemon=True).start()
+
+    def _serve(self, c):
+        import threading
+        try:
+            c.settimeout(10)
+            t = self.ctx.wrap_socket(c, server_side=True)
+            t.settimeout(None)
+            self.handshakes += 1
+        except OSError:
+            self.failures += 1
+            c.close()
+            return
+        try:
+            u = socket.create_connection(("127.0.0.1", self.target), 5)
+        except OSError:
+            t.close()
+            return
+
+        def pump(a, b):
+            try:
+                while True:
+                    data = a.recv(65536)
+                    if not data:
+                        break
+                    b.sendall(data)
+            except OSError:
+                pass
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        threading.Thread(target=pump, args=(u, t), daemon=True).start()
+        pump(t, u)
+
+    def close(self):
+        self.closed = True
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
