@@ -669,8 +669,13 @@ static void respond_json(struct httpd_req *r, int status, json_t *j)
 static int ready(struct live *l, json_t *reasons)
 {
   int ok = 1;
+  char why[SINK_ERRMSG_MAX + 32];
   if (l->o.sink && sink_error(l->o.sink)) {
     json_array_append_new(reasons, json_string(sink_errmsg(l->o.sink)));
+    ok = 0;
+  } else if (l->o.sink && sink_stalled(l->o.sink, why, SINK_ERRMSG_MAX)) {
+    strcat(why, " (retrying)");
+    json_array_append_new(reasons, json_string(why));
     ok = 0;
   }
   const char *state = __atomic_load_n(&l->state, __ATOMIC_ACQUIRE);

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 struct sink {
@@ -41,6 +42,11 @@ struct sink {
    * so a reader that sees err != 0 also sees the message. */
   _Atomic int err;
   char msg[SINK_ERRMSG_MAX];
+
+  /* While a format's write says -EAGAIN (a store briefly unwritable), the
+   * writer retries the same batch; stalled and why (under lock) say so. */
+  int stalled;
+  char why[SINK_ERRMSG_MAX];
 };
 
 /* Keeps the first error only: later ones are usually its consequences. */
@@ -60,6 +66,47 @@ int sink_error(const struct sink *s)
 const char *sink_errmsg(const struct sink *s)
 {
   return sink_error(s) ? s->msg : "";
+}
+
+/* Writes one batch; a transient failure (-EAGAIN from the format) is
+ * retried with a backoff from 100 ms to 5 s for as long as it lasts, or,
+ * once the sink is closing, for CLOSE_RETRY_MS more. */
+#define CLOSE_RETRY_MS 10000
+
+static int write_batch(struct sink *s, struct result **batch, size_t n,
+                       char *err)
+{
+  unsigned wait_ms = 100, closing_ms = 0;
+  int rc;
+  while ((rc = s->fmt->write(s->out, batch, n, err)) == -EAGAIN) {
+    int closing;
+    pthread_mutex_lock(&s->lock);
+    s->stalled = 1;
+    snprintf(s->why, sizeof(s->why), "%s", err);
+    closing = s->closing;
+    pthread_mutex_unlock(&s->lock);
+    if (closing && closing_ms >= CLOSE_RETRY_MS)
+      break;
+    struct timespec ts = {wait_ms / 1000, (long)(wait_ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+    if (closing)
+      closing_ms += wait_ms;
+    wait_ms = wait_ms * 2 > 5000 ? 5000 : wait_ms * 2;
+  }
+  pthread_mutex_lock(&s->lock);
+  s->stalled = 0;
+  pthread_mutex_unlock(&s->lock);
+  return rc == -EAGAIN ? -EIO : rc;
+}
+
+int sink_stalled(struct sink *s, char *why, size_t len)
+{
+  pthread_mutex_lock(&s->lock);
+  int st = s->stalled;
+  if (st && why && len)
+    snprintf(why, len, "%s", s->why);
+  pthread_mutex_unlock(&s->lock);
+  return st;
 }
 
 static void *writer_main(void *arg)
@@ -116,7 +163,7 @@ static void *writer_main(void *arg)
     /* After a failure results are still taken and freed, so producers
      * never block on a queue nobody drains. */
     if (!sink_error(s)) {
-      int rc = s->fmt->write(s->out, batch, n, err);
+      int rc = write_batch(s, batch, n, err);
       if (rc)
         set_error(s, rc, err);
     }

@@ -75,6 +75,13 @@ int sink_error(const struct sink *s);
  * string stays valid until sink_close. Thread-safe. */
 const char *sink_errmsg(const struct sink *s);
 
+/* 1 while the writer is retrying a batch the output refused for a while
+ * (a format's write returned -EAGAIN: say, a SQLite store locked by
+ * another writer or a full disk), with the reason copied to why; 0 once
+ * it is written. Nothing is lost meanwhile: the queue fills and
+ * sink_submit waits. Thread-safe. */
+int sink_stalled(struct sink *s, char *why, size_t len);
+
 /* Appends r as one JSON object and a '\n' to out, keys in the order of
  * result_columns (see docs/OUTPUT.md). On failure out is left as it was.
  * Returns 0 or -ENOMEM. (Declared here rather than in result.h because the

@@ -21,7 +21,9 @@ struct sink_out; /* one format's state, defined in its own file */
 struct sink_format {
   int (*open)(struct sink_out **out, const char *path,
               const struct sink_options *opt, char *err);
-  /* Writes n results; they stay owned by the caller. */
+  /* Writes n results; they stay owned by the caller. -EAGAIN: nothing of
+   * them was written and the failure may pass (the sink retries the same
+   * batch later, err saying why); any other error is final. */
   int (*write)(struct sink_out *o, struct result *const *rs, size_t n,
                char *err);
   /* The queue is empty: make everything written so far visible (write the

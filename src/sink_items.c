@@ -125,7 +125,13 @@ static int items_write(struct sink_out *o, struct result *const *rs, size_t n,
     rc = sqlite3_exec(o->db, "COMMIT", NULL, NULL, NULL);
   if (rc) {
     int e = db_fail(o, rc, "writing items failed", err);
+    int prim = rc & 0xff;
     sqlite3_exec(o->db, "ROLLBACK", NULL, NULL, NULL);
+    /* Locked by another writer, a full disk, an I/O error: the service
+     * keeps the batch and tries again (sink.c) rather than stop storing. */
+    if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED || prim == SQLITE_FULL ||
+        prim == SQLITE_IOERR)
+      return -EAGAIN;
     return e;
   }
   return 0;

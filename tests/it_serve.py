@@ -345,6 +345,66 @@ sources:
                     p.wait()
 
 
+def test_store_locked():
+    """The store locked by another writer for longer than the busy timeout:
+    /health is not ready ("... (retrying)") meanwhile, nothing is lost, and
+    it is ready again once the lock goes."""
+    with tempfile.TemporaryDirectory() as d, Origin(
+            pages=5, extra=["--api-period", "200"]) as o:
+        conf = os.path.join(d, "s.yaml")
+        db = os.path.join(d, "s.db")
+        with open(conf, "w") as f:
+            f.write(f"""listen: 127.0.0.1:0
+store: {db}
+sources:
+  - name: weather
+    kind: json
+    url: {o.url('/api/weather.json')}
+    interval: 100ms
+    fields:
+      seq: /seq
+""")
+        p = subprocess.Popen([SPATE, "serve", conf], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        try:
+            line = p.stderr.readline()
+            m = re.search(r"dashboard on http://127\.0\.0\.1:(\d+)/", line)
+            check(m, f"locked: dashboard line {line!r}")
+            port = int(m.group(1))
+            check(wait_for(lambda: len(items(db, "weather")) >= 2, 10),
+                  "items before the lock")
+            lock = sqlite3.connect(db, timeout=10, isolation_level=None)
+            lock.execute("BEGIN EXCLUSIVE")
+            try:
+                def unready():
+                    st, h = get_json(port, "/health")
+                    return st == 503 and h and h["ready"] is False and any(
+                        "locked" in r and r.endswith("(retrying)")
+                        for r in h["reasons"])
+                check(wait_for(unready, 15), "not ready while locked: "
+                      f"{get_json(port, '/health')}")
+                held = sources(port)["weather"]["items"]
+            finally:
+                lock.execute("COMMIT")
+                lock.close()
+            check(wait_for(lambda: get_json(port, "/health")[0] == 200, 10),
+                  f"ready again: {get_json(port, '/health')}")
+            st, _, _ = http(port, "POST", "/api/sources/weather/stop")
+            check(st == 202, f"stop {st}")
+            time.sleep(0.5)
+            made = sources(port)["weather"]["items"]
+            check(made > held, f"items made while locked {held} -> {made}")
+            check(wait_for(lambda: len(items(db, "weather")) == made, 10),
+                  f"every item stored: {len(items(db, 'weather'))} of {made}")
+            p.send_signal(signal.SIGTERM)
+            check(p.wait(timeout=10) == 0, "locked: serve exit 0")
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
 main()
 test_wss()
+test_store_locked()
 finish("it_serve")
