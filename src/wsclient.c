@@ -47,8 +47,11 @@ struct wsclient {
   int tls_up; /* the TLS handshake is done */
   SSL_CTX *tls_ctx;
   SSL *ssl;
-  BIO *rbio, *wbio; /* owned by ssl */
-  int silent;       /* wsclient_close called: no more callbacks */
+  BIO *rbio, *wbio;    /* owned by ssl */
+  uint64_t timeout_ms; /* connect + handshake; then the keepalive period */
+  int heard;           /* bytes came since the keepalive timer last ran */
+  int ping_out;        /* our ping is unanswered (nothing heard since) */
+  int silent;          /* wsclient_close called: no more callbacks */
   int reported;
   int pending; /* handles and requests whose callbacks are still due */
 };
@@ -357,10 +360,40 @@ static void alloc_cb(uv_handle_t *h, size_t size, uv_buf_t *b)
   b->len = b->base ? size : 0;
 }
 
+/* Every timeout_ms once open: after a quiet period a ping; after another
+ * with nothing heard, the server is taken for gone (a half-open TCP
+ * connection would otherwise look open forever). */
+static void keepalive(uv_timer_t *t)
+{
+  struct wsclient *c = t->data;
+  if (c->state != S_OPEN)
+    return;
+  if (c->heard) {
+    c->heard = 0;
+    c->ping_out = 0;
+    return;
+  }
+  if (c->ping_out) {
+    char why[80];
+    snprintf(why, sizeof(why), "no answer to a ping in %.1f s",
+             (double)c->timeout_ms / 1000);
+    finish(c, why);
+    return;
+  }
+  struct wslay_event_msg ping = {WSLAY_PING, (const uint8_t *)"spate", 5};
+  if (wslay_event_queue_msg(c->ws, &ping)) {
+    finish(c, "out of memory");
+    return;
+  }
+  c->ping_out = 1;
+  ws_flush(c);
+}
+
 /* The stream's bytes (decrypted for wss://): the handshake answer, then
  * frames. */
 static void stream_input(struct wsclient *c, const char *data, size_t n)
 {
+  c->heard = 1;
   if (c->state == S_HANDSHAKE) {
     if (buf_append(&c->head, data, n)) {
       finish(c, "out of memory");
@@ -381,7 +414,7 @@ static void stream_input(struct wsclient *c, const char *data, size_t n)
     }
     c->state = S_OPEN;
     if (c->timer_open)
-      uv_timer_stop(&c->timer);
+      uv_timer_start(&c->timer, keepalive, c->timeout_ms, c->timeout_ms);
     if (c->cb.on_open && !c->silent)
       c->cb.on_open(c->arg);
     if (c->state == S_OPEN && head_len < c->head.len)
@@ -638,7 +671,8 @@ int wsclient_open(struct wsclient **out, uv_loop_t *loop, const char *url,
   c->timer.data = c;
   c->timer_open = 1;
   c->pending++; /* the timer handle */
-  uv_timer_start(&c->timer, timed_out, timeout_ms ? timeout_ms : 10000, 0);
+  c->timeout_ms = timeout_ms ? timeout_ms : 10000;
+  uv_timer_start(&c->timer, timed_out, c->timeout_ms, 0);
   struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
   c->gai.data = c;
   c->state = S_RESOLVE;

@@ -7,7 +7,10 @@
  * ws:// and wss:// (TLS through OpenSSL over memory BIOs, so libuv still
  * does the I/O; the certificate is verified against the default CA paths,
  * which SSL_CERT_FILE / SSL_CERT_DIR override, and the host name or
- * address checked; SNI and ALPN http/1.1 sent). A message
+ * address checked; SNI and ALPN http/1.1 sent). The timeout bounds the
+ * connect and handshake; once open, a server quiet for that long gets a
+ * ping, and one still silent after as long again is taken for gone
+ * ("no answer to a ping in N s"). A message
  * over WSCLIENT_MAX_MSG bytes, a handshake answer over 16 KiB or slower
  * than the timeout, or any protocol error closes the connection and is
  * reported once through on_close. Everything runs on the loop's thread. */

@@ -404,7 +404,114 @@ sources:
                 p.wait()
 
 
+class MuteWS:
+    """A WebSocket server that completes the handshake, then neither sends
+    nor answers anything (a peer gone quiet, a half-open connection)."""
+
+    def __init__(self):
+        import socket
+        import threading
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.conns = 0
+        self.pings = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import threading
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,),
+                             daemon=True).start()
+
+    def _serve(self, c):
+        import base64
+        import hashlib
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = c.recv(4096)
+            if not chunk:
+                c.close()
+                return
+            data += chunk
+        key = re.search(rb"(?i)sec-websocket-key: *(\S+)", data).group(1)
+        acc = base64.b64encode(hashlib.sha1(
+            key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+        c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket"
+                  b"\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
+                  acc + b"\r\n\r\n")
+        self.conns += 1
+        while True:
+            try:
+                chunk = c.recv(4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            self.pings += chunk[0] == 0x89  # a client ping frame's first byte
+        c.close()
+
+    def close(self):
+        self.sock.close()
+
+
+def test_ws_keepalive():
+    """A websocket source whose server goes quiet: pinged after `timeout`,
+    down ("no answer to a ping") after as long again, then reconnected. A
+    quiet server that answers pings (the origin, sending nothing for a
+    minute) stays up."""
+    mute = MuteWS()
+    with tempfile.TemporaryDirectory() as d, Origin(
+            pages=5, extra=["--stream-period", "60000"]) as o:
+        conf = os.path.join(d, "k.yaml")
+        with open(conf, "w") as f:
+            f.write(f"""listen: 127.0.0.1:0
+store: {os.path.join(d, "k.db")}
+sources:
+  - name: mute
+    kind: websocket
+    url: ws://127.0.0.1:{mute.port}/
+    timeout: 500ms
+  - name: quiet
+    kind: websocket
+    url: ws://127.0.0.1:{o.port}/stream
+    timeout: 500ms
+""")
+        p = subprocess.Popen([SPATE, "serve", conf], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        try:
+            line = p.stderr.readline()
+            m = re.search(r"dashboard on http://127\.0\.0\.1:(\d+)/", line)
+            check(m, f"keepalive: dashboard line {line!r}")
+            port = int(m.group(1))
+            t0 = time.monotonic()
+            check(wait_for(lambda: sources(port).get("mute", {}).get(
+                "last_error") == "no answer to a ping in 0.5 s", 10),
+                f"mute source down: {sources(port).get('mute')}")
+            took = time.monotonic() - t0
+            check(0.9 <= took < 5, f"down after {took:.1f} s (2 x 0.5 s)")
+            check(mute.pings >= 1, f"pings sent {mute.pings}")
+            check(wait_for(lambda: mute.conns >= 2, 10),
+                  f"reconnected: {mute.conns} connections")
+            q = sources(port)["quiet"]
+            check(q["state"] == "running" and q["last_error"] is None,
+                  f"quiet source stays up: {q}")
+            p.send_signal(signal.SIGTERM)
+            check(p.wait(timeout=10) == 0, "keepalive: serve exit 0")
+        finally:
+            mute.close()
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
 main()
+test_ws_keepalive()
 test_wss()
 test_store_locked()
 finish("it_serve")
