@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -31,6 +32,7 @@
 #define FRESH_MAX 20 /* items per "items" message */
 #define SEEN 4096    /* feed item ids remembered per source (dedup) */
 #define BACKOFF_BASE_MS 500
+#define MAX_HOPS 5 /* redirects followed per poll */
 #define container_of(p, type, member)                                         \
   ((type *)(void *)((char *)(p)-offsetof(type, member)))
 
@@ -48,6 +50,7 @@ struct source {
   const char *status; /* "running", "stopped", "down" */
   char last_error[256];
   int failures_in_row;
+  int hops; /* redirects followed in this poll */
   uv_timer_t timer;
   int timer_open;
   char *etag, *last_modified;
@@ -505,15 +508,47 @@ static void fetch_done(struct fetcher *f, struct transfer *t, void *arg)
     return;
   }
   if (!err && status >= 300 && status < 400) {
-    /* Not followed: a source is configured with its final URL. */
+    /* Followed as curl -L does, up to MAX_HOPS, to http(s) only; each poll
+     * starts from the configured URL again (a 301 is not remembered). */
+    const char *to = t->location;
+    int web = to && (!strncasecmp(to, "http://", 7) ||
+                     !strncasecmp(to, "https://", 8));
+    if (web && s->hops < MAX_HOPS) {
+      char *next = strdup(to);
+      s->hops++;
+      s->polls--; /* one poll, however many hops */
+      sv->st.redirects++;
+      transfer_release(t);
+      if (next && fetcher_start(&sv->fetcher, &s->t, next) == 0) {
+        free(next);
+        s->in_flight = 1;
+        return;
+      }
+      free(next);
+      s->polls++;
+      sv->st.failed++;
+      s->failures++;
+      s->failures_in_row++;
+      s->status = "down";
+      snprintf(s->last_error, sizeof(s->last_error), "cannot start a request");
+      publish(sv);
+      schedule(s, s->c.interval_ms);
+      return;
+    }
     sv->st.failed++;
     s->failures++;
     s->failures_in_row++;
     s->status = "down";
-    snprintf(s->last_error, sizeof(s->last_error),
-             "HTTP %d to %.150s: redirects are not followed; configure the "
-             "final URL",
-             status, t->location ? t->location : "?");
+    if (!to)
+      snprintf(s->last_error, sizeof(s->last_error),
+               "HTTP %d without a Location", status);
+    else if (!web)
+      snprintf(s->last_error, sizeof(s->last_error),
+               "HTTP %d to %.150s: only http and https are followed", status,
+               to);
+    else
+      snprintf(s->last_error, sizeof(s->last_error),
+               "too many redirects (%d), the last to %.150s", MAX_HOPS, to);
     transfer_release(t);
     publish(sv);
     schedule(s, s->c.interval_ms);
@@ -662,6 +697,7 @@ static void poll_now(uv_timer_t *t)
     return;
   }
   set_header(s);
+  s->hops = 0;
   s->t.req_headers = s->hdrs;
   s->t.want_validators = 1;
   s->t.timeout_ms = (long)s->c.timeout_ms;

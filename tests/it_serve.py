@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 
 from spatetest import (SPATE, Origin, TLSProxy, check, finish, make_cert,
@@ -510,7 +511,69 @@ sources:
                 p.wait()
 
 
+def test_redirects():
+    """Redirects are followed as curl -L does (up to 5, http and https
+    only), conditional GET included; a loop or another scheme is down with
+    the reason."""
+    with tempfile.TemporaryDirectory() as d, Origin(
+            pages=5, extra=["--api-period", "60000"]) as o:
+        api = urllib.parse.quote(o.url("/api/weather.json"), safe="")
+        conf = os.path.join(d, "r.yaml")
+        with open(conf, "w") as f:
+            f.write(f"""listen: 127.0.0.1:0
+store: {os.path.join(d, "r.db")}
+sources:
+  - name: moved
+    kind: json
+    url: {o.url('/redirect-to?code=301&url=' + api)}
+    interval: 100ms
+    fields:
+      seq: /seq
+  - name: loop
+    kind: json
+    url: {o.url('/loop/a')}
+    interval: 1s
+    retries: 0
+  - name: ftp
+    kind: json
+    url: {o.url('/redirect-to?url=ftp%3A%2F%2F127.0.0.1%2Fx.json')}
+    interval: 1s
+    retries: 0
+""")
+        p = subprocess.Popen([SPATE, "serve", conf], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        try:
+            line = p.stderr.readline()
+            m = re.search(r"dashboard on http://127\.0\.0\.1:(\d+)/", line)
+            check(m, f"redirects: dashboard line {line!r}")
+            port = int(m.group(1))
+            check(wait_for(lambda: sources(port).get("moved", {}).get(
+                "items", 0) >= 1, 10), f"moved: {sources(port).get('moved')}")
+            s = sources(port)["moved"]
+            check(s["state"] == "running" and "seq" in s["values"],
+                  f"moved source {s}")
+            # Unchanged for a minute: the redirected polls are 304s.
+            check(wait_for(lambda: origin_stats(o)["weather"]["304"] >= 3,
+                           10), f"304 through a redirect {origin_stats(o)}")
+            check(wait_for(lambda: [sources(port).get(n, {}).get("state")
+                                    for n in ("loop", "ftp")]
+                           == ["down", "down"], 10), "loop and ftp down")
+            s = sources(port)
+            check(s["loop"]["last_error"].startswith(
+                "too many redirects (5), the last to http://"),
+                f"loop: {s['loop']}")
+            check(s["ftp"]["last_error"] == "HTTP 302 to ftp://127.0.0.1/x."
+                  "json: only http and https are followed", f"ftp: {s['ftp']}")
+            p.send_signal(signal.SIGTERM)
+            check(p.wait(timeout=10) == 0, "redirects: serve exit 0")
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
 main()
+test_redirects()
 test_ws_keepalive()
 test_wss()
 test_store_locked()
