@@ -18,6 +18,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -790,6 +791,33 @@ static void remove_source(struct source *s)
     source_free(s);
 }
 
+/* A feed source remembers the ids it stored before (the store's keys are
+ * the feed ids), so that a restart does not publish them again. Read once,
+ * when the source is added, on a connection of its own (WAL: beside the
+ * writer's); an unreadable store only costs the memory of this. */
+static void seen_prime(struct serve *sv, struct source *s)
+{
+  sqlite3 *db = NULL;
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_open_v2(sv->cfg.store, &db, SQLITE_OPEN_READONLY, NULL) ==
+          SQLITE_OK &&
+      sqlite3_prepare_v2(db,
+                         "SELECT key FROM (SELECT id, key FROM items"
+                         " WHERE source = ? ORDER BY id DESC LIMIT ?)"
+                         " ORDER BY id",
+                         -1, &st, NULL) == SQLITE_OK) {
+    sqlite3_bind_text(st, 1, s->c.name, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, SEEN);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      const char *k = (const char *)sqlite3_column_text(st, 0);
+      if (k)
+        seen_add(s, k);
+    }
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
 static int add(struct serve *sv, const struct config_source *c)
 {
   struct source *s = calloc(1, sizeof(*s));
@@ -799,6 +827,8 @@ static int add(struct serve *sv, const struct config_source *c)
   }
   s->sv = sv;
   s->status = "stopped";
+  if (c->kind == SOURCE_FEED)
+    seen_prime(sv, s);
   uv_timer_init(&sv->loop, &s->timer);
   s->timer.data = s;
   /* appended, so the dashboard keeps the configuration's order */

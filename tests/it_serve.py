@@ -572,7 +572,51 @@ sources:
                 p.wait()
 
 
+def test_feed_restart():
+    """A feed source restarted on the same store publishes only entries it
+    has not stored before."""
+    with tempfile.TemporaryDirectory() as d, Origin(
+            pages=5, extra=["--feed-period", "600000"]) as o:
+        conf = os.path.join(d, "f.yaml")
+        db = os.path.join(d, "f.db")
+        with open(conf, "w") as f:
+            f.write(f"""listen: 127.0.0.1:0
+store: {db}
+sources:
+  - name: rss
+    kind: feed
+    url: {o.url('/feed/rss.xml')}
+    interval: 200ms
+""")
+        for run in (1, 2):
+            p = subprocess.Popen([SPATE, "serve", conf],
+                                 stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+            try:
+                line = p.stderr.readline()
+                m = re.search(r"dashboard on http://127\.0\.0\.1:(\d+)/",
+                              line)
+                check(m, f"feed restart: dashboard line {line!r}")
+                port = int(m.group(1))
+                check(wait_for(lambda: sources(port).get("rss", {}).get(
+                    "polls", 0) >= 3, 10), "feed polled")
+                got = sources(port)["rss"]["items"]
+                if run == 1:
+                    check(got >= 1, f"first run: {got} items")
+                    first = got
+                else:
+                    check(got == 0, f"after a restart {got} items again")
+                p.send_signal(signal.SIGTERM)
+                check(p.wait(timeout=10) == 0, "feed restart: exit 0")
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+        check(len(items(db, "rss")) == first, "stored once")
+
+
 main()
+test_feed_restart()
 test_redirects()
 test_ws_keepalive()
 test_wss()
