@@ -126,38 +126,57 @@ def make_cert(d, name="cert", san="IP:127.0.0.1,DNS:localhost"):
     return cert, key
 
 
-class TLSProxy:
+class ThreadedServer:
+    """A loopback TCP server for tests: each connection is handed to
+    serve(sock) on a thread of its own."""
+
+    def __init__(self):
+        import threading
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import threading
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(c,),
+                             daemon=True).start()
+
+    def serve(self, c):
+        c.close()
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
+class TLSProxy(ThreadedServer):
     """A TLS terminator on 127.0.0.1 in front of a plain TCP port (say the
     origin's /stream, for wss://): each connection is decrypted and passed
     on both ways, byte for byte."""
 
     def __init__(self, target_port, cert, key):
         import ssl
-        import threading
         self.target = target_port
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(cert, key)
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
         self.handshakes = 0
         self.failures = 0
-        self.closed = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
-    def _accept(self):
-        import threading
-        while not self.closed:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,),
-                             daemon=True).start()
-
-    def _serve(self, c):
+    def serve(self, c):
         import threading
         try:
             c.settimeout(10)
@@ -191,13 +210,3 @@ class TLSProxy:
 
         threading.Thread(target=pump, args=(u, t), daemon=True).start()
         pump(t, u)
-
-    def close(self):
-        self.closed = True
-        self.sock.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
