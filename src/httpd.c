@@ -70,7 +70,9 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <sys/ioctl.h>
-#include <linux/sockios.h>
+#ifdef __linux__
+#include <linux/sockios.h> /* SIOCOUTQ */
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

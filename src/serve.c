@@ -51,13 +51,15 @@ struct source {
   const char *status; /* "running", "stopped", "down" */
   char last_error[256];
   int failures_in_row;
-  int hops; /* redirects followed in this poll */
+  int hops;               /* redirects followed in this poll */
+  uint64_t poll_start_ms; /* loop time the poll began */
   uv_timer_t timer;
   int timer_open;
   char *etag, *last_modified;
   struct curl_slist *hdrs;
   char *values; /* JSON object of the last values, or NULL */
   uint64_t polls, items, failures, not_modified;
+  uint64_t unstored; /* items the store's queue had no room for */
   double last_ok, last_poll;
   char *recent[RECENT]; /* item JSON, oldest first once full */
   int nrecent, recent_head;
@@ -201,17 +203,18 @@ static void publish_now(struct serve *sv)
             ? json_pack("{s:I}", "truncated", (json_int_t)strlen(s->values))
             : json_loads(s->values, 0, NULL);
     json_array_append_new(
-        arr, json_pack("{s:s, s:s, s:s, s:s, s:s?, s:o, s:I, s:I, s:I, s:I, "
-                       "s:f, s:f, s:I}",
-                       "name", s->c.name, "kind", kind_name(s->c.kind), "url",
-                       s->c.url, "state", s->status, "last_error",
-                       s->last_error[0] ? s->last_error : NULL, "values",
-                       values ? values : json_object(), "items",
-                       (json_int_t)s->items, "polls", (json_int_t)s->polls,
-                       "failures", (json_int_t)s->failures, "not_modified",
-                       (json_int_t)s->not_modified, "last_ok", s->last_ok,
-                       "last_poll", s->last_poll, "interval_ms",
-                       (json_int_t)s->c.interval_ms));
+        arr,
+        json_pack("{s:s, s:s, s:s, s:s, s:s?, s:o, s:I, s:I, s:I, s:I, "
+                  "s:I, s:f, s:f, s:I}",
+                  "name", s->c.name, "kind", kind_name(s->c.kind), "url",
+                  s->c.url, "state", s->status, "last_error",
+                  s->last_error[0] ? s->last_error : NULL, "values",
+                  values ? values : json_object(), "items",
+                  (json_int_t)s->items, "polls", (json_int_t)s->polls,
+                  "failures", (json_int_t)s->failures, "not_modified",
+                  (json_int_t)s->not_modified, "unstored",
+                  (json_int_t)s->unstored, "last_ok", s->last_ok, "last_poll",
+                  s->last_poll, "interval_ms", (json_int_t)s->c.interval_ms));
   }
   char *js = json_dumps(arr, JSON_COMPACT);
   json_decref(arr);
@@ -283,9 +286,21 @@ static void emit(struct serve *sv, struct source *s, const char *key,
       r->fields[0].name = "data";
       r->nfields = 1;
     }
-    if (sink_submit(sv->sink, r) != 0 && !s->last_error[0])
+    /* Never waits: the loop also answers signals and runs every other
+     * source. A full queue (the store unwritable for a while, /health
+     * says so) costs the item its row, counted and said. */
+    int rc = sink_try_submit(sv->sink, r);
+    if (rc == -EAGAIN) {
+      s->unstored++;
+      snprintf(s->last_error, sizeof(s->last_error),
+               "store: %llu items not stored (the store is not keeping up)",
+               (unsigned long long)s->unstored);
+    } else if (rc && !s->last_error[0]) {
       snprintf(s->last_error, sizeof(s->last_error), "store: %s",
                sink_errmsg(sv->sink));
+    }
+  } else {
+    s->unstored++;
   }
   json_array_append(fresh, item);
   recent_push(s, js);
@@ -514,15 +529,19 @@ static void fetch_done(struct fetcher *f, struct transfer *t, void *arg)
     const char *to = t->location;
     int web = to && (!strncasecmp(to, "http://", 7) ||
                      !strncasecmp(to, "https://", 8));
-    if (web && s->hops < MAX_HOPS) {
+    /* The hops share the source's timeout. */
+    uint64_t spent = uv_now(&sv->loop) - s->poll_start_ms;
+    if (web && s->hops < MAX_HOPS && spent < s->c.timeout_ms) {
       char *next = strdup(to);
       s->hops++;
       s->polls--; /* one poll, however many hops */
       sv->st.redirects++;
       transfer_release(t);
+      s->t.timeout_ms = (long)(s->c.timeout_ms - spent);
       if (next && fetcher_start(&sv->fetcher, &s->t, next) == 0) {
         free(next);
         s->in_flight = 1;
+        sv->st.admitted++; /* each hop is a request */
         return;
       }
       free(next);
@@ -543,6 +562,9 @@ static void fetch_done(struct fetcher *f, struct transfer *t, void *arg)
     if (!to)
       snprintf(s->last_error, sizeof(s->last_error),
                "HTTP %d without a Location", status);
+    else if (web && s->hops < MAX_HOPS)
+      snprintf(s->last_error, sizeof(s->last_error),
+               "timeout (after %d redirects)", s->hops);
     else if (!web)
       snprintf(s->last_error, sizeof(s->last_error),
                "HTTP %d to %.150s: only http and https are followed", status,
@@ -699,6 +721,7 @@ static void poll_now(uv_timer_t *t)
   }
   set_header(s);
   s->hops = 0;
+  s->poll_start_ms = uv_now(&sv->loop);
   s->t.req_headers = s->hdrs;
   s->t.want_validators = 1;
   s->t.timeout_ms = (long)s->c.timeout_ms;
@@ -801,6 +824,7 @@ static void seen_prime(struct serve *sv, struct source *s)
   sqlite3_stmt *st = NULL;
   if (sqlite3_open_v2(sv->cfg.store, &db, SQLITE_OPEN_READONLY, NULL) ==
           SQLITE_OK &&
+      sqlite3_busy_timeout(db, 2000) == SQLITE_OK &&
       sqlite3_prepare_v2(db,
                          "SELECT key FROM (SELECT id, key FROM items"
                          " WHERE source = ? ORDER BY id DESC LIMIT ?)"

@@ -200,6 +200,28 @@ int sink_submit(struct sink *s, struct result *r)
   return rc;
 }
 
+int sink_try_submit(struct sink *s, struct result *r)
+{
+  int rc = sink_error(s);
+  if (rc) {
+    result_free(r);
+    return rc;
+  }
+  pthread_mutex_lock(&s->lock);
+  rc = sink_error(s);
+  if (!rc && s->nq == s->cap)
+    rc = -EAGAIN;
+  if (!rc) {
+    s->q[s->nq++] = r;
+    if (s->nq == 1)
+      pthread_cond_signal(&s->nonempty);
+  }
+  pthread_mutex_unlock(&s->lock);
+  if (rc)
+    result_free(r);
+  return rc;
+}
+
 int sink_submit_many(struct sink *s, struct result **v, size_t n,
                      size_t *nfreed)
 {

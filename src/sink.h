@@ -75,6 +75,10 @@ int sink_error(const struct sink *s);
  * string stays valid until sink_close. Thread-safe. */
 const char *sink_errmsg(const struct sink *s);
 
+/* As sink_submit, but never waits: -EAGAIN (r freed) when the queue is
+ * full, for a caller on an event loop that must not block (spate serve). */
+int sink_try_submit(struct sink *s, struct result *r);
+
 /* 1 while the writer is retrying a batch the output refused for a while
  * (a format's write returned -EAGAIN: say, a SQLite store locked by
  * another writer or a full disk), with the reason copied to why; 0 once

@@ -28,7 +28,9 @@ static const char schema_sql[] = "CREATE TABLE IF NOT EXISTS items (\n"
                                  "  link TEXT,\n"
                                  "  data TEXT NOT NULL,\n"
                                  "  UNIQUE (source, key)\n"
-                                 ");\n";
+                                 ");\n"
+                                 "CREATE INDEX IF NOT EXISTS items_by_source\n"
+                                 "  ON items(source, id);\n";
 
 struct sink_out {
   sqlite3 *db;

@@ -164,7 +164,7 @@ static int tls_flush(struct wsclient *c)
 static void tls_fail(struct wsclient *c, const char *when)
 {
   char why[256];
-  long v = SSL_get_verify_result(c->ssl);
+  long v = c->ssl ? SSL_get_verify_result(c->ssl) : X509_V_OK;
   unsigned long e = ERR_peek_last_error();
   if (v != X509_V_OK)
     snprintf(why, sizeof(why), "tls: certificate verify failed: %s",
@@ -486,6 +486,7 @@ static void tls_input(struct wsclient *c, const char *data, size_t n)
       return;
   }
   for (;;) {
+    ERR_clear_error(); /* stream_input ran between: a clean queue */
     int r = SSL_read(c->ssl, buf, sizeof(buf));
     if (r > 0) {
       stream_input(c, buf, (size_t)r);

@@ -4,6 +4,7 @@
 #include "check.h"
 #include "result.h"
 #include "sink.h"
+#include "sink_impl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -809,6 +810,52 @@ static void test_readonly_db(void)
   sqlite3_close(db);
 }
 
+/* One item for spate serve's items format. */
+static struct result *item(int i)
+{
+  char key[32];
+  struct result *r = result_new("src", 3);
+  snprintf(key, sizeof(key), "k%d", i);
+  r->canonical = strdup(key);
+  r->fields = calloc(1, sizeof(*r->fields));
+  r->fields[0].name = "data";
+  r->fields[0].json = strdup("{}");
+  r->nfields = 1;
+  return r;
+}
+
+/* The items store locked by another writer past its busy timeout: the
+ * writer keeps the batch and says so (sink_stalled), sink_try_submit
+ * refuses at once when the queue is full instead of waiting, and once the
+ * lock goes everything queued is written. */
+static void test_stall(void)
+{
+  char path[256], why[SINK_ERRMSG_MAX];
+  struct sink *s;
+  struct sink_options opt = {.queue_cap = 4};
+  sqlite3 *lock;
+  tmp_path(path, sizeof(path), "items.db");
+  CHECK(sink_open_format(&s, &sink_items_format, path, &opt, NULL) == 0);
+  CHECK(sqlite3_open(path, &lock) == 0);
+  CHECK(sqlite3_exec(lock, "BEGIN EXCLUSIVE", NULL, NULL, NULL) == 0);
+  CHECK(sink_try_submit(s, item(0)) == 0);
+  /* SQLite's busy wait (5 s), then the retries. */
+  for (int i = 0; i < 1500 && !sink_stalled(s, NULL, 0); i++)
+    sleep_ms(10);
+  CHECK(sink_stalled(s, why, sizeof(why)) == 1 && strstr(why, "locked"));
+  CHECK(sink_error(s) == 0);
+  for (int i = 1; i <= 4; i++)
+    CHECK(sink_try_submit(s, item(i)) == 0);
+  CHECK(sink_try_submit(s, item(5)) == -EAGAIN);
+  CHECK(sqlite3_exec(lock, "COMMIT", NULL, NULL, NULL) == 0);
+  for (int i = 0; i < 1000 && sink_stalled(s, NULL, 0); i++)
+    sleep_ms(10);
+  CHECK(sink_stalled(s, NULL, 0) == 0);
+  CHECK(sink_close(s) == 0);
+  CHECK(count_rows(lock, "SELECT count(*) FROM items") == 5);
+  sqlite3_close(lock);
+}
+
 static void cleanup(void)
 {
   static const char *const names[] = {
@@ -817,7 +864,8 @@ static void cleanup(void)
       "prompt.db-shm", "stdout.jsonl",   "full.csv",       "foreign.sqlite",
       "v2.sqlite3",    "text.db",        "ro.db",          "ro.db-wal",
       "ro.db-shm",     "v2.sqlite3-wal", "v2.sqlite3-shm", "batch.db",
-      "batch.db-wal",  "batch.db-shm"};
+      "batch.db-wal",  "batch.db-shm",   "items.db",       "items.db-wal",
+      "items.db-shm"};
   char path[256];
   for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
     tmp_path(path, sizeof(path), names[i]);
@@ -844,6 +892,7 @@ int main(void)
   test_full_device();
   test_open_errors();
   test_readonly_db();
+  test_stall();
   cleanup();
   return check_report("test_sink");
 }
