@@ -675,7 +675,7 @@ def test_serve(o, chromium):
             check(poll(lambda: cdp.eval("document.getElementById("
                                         "'f-transport').textContent")
                        == "WebSocket", 3), "live over WebSocket")
-            check(cdp.eval(DOM_STATE) == "running",
+            check(poll(lambda: cdp.eval(DOM_STATE) == "running", 3),
                   f"serve's state badge {cdp.eval(DOM_STATE)!r}")
             rows = poll(lambda: (lambda r: r if set(r) == set(SERVE_KINDS)
                                  and all(v["state"] == "running"
