@@ -206,6 +206,9 @@ static void usage_fetch(FILE *out)
       "  -c, --concurrency N       requests in flight in all (256)\n"
       "      --per-host N          requests in flight per host (16)\n"
       "      --rate R              requests per second per host (no limit)\n"
+      "      --backlog N           URLs taken in beyond -c, waiting for "
+      "their\n"
+      "                            host (1024)\n"
       "      --timeout T           whole transfer (30s); T as 2, 2.5s, 500ms\n"
       "      --connect-timeout T   TCP+TLS connect (10s)\n"
       "      --first-byte-timeout T  request start to first byte (20s)\n"
@@ -240,6 +243,7 @@ static void usage_fetch(FILE *out)
 enum {
   OPT_PER_HOST = 1000,
   OPT_RATE,
+  OPT_BACKLOG,
   OPT_TIMEOUT,
   OPT_CONNECT_TIMEOUT,
   OPT_TTFB_TIMEOUT,
@@ -276,6 +280,7 @@ static const struct option fetch_longopts[] = {
     {"concurrency", required_argument, NULL, 'c'},
     {"per-host", required_argument, NULL, OPT_PER_HOST},
     {"rate", required_argument, NULL, OPT_RATE},
+    {"backlog", required_argument, NULL, OPT_BACKLOG},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
     {"first-byte-timeout", required_argument, NULL, OPT_TTFB_TIMEOUT},
@@ -334,6 +339,9 @@ void cli_usage_crawl(FILE *out)
       "  -c, --concurrency N       requests in flight in all (256)\n"
       "      --per-host N          requests in flight per host (16)\n"
       "      --rate R              requests per second per host (no limit)\n"
+      "      --backlog N           URLs taken in beyond -c, waiting for "
+      "their\n"
+      "                            host (1024)\n"
       "      --timeout, --connect-timeout, --first-byte-timeout,\n"
       "      --stall-timeout, --retries, --max-retry-after, --user-agent,\n"
       "      --max-body, --max-headers, --max-url-length (2048), --breaker,\n"
@@ -506,6 +514,10 @@ int cli_parse(struct fetch_cli *fc, int argc, char **argv)
     case OPT_PER_HOST:
       if (cli_int_arg(optarg, 1, 100000, &o->per_host))
         return cli_bad(fc->cmd, "--per-host", optarg, "want 1..100000");
+      break;
+    case OPT_BACKLOG:
+      if (cli_int_arg(optarg, 0, 1000000, &o->backlog))
+        return cli_bad(fc->cmd, "--backlog", optarg, "want 0..1000000");
       break;
     case OPT_RATE: {
       char *end;

@@ -163,6 +163,10 @@ static int run_crawl(struct fetch_cli *fc, char **seeds, int nseeds)
       .nseeds = nseeds,
       .identity = ident,
       .max_pages = cc->max_pages,
+      /* Half the jobs the loops may hold: one slow host leaves the other
+       * half to the rest. */
+      .host_cap =
+          (int64_t)sh->live_cap / 2 > 0 ? (int64_t)sh->live_cap / 2 : 1,
       .notify = scheduler_notify,
       .notify_arg = sh,
   };

@@ -37,8 +37,28 @@ struct seen {
   uint32_t n;
 };
 
+/* A host of the frontier, as the writer knows it: its queued URLs (the
+ * store's count, kept up to date by adds and takes) and the URLs handed
+ * out and not yet written back. */
+struct fhost {
+  char *name; /* "scheme://authority", the keys' prefix */
+  int64_t queued, out;
+};
+
+/* The writer's hosts: an array (taken from in turn) and an open-addressing
+ * index into it. Grows with the hosts the crawl meets. */
+struct hosts {
+  struct fhost *v;
+  size_t n, cap;
+  uint32_t *slot; /* index + 1, 0 = empty; nslots a power of two */
+  size_t nslots;
+  size_t next; /* round-robin position */
+};
+
 struct frontier {
   struct store *store; /* the writer thread's once the sink runs */
+  int64_t host_cap;
+  struct hosts hosts; /* the writer's */
   int64_t max_pages;
   int64_t taken; /* URLs ever taken (done + in flight): --max-pages */
   void (*notify)(void *arg);
@@ -110,6 +130,69 @@ static void seen_free(struct seen *c)
   c->arena = NULL;
 }
 
+/* ---- hosts (writer thread) --------------------------------------------- */
+
+static uint32_t *host_slot(struct hosts *hs, const char *name, size_t len)
+{
+  size_t i = (size_t)url_hash_n(name, len) & (hs->nslots - 1);
+  for (;; i = (i + 1) & (hs->nslots - 1)) {
+    uint32_t v = hs->slot[i];
+    if (!v || (strncmp(hs->v[v - 1].name, name, len) == 0 &&
+               hs->v[v - 1].name[len] == '\0'))
+      return &hs->slot[i];
+  }
+}
+
+/* The host of key (its prefix), added when new; NULL when out of memory. */
+static struct fhost *host_of(struct hosts *hs, const char *key)
+{
+  size_t len = store_host_len(key);
+  if (hs->n + 1 > hs->nslots / 2) { /* grow the index (and start it) */
+    size_t ns = hs->nslots ? hs->nslots * 2 : 64;
+    uint32_t *sl = calloc(ns, sizeof(*sl));
+    if (!sl)
+      return NULL;
+    free(hs->slot);
+    hs->slot = sl;
+    hs->nslots = ns;
+    for (size_t i = 0; i < hs->n; i++)
+      *host_slot(hs, hs->v[i].name, strlen(hs->v[i].name)) = (uint32_t)i + 1;
+  }
+  uint32_t *sl = host_slot(hs, key, len);
+  if (*sl)
+    return &hs->v[*sl - 1];
+  if (hs->n == hs->cap) {
+    size_t nc = hs->cap ? hs->cap * 2 : 16;
+    struct fhost *v = realloc(hs->v, nc * sizeof(*v));
+    if (!v)
+      return NULL;
+    hs->v = v;
+    hs->cap = nc;
+  }
+  char *name = strndup(key, len);
+  if (!name)
+    return NULL;
+  hs->v[hs->n] = (struct fhost){name, 0, 0};
+  *sl = (uint32_t)++hs->n;
+  return &hs->v[hs->n - 1];
+}
+
+static void hosts_free(struct hosts *hs)
+{
+  for (size_t i = 0; i < hs->n; i++)
+    free(hs->v[i].name);
+  free(hs->v);
+  free(hs->slot);
+  memset(hs, 0, sizeof(*hs));
+}
+
+static void host_queued(void *arg, const char *host, int64_t n)
+{
+  struct fhost *h = host_of(arg, host);
+  if (h)
+    h->queued = n;
+}
+
 static uint64_t now_ms(void)
 {
   struct timespec ts;
@@ -124,6 +207,85 @@ static void publish_counts(struct frontier *fr)
   STAT_SET(fr, queued, q);
   STAT_SET(fr, in_flight, inf);
   STAT_SET(fr, done, done);
+}
+
+/* Appends host h's next URLs (up to k) to *items. */
+static int take_host(struct frontier *fr, struct fhost *h, size_t k,
+                     struct store_item **items, size_t *n, size_t *cap)
+{
+  struct store_item *got = NULL;
+  size_t ngot = 0;
+  int rc = store_take_host(fr->store, h->name, k, &got, &ngot);
+  if (rc)
+    return rc;
+  if (*n + ngot > *cap) {
+    size_t nc = *n + ngot > *cap * 2 ? *n + ngot : *cap * 2;
+    struct store_item *v = realloc(*items, nc * sizeof(*v));
+    if (!v) {
+      store_items_free(got, ngot);
+      return -ENOMEM;
+    }
+    *items = v;
+    *cap = nc;
+  }
+  if (ngot)
+    memcpy(*items + *n, got, ngot * sizeof(*got));
+  free(got); /* the urls moved to *items */
+  *n += ngot;
+  h->out += (int64_t)ngot;
+  /* Fewer than asked: nothing more is queued there. */
+  h->queued = ngot < k ? 0 : h->queued - (int64_t)ngot;
+  if (h->queued < 0)
+    h->queued = 0;
+  return 0;
+}
+
+/* Takes up to room URLs host by host in turn, breadth-first within each,
+ * an equal share per host with URLs queued, and at most host_cap handed
+ * out per host while another host is active too (has URLs queued or out):
+ * a host alone is not held back. */
+static int take_fair(struct frontier *fr, size_t room,
+                     struct store_item **items, size_t *n)
+{
+  struct hosts *hs = &fr->hosts;
+  size_t cap = 0, ready = 0, active = 0;
+  int rc = 0;
+  *items = NULL;
+  *n = 0;
+  for (size_t i = 0; i < hs->n; i++) {
+    ready += hs->v[i].queued > 0;
+    active += hs->v[i].queued > 0 || hs->v[i].out > 0;
+  }
+  while (!rc && *n < room && ready) {
+    size_t share = (room - *n) / ready, took = *n, visited = 0;
+    share = share ? share : 1;
+    for (; visited < hs->n && *n < room && !rc; visited++) {
+      struct fhost *h = &hs->v[hs->next];
+      hs->next = (hs->next + 1) % hs->n;
+      if (h->queued <= 0)
+        continue;
+      size_t k = share < room - *n ? share : room - *n;
+      if (fr->host_cap > 0 && active > 1) {
+        int64_t left = fr->host_cap - h->out;
+        if (left <= 0)
+          continue;
+        if ((int64_t)k > left)
+          k = (size_t)left;
+      }
+      rc = take_host(fr, h, k, items, n, &cap);
+    }
+    if (*n == took)
+      break; /* every host with URLs is at its cap */
+    ready = 0;
+    for (size_t i = 0; i < hs->n; i++)
+      ready += hs->v[i].queued > 0;
+  }
+  if (rc) {
+    store_items_free(*items, *n);
+    *items = NULL;
+    *n = 0;
+  }
+  return rc;
 }
 
 /* Takes queued URLs for the ring's free slots (within --max-pages) in the
@@ -144,7 +306,8 @@ static int take_more(struct frontier *fr, struct store_item **items, size_t *n)
   }
   if (!room)
     return 0;
-  int rc = store_take(fr->store, room, items, n);
+  int rc = fr->host_cap > 0 ? take_fair(fr, room, items, n)
+                            : store_take(fr->store, room, items, n);
   if (rc == 0)
     fr->taken += (int64_t)*n;
   return rc;
@@ -196,6 +359,7 @@ int frontier_open(struct frontier **out, const struct frontier_options *o,
   if (!fr->seen.slot || !fr->seen.arena)
     seen_free(&fr->seen);
   fr->max_pages = o->max_pages;
+  fr->host_cap = o->host_cap;
   fr->notify = o->notify;
   fr->notify_arg = o->notify_arg;
   rc = store_open(&fr->store, o->path, err);
@@ -218,6 +382,8 @@ int frontier_open(struct frontier **out, const struct frontier_options *o,
     rc = store_requeue_in_flight(fr->store, &requeued);
   for (int i = 0; !rc && i < o->nseeds; i++)
     rc = store_add_urls(fr->store, &o->seeds[i], 1, 0, 0, NULL);
+  if (!rc)
+    rc = store_queued_hosts(fr->store, host_queued, &fr->hosts);
   int64_t done = 0, q = 0;
   if (!rc)
     rc = store_counts(fr->store, &q, NULL, &done);
@@ -245,6 +411,7 @@ fail:
   store_close(fr->store);
   pthread_mutex_destroy(&fr->lock);
   seen_free(&fr->seen);
+  hosts_free(&fr->hosts);
   free(fr);
   return rc;
 }
@@ -265,6 +432,7 @@ int frontier_close(struct frontier *fr, char err[256])
   store_close(fr->store);
   pthread_mutex_destroy(&fr->lock);
   seen_free(&fr->seen);
+  hosts_free(&fr->hosts);
   free(fr);
   return rc;
 }
@@ -341,6 +509,7 @@ static int add_follow(struct frontier *fr, const struct result_crawl *c,
 {
   enum { CHUNK = 256 };
   const char *keys[CHUNK];
+  unsigned char fresh[CHUNK];
   const char *p = c->follow, *end = c->follow + c->follow_len;
   *added = 0;
   while (p < end) {
@@ -351,12 +520,17 @@ static int add_follow(struct frontier *fr, const struct result_crawl *c,
       p += strlen(p) + 1;
     }
     size_t a = 0;
-    int rc =
-        k ? store_add_urls(fr->store, keys, k, c->depth + 1, c->id, &a) : 0;
+    int rc = k ? store_add_urls_each(fr->store, keys, k, c->depth + 1, c->id,
+                                     &a, fresh)
+               : 0;
     if (rc)
       return rc;
-    for (size_t i = 0; i < k; i++)
+    for (size_t i = 0; i < k; i++) {
       seen_add(&fr->seen, keys[i]);
+      struct fhost *h = fresh[i] ? host_of(&fr->hosts, keys[i]) : NULL;
+      if (h)
+        h->queued++;
+    }
     *added += a;
   }
   return 0;
@@ -380,6 +554,11 @@ static int fr_write(struct sink_out *o, struct result *const *rs, size_t n,
   for (size_t i = 0; !rc && i < n; i++) {
     const struct result *r = rs[i];
     const struct result_crawl *c = r->crawl;
+    if (c) { /* back from the loop, whatever became of it */
+      struct fhost *h = host_of(&fr->hosts, r->url);
+      if (h && h->out > 0)
+        h->out--;
+    }
     /* Cancelled: not an outcome. It stays in flight, queued again when
      * the crawl is closed or resumed. */
     if (!c || ERR_IS(r->error, ERR_CANCELLED))

@@ -42,6 +42,11 @@ struct frontier_options {
    * a store holding another crawl is refused. */
   const char *identity;
   int64_t max_pages; /* pages stored in all runs, at most; <= 0: none */
+  /* URLs of one host handed out and not yet written back, at most, while
+   * other hosts have URLs queued (a host alone is not held back): a slow
+   * host (Crawl-delay, --rate) cannot fill the loops' admitted jobs and
+   * starve the others. <= 0: no limit. */
+  int64_t host_cap;
   /* Wakes the loops (thread-safe). */
   void (*notify)(void *arg);
   void *notify_arg;

@@ -33,10 +33,11 @@ static const char schema_sql[] =
     "  url TEXT NOT NULL UNIQUE,\n"
     "  depth INTEGER NOT NULL,\n"
     "  referrer_id INTEGER,\n"
-    "  state INTEGER NOT NULL DEFAULT 0\n"
+    "  state INTEGER NOT NULL DEFAULT 0,\n"
+    "  host TEXT NOT NULL DEFAULT ''\n"
     ");\n"
-    "CREATE INDEX IF NOT EXISTS frontier_queue\n"
-    "  ON frontier(depth, id) WHERE state = 0;\n"
+    "CREATE INDEX IF NOT EXISTS frontier_host_queue\n"
+    "  ON frontier(host, depth, id) WHERE state = 0;\n"
     "CREATE TABLE IF NOT EXISTS pages (\n"
     "  id INTEGER PRIMARY KEY,\n"
     "  url TEXT NOT NULL UNIQUE,\n"
@@ -78,6 +79,7 @@ enum {
   ST_ROLLBACK,
   ST_ADD,
   ST_TAKE,
+  ST_TAKE_HOST,
   ST_SET_STATE,
   ST_FRONT,
   ST_PAGE,
@@ -97,10 +99,13 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    [ST_ADD] = "INSERT OR IGNORE INTO frontier(url, depth, referrer_id, state)"
-               " VALUES (?, ?, ?, 0)",
+    [ST_ADD] = "INSERT OR IGNORE INTO frontier(url, depth, referrer_id, state,"
+               " host) VALUES (?, ?, ?, 0, ?)",
     [ST_TAKE] = "SELECT id, url, depth, referrer_id FROM frontier"
                 " WHERE state = 0 ORDER BY depth, id LIMIT ?",
+    [ST_TAKE_HOST] = "SELECT id, url, depth, referrer_id FROM frontier"
+                     " WHERE state = 0 AND host = ? ORDER BY depth, id"
+                     " LIMIT ?",
     [ST_SET_STATE] = "UPDATE frontier SET state = ? WHERE id = ?",
     [ST_FRONT] = "SELECT url, referrer_id, state FROM frontier WHERE id = ?",
     /* Not OR REPLACE: that makes SQLite open a statement journal, which
@@ -133,6 +138,7 @@ struct store {
   /* Frontier rows by state: committed, and the open transaction's
    * changes, applied on commit and dropped on rollback. */
   int64_t count[3], pend[3];
+  int migrate;            /* an existing store of schema_version 1 */
   struct buf title, text; /* scratch: cleaned copies for the index */
   int lock_fd; /* holds flock(LOCK_EX) on the file: one crawl at a time */
   char msg[256];
@@ -316,11 +322,65 @@ static int check_format(struct store *s)
     return fail_db(s, rc, "cannot read the schema");
   if (strcmp(format, STORE_FORMAT) != 0)
     return fail(s, -EINVAL, "not a spate crawl store (it holds other tables)");
+  if (strcmp(version, "1") == 0) {
+    s->migrate = 1;
+    return 0;
+  }
   if (strcmp(version, STORE_SCHEMA_VERSION) != 0)
     return fail(s, -EINVAL,
                 "schema_version is %s, this spate uses " STORE_SCHEMA_VERSION,
                 version);
   return 0;
+}
+
+size_t store_host_len(const char *key)
+{
+  const char *p = strstr(key, "://");
+  if (!p)
+    return 0;
+  p += 3;
+  return (size_t)(p - key) + strcspn(p, "/?#");
+}
+
+/* Version 1 to 2: the frontier gets its host column (filled in for the
+ * rows not done) and the per-host queue index instead of the global one.
+ * Inside setup_schema's transaction: all or nothing. */
+static int migrate_v1(struct store *s)
+{
+  sqlite3_stmt *sel = NULL, *upd = NULL;
+  int rc = sqlite3_exec(s->db,
+                        "ALTER TABLE frontier ADD COLUMN host TEXT NOT NULL"
+                        " DEFAULT ''; DROP INDEX IF EXISTS frontier_queue;",
+                        NULL, NULL, NULL);
+  if (!rc)
+    rc = sqlite3_prepare_v2(s->db,
+                            "SELECT id, url FROM frontier WHERE state != 2",
+                            -1, &sel, NULL);
+  if (!rc)
+    rc = sqlite3_prepare_v2(s->db, "UPDATE frontier SET host = ? WHERE id = ?",
+                            -1, &upd, NULL);
+  while (!rc && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
+    const char *url = (const char *)sqlite3_column_text(sel, 1);
+    url = url ? url : "";
+    sqlite3_bind_text(upd, 1, url, (int)store_host_len(url), SQLITE_STATIC);
+    sqlite3_bind_int64(upd, 2, sqlite3_column_int64(sel, 0));
+    rc = sqlite3_step(upd);
+    rc = rc == SQLITE_DONE ? 0 : rc;
+    sqlite3_reset(upd);
+  }
+  if (rc == SQLITE_DONE)
+    rc = 0;
+  sqlite3_finalize(sel);
+  sqlite3_finalize(upd);
+  if (!rc)
+    rc = sqlite3_exec(s->db,
+                      "UPDATE meta SET value = '" STORE_SCHEMA_VERSION
+                      "' WHERE key = 'schema_version'",
+                      NULL, NULL, NULL);
+  return rc ? fail_db(s, rc,
+                      "cannot upgrade the store to "
+                      "schema_version " STORE_SCHEMA_VERSION)
+            : 0;
 }
 
 static int setup_schema(struct store *s)
@@ -330,6 +390,8 @@ static int setup_schema(struct store *s)
     return fail_db(s, rc, "cannot lock the database");
   /* Again under the lock: another process may have created it since. */
   rc = check_format(s);
+  if (!rc && s->migrate)
+    rc = migrate_v1(s);
   if (rc)
     goto out;
   rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL);
@@ -533,6 +595,13 @@ int store_meta_expect(struct store *s, const char *key, const char *value)
 int store_add_urls(struct store *s, const char *const *keys, size_t n,
                    int depth, int64_t referrer_id, size_t *added)
 {
+  return store_add_urls_each(s, keys, n, depth, referrer_id, added, NULL);
+}
+
+int store_add_urls_each(struct store *s, const char *const *keys, size_t n,
+                        int depth, int64_t referrer_id, size_t *added,
+                        unsigned char *each)
+{
   size_t count = 0;
   int own, rc = op_enter(s, &own);
   if (rc)
@@ -542,11 +611,17 @@ int store_add_urls(struct store *s, const char *const *keys, size_t n,
   bind_id(st, 3, referrer_id);
   for (size_t i = 0; i < n && !rc; i++) {
     bind_str(st, 1, keys[i]);
+    sqlite3_bind_text(st, 4, keys[i], (int)store_host_len(keys[i]),
+                      SQLITE_STATIC);
     rc = step_once(st);
-    if (rc)
+    if (rc) {
       rc = fail_db(s, rc, "cannot add to the frontier");
-    else
-      count += (size_t)sqlite3_changes(s->db);
+    } else {
+      int c = sqlite3_changes(s->db);
+      count += (size_t)c;
+      if (each)
+        each[i] = c > 0;
+    }
   }
   s->pend[STORE_QUEUED] += (int64_t)count;
   rc = op_leave(s, own, rc);
@@ -576,6 +651,12 @@ static int set_state(struct store *s, int64_t id, int state)
 int store_take(struct store *s, size_t max, struct store_item **items,
                size_t *n)
 {
+  return store_take_host(s, NULL, max, items, n);
+}
+
+int store_take_host(struct store *s, const char *host, size_t max,
+                    struct store_item **items, size_t *n)
+{
   struct store_item *v = NULL;
   size_t len = 0, cap = 0;
   int own, rc;
@@ -587,8 +668,11 @@ int store_take(struct store *s, size_t max, struct store_item **items,
   rc = op_enter(s, &own);
   if (rc)
     return rc;
-  sqlite3_stmt *st = s->st[ST_TAKE];
-  sqlite3_bind_int64(st, 1, max > INT64_MAX ? INT64_MAX : (int64_t)max);
+  sqlite3_stmt *st = s->st[host ? ST_TAKE_HOST : ST_TAKE];
+  if (host)
+    sqlite3_bind_text(st, 1, host, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, host ? 2 : 1,
+                     max > INT64_MAX ? INT64_MAX : (int64_t)max);
   /* Collected first, updated after: changing rows under a running SELECT
    * of the same index is undefined in SQLite. */
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -655,6 +739,25 @@ int store_requeue_in_flight(struct store *s, size_t *n)
   if (n)
     *n = rc ? 0 : (size_t)count;
   return rc;
+}
+
+int store_queued_hosts(struct store *s,
+                       void (*each)(void *arg, const char *host, int64_t n),
+                       void *arg)
+{
+  sqlite3_stmt *st;
+  int rc = sqlite3_prepare_v2(s->db,
+                              "SELECT host, count(*) FROM frontier"
+                              " WHERE state = 0 GROUP BY host",
+                              -1, &st, NULL);
+  if (rc)
+    return fail_db(s, rc, "cannot read the frontier");
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *h = (const char *)sqlite3_column_text(st, 0);
+    each(arg, h ? h : "", sqlite3_column_int64(st, 1));
+  }
+  sqlite3_finalize(st);
+  return rc == SQLITE_DONE ? 0 : fail_db(s, rc, "cannot read the frontier");
 }
 
 int store_counts(struct store *s, int64_t *queued, int64_t *in_flight,

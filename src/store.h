@@ -31,7 +31,9 @@
 struct result;
 struct store;
 
-#define STORE_SCHEMA_VERSION "1"
+/* 2: frontier.host and the per-host queue index (a store of version 1 is
+ * upgraded in place when opened). */
+#define STORE_SCHEMA_VERSION "2"
 /* The value of meta.format in a crawl store. */
 #define STORE_FORMAT "spate-crawl"
 /* Bytes of a page's text that are stored and indexed, at most; the cut
@@ -86,6 +88,14 @@ int store_meta_get(struct store *s, const char *key, char **value);
  * (may be NULL) is how many were new. */
 int store_add_urls(struct store *s, const char *const *keys, size_t n,
                    int depth, int64_t referrer_id, size_t *added);
+/* The same, and each[i] (each may be NULL) set to 1 when keys[i] was new. */
+int store_add_urls_each(struct store *s, const char *const *keys, size_t n,
+                        int depth, int64_t referrer_id, size_t *added,
+                        unsigned char *each);
+
+/* The length of key's "scheme://authority" prefix: its host in the
+ * frontier (0 when key has no "://"). */
+size_t store_host_len(const char *key);
 
 /* Takes up to max queued URLs, shallowest first and in discovery order
  * within a depth (breadth-first), and marks them in_flight. *items is an
@@ -95,6 +105,16 @@ int store_add_urls(struct store *s, const char *const *keys, size_t n,
  * store_requeue_in_flight(). */
 int store_take(struct store *s, size_t max, struct store_item **items,
                size_t *n);
+/* The same for one host's queue (the per-host index: cheap); host NULL is
+ * store_take (every host: a sort of the whole queue, for tools and
+ * tests). */
+int store_take_host(struct store *s, const char *host, size_t max,
+                    struct store_item **items, size_t *n);
+/* Calls each(arg, host, n) for every host with n > 0 queued URLs
+ * (committed and in the open transaction). */
+int store_queued_hosts(struct store *s,
+                       void (*each)(void *arg, const char *host, int64_t n),
+                       void *arg);
 void store_items_free(struct store_item *items, size_t n);
 
 /* Records the fetch of frontier row frontier_id: marks it done, inserts or

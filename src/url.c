@@ -168,3 +168,11 @@ uint64_t url_hash(const char *p)
     h = (h ^ (unsigned char)*p) * 1099511628211ULL;
   return h;
 }
+
+uint64_t url_hash_n(const char *p, size_t n)
+{
+  uint64_t h = 1469598103934665603ULL;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
+  return h;
+}

@@ -34,5 +34,7 @@ char *url_hostkey(const char *url);
 /* FNV-1a of a NUL-terminated string: the hash of the engine's tables of
  * URLs and host keys. */
 uint64_t url_hash(const char *s);
+/* The same of p[0..n). */
+uint64_t url_hash_n(const char *p, size_t n);
 
 #endif

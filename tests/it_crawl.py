@@ -16,7 +16,7 @@ import urllib.request
 from collections import Counter
 from urllib.parse import urljoin, urlsplit
 
-from spatetest import SPATE, Origin, check, finish
+from spatetest import SPATE, Origin, check, finish, wait_for
 
 TMP = tempfile.mkdtemp(prefix="spate-it-crawl-")
 
@@ -425,6 +425,59 @@ def test_crawl_delay():
               flush=True)
 
 
+
+def test_host_fairness():
+    """A slow host beside a fast one, with few job slots (-c 4 --backlog 4):
+    the slow host may hold at most half of them, so the fast site is
+    crawled whole in seconds instead of at the slow host's pace. A first
+    run (--max-pages 60, the second site answering slowly) queues hundreds
+    of the first site's URLs ahead of the second's; then the first comes
+    back with Crawl-delay 1 s, the second answers at once, and the crawl
+    resumes."""
+    db = db_path("fair")
+    with Origin(pages=600) as a1, Origin(pages=300, latency=300) as b1:
+        ports = a1.port, b1.port
+        args = [a1.url("/"), b1.url("/"), "-o", db, "-c", "4",
+                "--backlog", "4"]
+        p = crawl(*args, "--max-pages", "60")
+        check(p.returncode == 0, f"fairness first run: {p.returncode}")
+    queued = dict(q(db, "select host, count(*) from frontier where"
+                        " state = 0 group by host"))
+    check(queued.get(f"http://127.0.0.1:{ports[0]}", 0) > 100,
+          f"the slow host's URLs queued first: {queued}")
+    with Origin(pages=600, extra=["--port", str(ports[0]),
+                                  "--crawl-delay", "1"]) as slow, \
+            Origin(pages=300, extra=["--port", str(ports[1])]) as fast:
+        p = subprocess.Popen([SPATE, "crawl", "--no-progress", "-q"] + args,
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        try:
+            def stored(o):
+                try:
+                    return q(db, "select count(*) from pages where status ="
+                             " 200 and url like ?", o.url("/p/%"))[0][0]
+                except sqlite3.Error:
+                    return -1
+            before = stored(slow)
+            t0 = time.monotonic()
+            done = wait_for(lambda: stored(fast) == 300, 30, step=0.2)
+            took = time.monotonic() - t0
+            check(done, f"fast site: {stored(fast)} of 300 pages in "
+                        f"{took:.1f} s beside a slow host")
+            check(stored(slow) - before < 40,
+                  f"the slow host kept its pace: {before} -> "
+                  f"{stored(slow)} pages")
+            print(f"host fairness: the fast site done in {took:.1f} s; "
+                  f"the slow host {before} -> {stored(slow)} pages",
+                  flush=True)
+            p.send_signal(signal.SIGINT)
+            check(p.wait(timeout=20) == 130, "fairness: SIGINT exit 130")
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
 # ---- the SSRF guard --------------------------------------------------------
 
 SSRF_BLOCKED = ["http://127.0.0.2:{p}/p/1.html", "http://localhost:{p}/p/2.html",
@@ -682,6 +735,7 @@ try:
         test_usage(origin)
     test_robots_status()
     test_crawl_delay()
+    test_host_fairness()
     test_unreachable_seed()
     test_search()
     with Origin(pages=3000, latency=5) as origin:

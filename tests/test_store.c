@@ -722,6 +722,70 @@ static void test_crash(void)
     crash_run(-(int)(rand_r(&seed) % 8000));
 }
 
+/* A store of schema_version 1 (no frontier.host, the global queue index)
+ * is upgraded when opened: the host filled in for what is left to crawl,
+ * the per-host take working, version 2 recorded. */
+static void test_upgrade_v1(void)
+{
+  char path[256];
+  const char *keys[] = {"http://a.test/1", "http://b.test:8080/2",
+                        "https://a.test/3?x"};
+  struct store_item *items = NULL;
+  size_t n = 0;
+  sqlite3 *db;
+  tmp_path(path, sizeof(path), "v1.db");
+  struct store *s = open_store(path);
+  if (!s)
+    return;
+  CHECK(store_add_urls(s, keys, 3, 0, 0, NULL) == 0);
+  store_close(s);
+  /* Back to version 1, as an older spate left it. */
+  CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+  CHECK(sqlite3_exec(db,
+                     "DROP INDEX frontier_host_queue;"
+                     "ALTER TABLE frontier DROP COLUMN host;"
+                     "CREATE INDEX frontier_queue ON frontier(depth, id)"
+                     " WHERE state = 0;"
+                     "UPDATE meta SET value = '1'"
+                     " WHERE key = 'schema_version';",
+                     NULL, NULL, NULL) == SQLITE_OK);
+  sqlite3_close(db);
+  s = open_store(path);
+  if (!s)
+    return;
+  CHECK(store_take_host(s, "http://b.test:8080", 10, &items, &n) == 0 &&
+        n == 1 && !strcmp(items[0].url, keys[1]));
+  store_items_free(items, n);
+  CHECK(store_take_host(s, "http://a.test", 10, &items, &n) == 0 && n == 1 &&
+        !strcmp(items[0].url, keys[0]));
+  store_items_free(items, n);
+  store_close(s);
+  CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+  CHECK(query_int(db, "SELECT value FROM meta WHERE key = 'schema_version'") ==
+        2);
+  CHECK(query_int(db, "SELECT count(*) FROM sqlite_schema WHERE name ="
+                      " 'frontier_queue'") == 0);
+  CHECK(query_int(db, "SELECT count(*) FROM frontier WHERE host ="
+                      " 'https://a.test'") == 1);
+  sqlite3_close(db);
+}
+
+/* store_host_len: the "scheme://authority" prefix of a key. */
+static void test_host_len(void)
+{
+  static const struct {
+    const char *key;
+    size_t len;
+  } cases[] = {
+      {"http://a.test/x", 13},      {"http://a.test", 13},
+      {"https://a.test:8443/", 19}, {"http://a.test?q=1", 13},
+      {"http://[::1]:80/p", 15},    {"http://a.test#f", 13},
+      {"no scheme here", 0},        {"", 0},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+    CHECK(store_host_len(cases[i].key) == cases[i].len);
+}
+
 int main(void)
 {
   if (!mkdtemp(tmpdir)) {
@@ -734,6 +798,8 @@ int main(void)
   test_fts();
   test_failed_tx();
   test_crash();
+  test_upgrade_v1();
+  test_host_len();
   char cmd[300];
   snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
   if (system(cmd) != 0)
