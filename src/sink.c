@@ -178,7 +178,8 @@ static void *writer_main(void *arg)
   return NULL;
 }
 
-int sink_submit(struct sink *s, struct result *r)
+/* Queues r, waiting for room when wait is set; else -EAGAIN when full. */
+static int submit(struct sink *s, struct result *r, int wait)
 {
   int rc = sink_error(s);
   if (rc) {
@@ -186,28 +187,8 @@ int sink_submit(struct sink *s, struct result *r)
     return rc;
   }
   pthread_mutex_lock(&s->lock);
-  while (s->nq == s->cap && !sink_error(s))
+  while (wait && s->nq == s->cap && !sink_error(s))
     pthread_cond_wait(&s->nonfull, &s->lock);
-  rc = sink_error(s);
-  if (!rc) {
-    s->q[s->nq++] = r;
-    if (s->nq == 1)
-      pthread_cond_signal(&s->nonempty);
-  }
-  pthread_mutex_unlock(&s->lock);
-  if (rc)
-    result_free(r);
-  return rc;
-}
-
-int sink_try_submit(struct sink *s, struct result *r)
-{
-  int rc = sink_error(s);
-  if (rc) {
-    result_free(r);
-    return rc;
-  }
-  pthread_mutex_lock(&s->lock);
   rc = sink_error(s);
   if (!rc && s->nq == s->cap)
     rc = -EAGAIN;
@@ -220,6 +201,16 @@ int sink_try_submit(struct sink *s, struct result *r)
   if (rc)
     result_free(r);
   return rc;
+}
+
+int sink_submit(struct sink *s, struct result *r)
+{
+  return submit(s, r, 1);
+}
+
+int sink_try_submit(struct sink *s, struct result *r)
+{
+  return submit(s, r, 0);
 }
 
 int sink_submit_many(struct sink *s, struct result **v, size_t n,
