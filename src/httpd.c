@@ -93,6 +93,7 @@
 #define DEF_LAG_BYTES (64 * 1024)
 #define DEF_LAG_MS 10000
 #define DEF_PING_MS 20000
+#define PING_DATA "spate"  /* our pings' payload, which a pong echoes */
 #define STOP_GRACE_MS 1000 /* httpd_stop: responses in progress */
 #define REJECT_MAX 64      /* connections being answered 503 at once */
 #define STATIC_MAX (8 * 1024 * 1024)
@@ -183,6 +184,10 @@ struct conn {
   unsigned ws_hlen;
   uint64_t ws_left;
   int ws_frag;
+  /* A pong being read that may answer our ping: its payload's bytes so far
+   * (masked), compared with PING_DATA once all are in. */
+  int ws_pong;
+  unsigned char ws_pong_got[8];
   const char *ws_in; /* input being fed to wslay */
   size_t ws_in_len;
   struct buf ws_out; /* what wslay wrote during one wslay_event_send */
@@ -1048,7 +1053,7 @@ static size_t kernel_backlog(struct conn *c)
 static const char *behind(struct conn *c, uint64_t now)
 {
   static const unsigned char ping[] = {
-      0x80 | WSLAY_PING, 5, 's', 'p', 'a', 't', 'e'};
+      0x80 | WSLAY_PING, sizeof(PING_DATA) - 1, 's', 'p', 'a', 't', 'e'};
   struct httpd *h = c->h;
   uint64_t every = (h->lag_ms < h->ping_ms ? h->lag_ms : h->ping_ms) / 10;
   c->lag_check = now + (every < 10 ? 10 : every > 1000 ? 1000 : every);
@@ -1205,11 +1210,32 @@ static const struct wslay_event_callbacks ws_callbacks = {
 /* Follows the frame boundaries in the client's bytes (RFC 6455, 5.2): only
  * the lengths, wslay does the parsing proper. Returns 1 when the bytes end
  * between messages. */
+/* A pong's payload is in: if it is our ping's, the client has read
+ * everything sent before the ping. */
+static void pong_read(struct conn *c)
+{
+  const unsigned char *mask = c->ws_hdr + 2; /* a 5-byte payload: no ext */
+  int ours = 1;
+  c->ws_pong = 0;
+  for (size_t i = 0; i < sizeof(PING_DATA) - 1; i++)
+    ours &= (c->ws_pong_got[i] ^ mask[i % 4]) == (unsigned char)PING_DATA[i];
+  if (ours && c->ping_at) {
+    c->ping_at = 0;
+    c->alive_at = uv_now(c->h->loop);
+  }
+}
+
 static int ws_track(struct conn *c, const unsigned char *p, size_t len)
 {
   while (len) {
     if (c->ws_left) {
       size_t n = c->ws_left < len ? (size_t)c->ws_left : len;
+      if (c->ws_pong) { /* at most sizeof PING_DATA - 1 bytes */
+        size_t at = sizeof(PING_DATA) - 1 - (size_t)c->ws_left;
+        memcpy(c->ws_pong_got + at, p, n);
+        if (n == c->ws_left)
+          pong_read(c);
+      }
       c->ws_left -= n;
       p += n;
       len -= n;
@@ -1232,10 +1258,9 @@ static int ws_track(struct conn *c, const unsigned char *p, size_t len)
     }
     if ((c->ws_hdr[0] & 0x0f) < 8) /* a data frame, not a control one */
       c->ws_frag = !(c->ws_hdr[0] & 0x80);
-    else if ((c->ws_hdr[0] & 0x0f) == WSLAY_PONG && c->ping_at) {
-      c->ping_at = 0; /* it read up to our ping */
-      c->alive_at = uv_now(c->h->loop);
-    }
+    else if ((c->ws_hdr[0] & 0x0f) == WSLAY_PONG && c->ping_at &&
+             (c->ws_hdr[1] & 0x80) && n == sizeof(PING_DATA) - 1)
+      c->ws_pong = 1; /* ours if its payload is PING_DATA */
     c->ws_left = n;
     c->ws_hlen = 0;
   }
