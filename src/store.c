@@ -9,6 +9,7 @@
 #include "store.h"
 
 #include "buf.h"
+#include "checkpointer.h"
 #include "db.h"
 #include "result.h"
 
@@ -141,6 +142,7 @@ struct store {
   int migrate;            /* an existing store of schema_version 1 */
   struct buf title, text; /* scratch: cleaned copies for the index */
   int lock_fd; /* holds flock(LOCK_EX) on the file: one crawl at a time */
+  struct checkpointer *ckpt; /* WAL checkpoints off this thread */
   char msg[256];
   char path[];
 };
@@ -498,6 +500,11 @@ int store_open(struct store **out, const char *path, char err[256])
   rc = setup_schema(s);
   if (rc)
     goto fail;
+  rc = checkpointer_start(&s->ckpt, s->db, path, err);
+  if (rc) {
+    fail(s, rc, "%s", err);
+    goto fail;
+  }
   for (int i = 0; i < ST_COUNT; i++) {
     rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
                             &s->st[i], NULL);
@@ -524,6 +531,7 @@ void store_close(struct store *s)
     return;
   if (s->db && !sqlite3_get_autocommit(s->db))
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  checkpointer_stop(s->ckpt);
   for (int i = 0; i < ST_COUNT; i++)
     sqlite3_finalize(s->st[i]);
   /* The last connection to close checkpoints the WAL into the file. */
