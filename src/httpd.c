@@ -1207,9 +1207,6 @@ static const struct wslay_event_callbacks ws_callbacks = {
     .send_callback = ws_send,
 };
 
-/* Follows the frame boundaries in the client's bytes (RFC 6455, 5.2): only
- * the lengths, wslay does the parsing proper. Returns 1 when the bytes end
- * between messages. */
 /* A pong's payload is in: if it is our ping's, the client has read
  * everything sent before the ping. */
 static void pong_read(struct conn *c)
@@ -1225,6 +1222,9 @@ static void pong_read(struct conn *c)
   }
 }
 
+/* Follows the frame boundaries in the client's bytes (RFC 6455, 5.2): only
+ * the lengths, wslay does the parsing proper. Returns 1 when the bytes end
+ * between messages. */
 static int ws_track(struct conn *c, const unsigned char *p, size_t len)
 {
   while (len) {
