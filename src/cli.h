@@ -18,7 +18,9 @@ enum {
 int cli_fetch(int argc, char **argv);
 int cli_crawl(int argc, char **argv);
 int cli_search(int argc, char **argv);
-int cli_demo(int argc, char **argv);
+/* prog: how the user ran spate (main's argv[0]), for the hints printed
+ * at the end. */
+int cli_demo(int argc, char **argv, const char *prog);
 /* Parses "2", "2.5", "2s", "500ms", "5m", "1h", "1d" into milliseconds
  * (at most a week); -1 when invalid. */
 long long cli_parse_duration_ms(const char *s);

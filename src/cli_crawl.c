@@ -427,7 +427,7 @@ static void demo_origin_main(void *arg)
   uv_run(&d->loop, UV_RUN_DEFAULT);
 }
 
-int cli_demo(int argc, char **argv)
+int cli_demo(int argc, char **argv, const char *prog)
 {
   struct fetch_cli fc;
   struct demo_origin d;
@@ -508,10 +508,10 @@ int cli_demo(int argc, char **argv)
   if (!fc.quiet && code <= CLI_EXIT_SOME_FAILED)
     fprintf(stderr,
             "spate demo: the crawl is in %s; try\n"
-            "  build/spate search %s 'quiet harbor'\n"
+            "  %s search %s 'quiet harbor'\n"
             "  sqlite3 %s 'select status, error, count(*) from pages group "
             "by 1, 2'\n",
-            fc.output, fc.output, fc.output);
+            fc.output, prog, fc.output, fc.output);
   uv_async_send(&d.stop);
   uv_thread_join(&d.thread);
   uv_loop_close(&d.loop);

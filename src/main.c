@@ -71,7 +71,7 @@ int main(int argc, char **argv)
   } else if (strcmp(cmd, "origin") == 0) {
     rc = origin_main(argc - 1, argv + 1);
   } else if (strcmp(cmd, "demo") == 0) {
-    rc = cli_demo(argc - 1, argv + 1);
+    rc = cli_demo(argc - 1, argv + 1, argv[0]);
   } else {
     fprintf(stderr, "spate: unknown command '%s' (see spate --help)\n", cmd);
     rc = CLI_EXIT_USAGE;

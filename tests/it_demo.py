@@ -15,7 +15,9 @@ with tempfile.TemporaryDirectory() as d:
     check(p.returncode == 0, f"exit {p.returncode}: {p.stderr}")
     check("1502 URLs in" in p.stderr and "1501 ok" in p.stderr,
           f"summary: {p.stderr}")
-    check("spate search" in p.stderr, "the demo says what to try next")
+    # The hint names spate as it was run, so it can be pasted as it is.
+    check(f"  {SPATE} search {db} " in p.stderr,
+          f"the demo says what to try next: {p.stderr}")
     con = sqlite3.connect(db)
     rows = con.execute("select url, status, error, title from pages"
                        " where url like '%/p/%'").fetchall()
