@@ -226,8 +226,9 @@ static int run_crawl(struct fetch_cli *fc, char **seeds, int nseeds)
    * back, whose wake-ups and context switches cost more CPU than they
    * save while the store writer keeps a core busy (20,000 pages of 6.6 KB
    * from nginx on 2 cores, 4 alternating runs each: 2.50-2.75 s and 3.8
-   * CPU s inline, 2.57-2.92 s and 4.1 CPU s through the pool). A larger page, whose links may number in the
-   * thousands, goes to the pool so the loop never stalls on it. */
+   * CPU s inline, 2.57-2.92 s and 4.1 CPU s through the pool). A larger page,
+   * whose links may number in the thousands, goes to the pool so the loop
+   * never stalls on it. */
   o.inline_extract_max = 16 << 10;
   o.max_redirects = 5; /* robots.txt only (RFC 9309: at least five) */
   if (live) {
