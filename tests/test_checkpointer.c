@@ -79,23 +79,34 @@ static long long count_rows(sqlite3 *db)
   return n;
 }
 
+/* A WAL database name in tmpdir (path and its log's name filled in)
+ * with a checkpointer on its connection, or NULL (a failed check). */
+static struct checkpointer *start(const char *name, char path[300],
+                                  char wal[310], sqlite3 **db)
+{
+  struct checkpointer *c = NULL;
+  char err[256] = "";
+  snprintf(path, 300, "%s/%s", tmpdir, name);
+  snprintf(wal, 310, "%s-wal", path);
+  *db = open_wal(path);
+  CHECK(checkpointer_start(&c, *db, path, err) == 0);
+  if (!c) {
+    fprintf(stderr, "checkpointer_start: %s\n", err);
+    sqlite3_close(*db);
+  }
+  return c;
+}
+
 /* Commits with pauses between them (the result sink's way): each commit
  * past CHECKPOINTER_PAGES is copied back by the thread, and the next
  * transaction starts the log over, so it stays about one commit long. */
 static void test_background(void)
 {
   char path[300], wal[310];
-  snprintf(path, sizeof(path), "%s/bg.db", tmpdir);
-  snprintf(wal, sizeof(wal), "%s-wal", path);
-  sqlite3 *db = open_wal(path);
-  struct checkpointer *c = NULL;
-  char err[256] = "";
-  CHECK(checkpointer_start(&c, db, path, err) == 0);
-  if (!c) {
-    fprintf(stderr, "checkpointer_start: %s\n", err);
-    sqlite3_close(db);
+  sqlite3 *db;
+  struct checkpointer *c = start("bg.db", path, wal, &db);
+  if (!c)
     return;
-  }
   struct checkpointer_stats st = {0};
   long long max_wal = 0, done = 0;
   for (int i = 0; i < 16; i++) {
@@ -142,17 +153,10 @@ static void test_background(void)
 static void test_bound(void)
 {
   char path[300], wal[310];
-  snprintf(path, sizeof(path), "%s/bound.db", tmpdir);
-  snprintf(wal, sizeof(wal), "%s-wal", path);
-  sqlite3 *db = open_wal(path);
-  struct checkpointer *c = NULL;
-  char err[256] = "";
-  CHECK(checkpointer_start(&c, db, path, err) == 0);
-  if (!c) {
-    fprintf(stderr, "checkpointer_start: %s\n", err);
-    sqlite3_close(db);
+  sqlite3 *db;
+  struct checkpointer *c = start("bound.db", path, wal, &db);
+  if (!c)
     return;
-  }
   const int commits = 20, per = 1000; /* 20,000 pages in all */
   long long max_wal = 0;
   CHECK(exec(db, "BEGIN IMMEDIATE") == 0);
