@@ -9,16 +9,30 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #define SWEEP_MS 100
 #define container_of(p, type, member)                                         \
   ((type *)(void *)((char *)(p)-offsetof(type, member)))
 
-/* One socket curl asked us to watch. */
+/* A socket curl polls through us. Connection sockets (opened through
+ * open_socket) get their poll handle when opened and keep it until curl
+ * closes them through close_socket, the pair curl documents for sockets
+ * an application opens. Between transfers on a kept-alive connection curl
+ * says CURL_POLL_REMOVE and, for the next request, asks for the same
+ * events again; re-registering with epoll each time cost five epoll_ctl
+ * calls per request (libuv's fd check, add, delete...), so the handle
+ * stays polling, marked idle, and is stopped only if the idle socket does
+ * become ready (the peer closed it, say). Any other socket curl polls (its
+ * resolver's socketpair, which it closes itself) gets a transient handle,
+ * closed at CURL_POLL_REMOVE. */
 struct fsock {
   uv_poll_t poll;
   curl_socket_t fd;
   struct fetcher_lane *lane;
+  int ev;        /* UV_READABLE | UV_WRITABLE being polled; 0: stopped */
+  int idle;      /* curl is not watching it (CURL_POLL_REMOVE) */
+  int transient; /* not a connection socket: closed at CURL_POLL_REMOVE */
 };
 
 static void check_done(struct fetcher_lane *l);
@@ -32,11 +46,95 @@ static void handle_closed(uv_handle_t *h)
     f->closed_cb(f);
 }
 
+static struct fsock *sock_find(const struct fetcher *f, curl_socket_t fd)
+{
+  return fd >= 0 && fd < f->nsocks ? f->socks[fd] : NULL;
+}
+
+static void sock_close(struct fetcher *f, struct fsock *s)
+{
+  f->socks[s->fd] = NULL;
+  uv_close((uv_handle_t *)&s->poll, handle_closed);
+}
+
+/* A handle for fd, recorded under it; NULL when out of memory. */
+static struct fsock *sock_new(struct fetcher *f, curl_socket_t fd,
+                              int transient)
+{
+  if (fd < 0)
+    return NULL;
+  if (fd >= f->nsocks) {
+    int n = f->nsocks ? f->nsocks : 64;
+    while (n <= fd)
+      n *= 2;
+    struct fsock **t = realloc(f->socks, (size_t)n * sizeof(*t));
+    if (!t)
+      return NULL;
+    memset(t + f->nsocks, 0, (size_t)(n - f->nsocks) * sizeof(*t));
+    f->socks = t;
+    f->nsocks = n;
+  }
+  /* A handle still recorded here belongs to a descriptor closed behind
+   * our back (no path is known to do that): it goes, or it would poll
+   * the new socket's number in its stead. */
+  if (f->socks[fd])
+    sock_close(f, f->socks[fd]);
+  struct fsock *s = calloc(1, sizeof(*s));
+  if (!s)
+    return NULL;
+  if (uv_poll_init_socket(f->loop, &s->poll, fd)) {
+    free(s);
+    return NULL;
+  }
+  s->fd = fd;
+  s->transient = transient;
+  s->poll.data = f;
+  f->open_handles++;
+  f->socks[fd] = s;
+  return s;
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION, clientp the transfer: the SSRF guard when
+ * it is on, and the socket's poll handle. */
+static curl_socket_t open_socket(void *clientp, curlsocktype purpose,
+                                 struct curl_sockaddr *addr)
+{
+  struct transfer *t = clientp;
+  struct fetcher *f = t->fetcher;
+  curl_socket_t fd =
+      f->opt.guard ? netguard_opensocket(&t->guard, purpose, addr)
+                   : socket(addr->family, addr->socktype, addr->protocol);
+  if (fd != CURL_SOCKET_BAD && !sock_new(f, fd, 0)) {
+    close(fd);
+    return CURL_SOCKET_BAD;
+  }
+  return fd;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: the poll handle goes before the
+ * descriptor, which libuv still needs to take it out of epoll. */
+static int close_socket(void *clientp, curl_socket_t fd)
+{
+  struct fetcher *f = clientp;
+  struct fsock *s = sock_find(f, fd);
+  if (s)
+    sock_close(f, s);
+  return close(fd);
+}
+
 static void on_poll(uv_poll_t *h, int status, int events)
 {
   struct fsock *s = container_of(h, struct fsock, poll);
   struct fetcher_lane *l = s->lane;
   int flags = 0;
+  if (s->idle) {
+    /* Ready while no transfer uses it: curl would ignore the event, and
+     * level-triggered polling would repeat it. curl finds out whether the
+     * connection is still usable when it next picks it. */
+    uv_poll_stop(h);
+    s->ev = 0;
+    return;
+  }
   if (status < 0)
     flags = CURL_CSELECT_ERR;
   if (events & UV_READABLE)
@@ -53,35 +151,29 @@ static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp,
   (void)e;
   struct fetcher_lane *l = userp;
   struct fetcher *f = l->f;
-  struct fsock *s = socketp;
+  struct fsock *s = socketp ? socketp : sock_find(f, fd);
   if (what == CURL_POLL_REMOVE) {
-    if (s) {
-      uv_poll_stop(&s->poll);
-      uv_close((uv_handle_t *)&s->poll, handle_closed);
-      curl_multi_assign(l->multi, fd, NULL);
-    }
+    if (s && s->transient)
+      sock_close(f, s);
+    else if (s)
+      s->idle = 1;
     return 0;
   }
-  if (!s) {
-    s = malloc(sizeof(*s));
-    if (!s)
-      return -1;
-    s->fd = fd;
-    s->lane = l;
-    if (uv_poll_init_socket(f->loop, &s->poll, fd)) {
-      free(s);
-      return -1;
-    }
-    s->poll.data = f;
-    f->open_handles++;
+  if (!s && !(s = sock_new(f, fd, 1)))
+    return -1;
+  if (!socketp)
     curl_multi_assign(l->multi, fd, s);
-  }
+  s->lane = l;
+  s->idle = 0;
   int ev = 0;
   if (what & CURL_POLL_IN)
     ev |= UV_READABLE;
   if (what & CURL_POLL_OUT)
     ev |= UV_WRITABLE;
-  uv_poll_start(&s->poll, ev, on_poll);
+  if (ev != s->ev) {
+    uv_poll_start(&s->poll, ev, on_poll);
+    s->ev = ev;
+  }
   return 0;
 }
 
@@ -343,8 +435,9 @@ static void configure_easy(struct fetcher *f, CURL *e)
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_body);
   if (o->buffer_size > 0)
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, o->buffer_size);
-  if (o->guard)
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, netguard_opensocket);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+  curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+  curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, f);
   if (o->insecure) {
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -378,7 +471,8 @@ static void give_easy(struct fetcher *f, CURL *e)
   f->pool[f->npool++] = e;
 }
 
-int fetcher_start(struct fetcher *f, struct transfer *t, const char *url)
+int fetcher_start(struct fetcher *f, struct transfer *t, const char *url,
+                  CURLU *uh)
 {
   const struct fetcher_options *o = &f->opt;
   CURL *e = take_easy(f);
@@ -406,6 +500,10 @@ int fetcher_start(struct fetcher *f, struct transfer *t, const char *url)
   /* A pooled handle keeps the constant options set when it was created
    * (configure_easy); only what differs per request is set here. */
   curl_easy_setopt(e, CURLOPT_URL, url);
+  /* Always set: a pooled handle must not keep the last transfer's. curl
+   * fetches what uh says and takes url as its string form, which url_check
+   * made from uh, so the two agree. */
+  curl_easy_setopt(e, CURLOPT_CURLU, uh);
   curl_easy_setopt(e, CURLOPT_PRIVATE, t);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
@@ -418,8 +516,8 @@ int fetcher_start(struct fetcher *f, struct transfer *t, const char *url)
   t->etag = t->last_modified = NULL;
   t->guard.blocked = 0;
   t->guard.reason = 0;
-  if (o->guard)
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, &t->guard);
+  t->fetcher = f;
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
   curl_easy_setopt(e, CURLOPT_PIPEWAIT,
                    strncasecmp(url, "https:", 6) == 0 ? 1L : 0L);
   /* The least busy lane: connections to a host spread evenly. */
@@ -509,7 +607,7 @@ void fetcher_close(struct fetcher *f, void (*closed)(struct fetcher *f))
   f->closed_cb = closed;
   uv_timer_stop(&f->sweep);
   /* Cleaning up a multi closes its cached connections, which calls
-   * on_socket(REMOVE) for each: do it before our handles go. */
+   * close_socket for each: do it before our handles go. */
   for (int i = 0; i < f->nlanes; i++) {
     uv_timer_stop(&f->lanes[i].timer);
     curl_multi_cleanup(f->lanes[i].multi);
@@ -520,6 +618,14 @@ void fetcher_close(struct fetcher *f, void (*closed)(struct fetcher *f))
   free(f->pool);
   f->pool = NULL;
   f->npool = 0;
+  /* Every socket should be closed by now; a handle left over (a socket
+   * curl never closed through us) is closed all the same. */
+  for (int fd = 0; fd < f->nsocks; fd++)
+    if (f->socks[fd])
+      sock_close(f, f->socks[fd]);
+  free(f->socks);
+  f->socks = NULL;
+  f->nsocks = 0;
   for (int i = 0; i < f->nlanes; i++)
     uv_close((uv_handle_t *)&f->lanes[i].timer, handle_closed);
   uv_close((uv_handle_t *)&f->sweep, handle_closed);

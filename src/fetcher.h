@@ -37,6 +37,7 @@ struct transfer {
   struct transfer *prev, *next; /* in the fetcher's in-flight list */
   int listed;                   /* on the fetcher's in-flight list */
   struct fetcher_lane *lane;    /* while added to a multi handle */
+  struct fetcher *fetcher;      /* set by fetcher_start */
   uint64_t start_ns, first_byte_ns;
   /* Last header or body byte, in the loop's cached milliseconds: the
    * stall check needs no more, and it costs no clock read per chunk. */
@@ -101,15 +102,22 @@ struct fetcher {
   int closing;
   void (*closed_cb)(struct fetcher *f);
   int open_handles;
+  /* The sockets being polled, by descriptor (fetcher.c's struct fsock). */
+  struct fsock **socks;
+  int nsocks;
 };
 
 /* concurrency sizes the number of lanes. */
 int fetcher_init(struct fetcher *f, uv_loop_t *loop,
                  const struct fetcher_options *opt, int concurrency,
                  fetcher_done_cb done, void *arg);
-/* Starts fetching url into t. Returns 0, or a negative code after which
- * the done callback is NOT called. */
-int fetcher_start(struct fetcher *f, struct transfer *t, const char *url);
+/* Starts fetching url into t. uh, when not NULL, is url already parsed
+ * (url_check's handle, curl_url_get(uh, CURLUPART_URL) == url): curl then
+ * need not parse it again. It must stay alive until the transfer is done.
+ * Returns 0, or a negative code after which the done callback is NOT
+ * called. */
+int fetcher_start(struct fetcher *f, struct transfer *t, const char *url,
+                  CURLU *uh);
 /* Ends an in-flight transfer now with the given error code; the done
  * callback runs before this returns. */
 void fetcher_cancel(struct fetcher *f, struct transfer *t, const char *err);

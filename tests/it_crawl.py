@@ -492,6 +492,8 @@ def test_ssrf(o):
     p = crawl(o.url("/"), "-o", db, "--scope", "regex:^http", "--max-depth",
               "2", "--connect-timeout", "1", "--retries", "0", timeout=60)
     pg = pages(db)
+    check(p.returncode in (0, 1),
+          f"SSRF crawl: exit {p.returncode}: {p.stderr[-600:]}")
     for u in SSRF_BLOCKED:
         u = u.format(p=o.port)
         r = pg.get(u)
@@ -514,6 +516,9 @@ def test_ssrf(o):
               "2", "--connect-timeout", "1", "--retries", "0",
               "--allow-private", timeout=60)
     pg = pages(db)
+    check(p.returncode in (0, 1),
+          f"SSRF crawl, --allow-private: exit {p.returncode}: "
+          f"{p.stderr[-600:]}")
     r = pg.get(f"http://localhost:{o.port}/p/2.html")
     check(r and r["status"] == 200 and r["error"] is None,
           f"--allow-private: localhost row {r}")

@@ -10,7 +10,8 @@ import tempfile
 import time
 import urllib.request
 
-from spatetest import SPATE, Origin, check, fetch, finish, one
+from spatetest import (SPATE, Origin, ThreadedServer, check, fetch, finish,
+                       one)
 
 
 def test_site(o):
@@ -264,11 +265,82 @@ def test_usage(o):
     check("No space left" in p.stderr, f"/dev/full message: {p.stderr}")
 
 
+class KeepAliveServer(ThreadedServer):
+    """HTTP/1.1 with keep-alive; with close_after set, each connection is
+    closed that many seconds after its first response, with no
+    Connection: close to warn the client, as a server's idle timeout
+    does."""
+
+    def __init__(self, close_after=None):
+        self.close_after = close_after
+        self.connections = 0
+        self.requests = 0
+        super().__init__()
+
+    def serve(self, c):
+        self.connections += 1
+        c.settimeout(10)
+        data = b""
+        try:
+            while True:
+                while b"\r\n\r\n" not in data:
+                    chunk = c.recv(4096)
+                    if not chunk:
+                        return
+                    data += chunk
+                head, data = data.split(b"\r\n\r\n", 1)
+                path = head.split(b" ")[1].decode()
+                self.requests += 1
+                body = f"<title>at {path}</title>".encode()
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+                          b"Content-Length: %d\r\n\r\n" % len(body) + body)
+                if self.close_after is not None:
+                    time.sleep(self.close_after)
+                    return
+        except OSError:
+            return
+        finally:
+            c.close()
+
+
+def test_idle_connections():
+    """Kept-alive connections between transfers: reused while the server
+    keeps them; when the server closes one while it is idle, the next
+    request gets a new connection and the idle socket does not keep the
+    loop busy (level-triggered readiness of a socket nobody reads)."""
+    import resource
+    for close_after, want_conns in ((None, 1), (0.05, 6)):
+        with KeepAliveServer(close_after) as srv:
+            urls = [f"http://127.0.0.1:{srv.port}/k/{i}" for i in range(6)]
+            ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t0 = time.monotonic()
+            # 4 per second: 1.25 s, mostly with the connection idle.
+            code, res, lines, err = fetch(urls, "--per-host", "1", "--rate",
+                                          "4", "--loops", "1")
+            wall = time.monotonic() - t0
+            ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+            what = f"close_after={close_after}"
+            check(code == 0, f"{what}: exit {code}: {err}")
+            for i, u in enumerate(urls):
+                r = one(res, u)
+                check(r is not None and r["status"] == 200 and
+                      r["title"] == f"at /k/{i}" and r["attempts"] == 1,
+                      f"{what}: {u}: {r}")
+            check(srv.requests == 6, f"{what}: {srv.requests} requests")
+            check(srv.connections == want_conns,
+                  f"{what}: {srv.connections} connections, want {want_conns}")
+            check(wall >= 1.2, f"{what}: rate not kept ({wall:.2f} s)")
+            check(cpu < 0.5 * wall,
+                  f"{what}: {cpu:.2f} CPU s in {wall:.2f} s: busy while idle")
+
+
 with Origin(pages=200) as origin:
     test_site(origin)
     test_faults(origin)
     test_timeouts(origin)
     test_idn()
+    test_idle_connections()
     test_streamed_stdin(origin)
     test_sinks(origin)
     test_usage(origin)
