@@ -23,6 +23,10 @@
 #include <unistd.h>
 
 #define DEFAULT_UA "spate/" CLI_VERSION
+/* The fetch sink gathers results for up to 2 ms, or until 128 are queued,
+ * before it writes (group commit): see sink_options.gather_min. */
+#define GATHER_MIN 128
+#define GATHER_US 2000
 
 long long cli_parse_duration_ms(const char *s)
 {
@@ -822,6 +826,8 @@ static int run_fetch(struct fetch_cli *fc, char **args, int nargs)
       .queue_cap = (int)sh->live_cap + 16,
       .on_written = scheduler_written,
       .arg = sh,
+      .gather_min = GATHER_MIN,
+      .gather_us = GATHER_US,
   };
   rc = sink_open(&sink, fc->output, &sopt, err);
   if (rc) {

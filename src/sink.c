@@ -34,7 +34,9 @@ struct sink {
   struct result **q;       /* producers append here: nq of cap */
   struct result **spare;   /* the writer's batch after a swap */
   size_t nq, cap;
-  size_t write_max; /* 0: no limit */
+  size_t write_max;  /* 0: no limit */
+  size_t gather_min; /* 0: write whatever is queued at once */
+  long gather_ns;
   int closing;
   pthread_t thread;
 
@@ -109,6 +111,22 @@ int sink_stalled(struct sink *s, char *why, size_t len)
   return st;
 }
 
+/* Called with the lock held and fewer than gather_min results queued:
+ * waits, at most gather_ns, until gather_min are queued or the sink
+ * closes. Producers signal nonempty when the queue reaches gather_min. */
+static void gather(struct sink *s)
+{
+  struct timespec dl;
+  clock_gettime(CLOCK_MONOTONIC, &dl);
+  dl.tv_sec += s->gather_ns / 1000000000;
+  dl.tv_nsec += s->gather_ns % 1000000000;
+  dl.tv_sec += dl.tv_nsec / 1000000000;
+  dl.tv_nsec %= 1000000000;
+  while (s->nq < s->gather_min && !s->closing)
+    if (pthread_cond_timedwait(&s->nonempty, &s->lock, &dl) == ETIMEDOUT)
+      break;
+}
+
 static void *writer_main(void *arg)
 {
   struct sink *s = arg;
@@ -142,6 +160,8 @@ static void *writer_main(void *arg)
       pthread_cond_wait(&s->nonempty, &s->lock);
       continue;
     }
+    if (s->nq < s->gather_min && !s->closing)
+      gather(s);
     struct result **batch;
     size_t n = s->nq;
     if (s->write_max && n > s->write_max) {
@@ -194,7 +214,7 @@ static int submit(struct sink *s, struct result *r, int wait)
     rc = -EAGAIN;
   if (!rc) {
     s->q[s->nq++] = r;
-    if (s->nq == 1)
+    if (s->nq == 1 || s->nq == s->gather_min)
       pthread_cond_signal(&s->nonempty);
   }
   pthread_mutex_unlock(&s->lock);
@@ -221,7 +241,8 @@ int sink_submit_many(struct sink *s, struct result **v, size_t n,
   if (rc || n == 0)
     goto out;
   pthread_mutex_lock(&s->lock);
-  int was_empty = s->nq == 0;
+  size_t before = s->nq;
+  int was_empty = before == 0;
   for (; i < n; i++) {
     while (s->nq == s->cap && !sink_error(s)) {
       /* The writer must hear about what is queued before we wait. */
@@ -233,7 +254,8 @@ int sink_submit_many(struct sink *s, struct result **v, size_t n,
       break;
     s->q[s->nq++] = v[i];
   }
-  if (was_empty && s->nq)
+  if ((was_empty && s->nq) ||
+      (before < s->gather_min && s->nq >= s->gather_min))
     pthread_cond_signal(&s->nonempty);
   pthread_mutex_unlock(&s->lock);
 out:
@@ -335,12 +357,20 @@ static int open_with(struct sink **out, const struct sink_format *fmt,
   }
   atomic_init(&s->err, 0);
   pthread_mutex_init(&s->lock, NULL);
-  pthread_cond_init(&s->nonempty, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&s->nonempty, &ca);
+  pthread_condattr_destroy(&ca);
   pthread_cond_init(&s->nonfull, NULL);
   s->on_written = opt->on_written;
   s->arg = opt->arg;
   s->cap = opt->queue_cap > 0 ? (size_t)opt->queue_cap : 1024;
   s->write_max = opt->write_max > 0 ? (size_t)opt->write_max : 0;
+  if (opt->gather_min > 1 && opt->gather_us > 0) {
+    s->gather_min = (size_t)opt->gather_min;
+    s->gather_ns = (long)opt->gather_us * 1000;
+  }
   s->q = malloc(s->cap * sizeof(*s->q));
   s->spare = malloc(s->cap * sizeof(*s->spare));
   if (!s->q || !s->spare) {

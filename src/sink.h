@@ -30,6 +30,13 @@ struct sink_options {
    * that are queued. A slow format (the crawl store) reports progress to
    * on_written in these steps, so the engine refills while it writes. */
   int write_max;
+  /* Group commit: when the writer wakes to fewer than gather_min results
+   * (<= 0: no gathering), it waits up to gather_us microseconds for more
+   * before it writes, unless the sink is closing. Fewer, larger batches
+   * mean fewer wake-ups of the writer and of the engine (on_written) and
+   * fewer write calls; each result waits at most gather_us longer. */
+  int gather_min;
+  int gather_us;
   /* For a format given to sink_open_format (sink_impl.h): its state. */
   void *format_arg;
 };

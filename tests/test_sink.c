@@ -548,6 +548,76 @@ static void test_prompt(void)
   CHECK(sink_close(s) == 0);
 }
 
+static double mono_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Group commit (gather_min, gather_us): a few results wait for more, up to
+ * gather_us, and go as one batch; gather_min results go at once; closing
+ * cuts the wait short. The waits here are long (2 s and 30 s), so the
+ * bounds checked hold on any machine. */
+static void test_gather(void)
+{
+  char path[256], err[SINK_ERRMSG_MAX];
+  struct sink *s;
+  struct counter c;
+  struct sink_options opt = {.gather_min = 16, .gather_us = 2000000};
+  tmp_path(path, sizeof(path), "gather.jsonl");
+
+  /* 3 results, one at a time: one batch of 3, not before 2 s. */
+  counter_init(&c, &opt);
+  CHECK(sink_open(&s, path, &opt, err) == 0);
+  double t0 = mono_ms();
+  for (int i = 0; i < 3; i++)
+    CHECK(sink_submit(s, make_result(0, i)) == 0);
+  sleep_ms(300);
+  CHECK(atomic_load(&c.written) == 0);
+  while (atomic_load(&c.written) < 3 && mono_ms() - t0 < 20000)
+    sleep_ms(5);
+  double waited = mono_ms() - t0;
+  CHECK(atomic_load(&c.written) == 3);
+  CHECK(atomic_load(&c.calls) == 1);
+  CHECK(waited >= 1990);
+
+  /* 3 more, then 13 in one hand-over: 16 reached, written long before
+   * the 30 s a gather may last. */
+  opt.gather_us = 30000000;
+  CHECK(sink_close(s) == 0);
+  counter_init(&c, &opt);
+  CHECK(sink_open(&s, path, &opt, err) == 0);
+  t0 = mono_ms();
+  for (int i = 0; i < 3; i++)
+    CHECK(sink_submit(s, make_result(0, i)) == 0);
+  struct result *v[13];
+  size_t nfreed = 99;
+  for (int i = 0; i < 13; i++)
+    v[i] = make_result(1, i);
+  CHECK(sink_submit_many(s, v, 13, &nfreed) == 0);
+  CHECK(nfreed == 0);
+  while (atomic_load(&c.written) < 16 && mono_ms() - t0 < 20000)
+    sleep_ms(5);
+  CHECK(atomic_load(&c.written) == 16);
+  CHECK(mono_ms() - t0 < 20000);
+
+  /* A gather in progress ends at close: everything is written. */
+  CHECK(sink_submit(s, make_result(2, 0)) == 0);
+  sleep_ms(50);
+  t0 = mono_ms();
+  CHECK(sink_close(s) == 0);
+  CHECK(mono_ms() - t0 < 20000);
+  CHECK(atomic_load(&c.written) == 17);
+  size_t len = 0;
+  char *text = read_file(path, &len);
+  size_t lines = 0;
+  for (size_t i = 0; text && i < len; i++)
+    lines += text[i] == '\n';
+  CHECK(lines == 17);
+  free(text);
+}
+
 /* batch_rows bounds a transaction even inside one drained batch. The
  * first on_written call holds the writer until 250 more results are
  * queued; they arrive as one batch that continues the open transaction
@@ -859,13 +929,13 @@ static void test_stall(void)
 static void cleanup(void)
 {
   static const char *const names[] = {
-      "out.jsonl",     "out.csv",        "out.db",         "out.db-wal",
-      "out.db-shm",    "prompt.jsonl",   "prompt.db",      "prompt.db-wal",
-      "prompt.db-shm", "stdout.jsonl",   "full.csv",       "foreign.sqlite",
-      "v2.sqlite3",    "text.db",        "ro.db",          "ro.db-wal",
-      "ro.db-shm",     "v2.sqlite3-wal", "v2.sqlite3-shm", "batch.db",
-      "batch.db-wal",  "batch.db-shm",   "items.db",       "items.db-wal",
-      "items.db-shm"};
+      "out.jsonl",      "out.csv",       "out.db",         "out.db-wal",
+      "out.db-shm",     "prompt.jsonl",  "gather.jsonl",   "prompt.db",
+      "prompt.db-wal",  "prompt.db-shm", "stdout.jsonl",   "full.csv",
+      "foreign.sqlite", "v2.sqlite3",    "text.db",        "ro.db",
+      "ro.db-wal",      "ro.db-shm",     "v2.sqlite3-wal", "v2.sqlite3-shm",
+      "batch.db",       "batch.db-wal",  "batch.db-shm",   "items.db",
+      "items.db-wal",   "items.db-shm"};
   char path[256];
   for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
     tmp_path(path, sizeof(path), names[i]);
@@ -886,6 +956,7 @@ int main(void)
   test_csv();
   test_sqlite();
   test_prompt();
+  test_gather();
   test_batch_rows();
   test_stdout();
   test_epipe();
