@@ -65,6 +65,7 @@ struct job {
   enum job_state state;
   struct result *res;
   char *url; /* current URL (after redirects) */
+  CURLU *uh; /* url parsed (url_check), for curl; NULL: curl parses url */
   int attempts, redirects;
   uint64_t chain[MAX_REDIRECTS_CAP + 1]; /* hashes of URLs visited */
   uint64_t first_ns;                     /* first attempt started, 0 before */
@@ -332,6 +333,7 @@ static void job_submit(struct scheduler *s, struct job *j)
   job_set_host(j, NULL);
   transfer_release(&j->t);
   free(j->url);
+  curl_url_cleanup(j->uh);
   free(j);
   /* Results leave in batches, once per loop iteration (flush_pending):
    * one lock and one writer wake-up for many results. pending never
@@ -443,6 +445,7 @@ static void job_free(struct scheduler *s, struct job *j)
   transfer_release(&j->t);
   result_free(j->res);
   free(j->url);
+  curl_url_cleanup(j->uh);
   free(j);
 }
 
@@ -584,6 +587,8 @@ static void admit(struct scheduler *s, struct input_line *line)
     return;
   }
   j->url = strdup(u.url);
+  j->uh = u.uh;
+  u.uh = NULL;
   struct host *h = j->url ? host_get(s, u.hostkey) : NULL;
   url_info_free(&u);
   if (!h) {
@@ -627,13 +632,18 @@ static const char *follow(struct scheduler *s, struct job *j)
     }
   struct host *h = host_get(s, u.hostkey);
   char *next = strdup(u.url);
+  CURLU *uh = u.uh;
+  u.uh = NULL;
   url_info_free(&u);
   if (!h || !next) {
     free(next);
+    curl_url_cleanup(uh);
     return ERR_INTERNAL;
   }
   free(j->url);
+  curl_url_cleanup(j->uh);
   j->url = next;
+  j->uh = uh;
   j->chain[++j->redirects] = hv;
   s->stats.redirects++;
   job_set_host(j, h);
@@ -758,7 +768,7 @@ static int host_start_one(struct scheduler *s, struct host *h)
   if (j->robots_for == h)
     h->robots_state = ROBOTS_FETCHING;
   j->t.guard.allow_private = h->private_ok;
-  if (fetcher_start(&s->fetcher, &j->t, j->url) != 0) {
+  if (fetcher_start(&s->fetcher, &j->t, j->url, j->uh) != 0) {
     h->br.probing = 0; /* no probe went out: let the next one try */
     job_finish(s, j, ERR_INTERNAL);
     return 0;

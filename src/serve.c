@@ -538,7 +538,7 @@ static void fetch_done(struct fetcher *f, struct transfer *t, void *arg)
       sv->st.redirects++;
       transfer_release(t);
       s->t.timeout_ms = (long)(s->c.timeout_ms - spent);
-      if (next && fetcher_start(&sv->fetcher, &s->t, next) == 0) {
+      if (next && fetcher_start(&sv->fetcher, &s->t, next, NULL) == 0) {
         free(next);
         s->in_flight = 1;
         sv->st.admitted++; /* each hop is a request */
@@ -726,7 +726,7 @@ static void poll_now(uv_timer_t *t)
   s->t.want_validators = 1;
   s->t.timeout_ms = (long)s->c.timeout_ms;
   s->last_poll = now_s();
-  if (fetcher_start(&sv->fetcher, &s->t, s->c.url) != 0) {
+  if (fetcher_start(&sv->fetcher, &s->t, s->c.url, NULL) != 0) {
     s->status = "down";
     snprintf(s->last_error, sizeof(s->last_error), "cannot start a request");
     schedule(s, s->c.interval_ms);

@@ -45,37 +45,68 @@ int url_has_other_scheme(const char *s)
 }
 
 /* Host names are case-insensitive; one spelling keeps dedup and per-host
- * accounting exact. */
-static int lower_host(CURLU *h)
+ * accounting exact. Lower-cases h's host and returns it (curl_free it), or
+ * NULL when the host is unusable. *changed says whether h was altered. */
+static char *lower_host(CURLU *h, int *changed)
 {
   char *host = NULL;
-  int changed = 0, rc = 0;
+  *changed = 0;
   if (curl_url_get(h, CURLUPART_HOST, &host, 0))
-    return -1;
+    return NULL;
   /* '%' belongs in no host name (an IPv6 zone id aside): curl would
    * otherwise keep it raw here and encoded in the URL. */
   if (host[0] != '[' && strchr(host, '%')) {
     curl_free(host);
-    return -1;
+    return NULL;
   }
   for (char *p = host; *p; p++)
     if (*p >= 'A' && *p <= 'Z') {
       *p = (char)(*p + 32);
-      changed = 1;
+      *changed = 1;
     }
-  if (changed && curl_url_set(h, CURLUPART_HOST, host, 0))
-    rc = -1;
-  curl_free(host);
-  return rc;
+  if (*changed && curl_url_set(h, CURLUPART_HOST, host, 0)) {
+    curl_free(host);
+    return NULL;
+  }
+  return host;
+}
+
+/* 5 for "https://...", 4 for "http://...", else 0. curl writes the scheme
+ * of a URL it returns in lower case. */
+static size_t http_scheme_len(const char *url)
+{
+  if (strncmp(url, "http://", 7) == 0)
+    return 4;
+  if (strncmp(url, "https://", 8) == 0)
+    return 5;
+  return 0;
+}
+
+/* "scheme://host:port" from the scheme of url, h's lower-cased host and its
+ * port (the scheme's default when none is given). */
+static char *make_hostkey(CURLU *h, const char *url, size_t schemelen,
+                          const char *host)
+{
+  char *port = NULL, *key = NULL;
+  if (curl_url_get(h, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT))
+    return NULL;
+  size_t n = schemelen + strlen(host) + strlen(port) + 5;
+  key = malloc(n);
+  if (key)
+    snprintf(key, n, "%.*s://%s:%s", (int)schemelen, url, host, port);
+  curl_free(port);
+  return key;
 }
 
 const char *url_check(const char *in, size_t len, size_t max_len,
                       struct url_info *out)
 {
   const char *err = ERR_BAD_URL;
-  char *scheme = NULL;
+  char *host = NULL;
   char *copy = NULL;
   CURLU *h = NULL;
+  int changed;
+  size_t schemelen;
   memset(out, 0, sizeof(*out));
   if (len > max_len)
     return ERR_URL_TOO_LONG;
@@ -103,41 +134,41 @@ const char *url_check(const char *in, size_t len, size_t max_len,
   if (curl_url_set(h, CURLUPART_URL, copy,
                    CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME))
     goto fail;
-  if (curl_url_get(h, CURLUPART_SCHEME, &scheme, 0))
+  if (!(host = lower_host(h, &changed)) ||
+      curl_url_get(h, CURLUPART_URL, &out->url, 0))
     goto fail;
-  if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) {
+  if (!(schemelen = http_scheme_len(out->url))) {
     err = ERR_UNSUPPORTED_SCHEME;
     goto fail;
   }
-  if (lower_host(h))
-    goto fail;
-  if (curl_url_get(h, CURLUPART_URL, &out->url, 0))
-    goto fail;
   /* curl's normalisation is not always a fixed point ("%325" becomes
    * "http://25/", which parses as 0.0.0.25): when it changed the input,
    * parse the result once more, so one host always gets one key. */
   if (strcmp(out->url, copy) != 0) {
+    curl_free(host);
+    host = NULL;
     if (curl_url_set(h, CURLUPART_URL, out->url, 0))
       goto fail;
     curl_free(out->url);
     out->url = NULL;
-    if (lower_host(h) || curl_url_get(h, CURLUPART_URL, &out->url, 0))
+    if (!(host = lower_host(h, &changed)) ||
+        curl_url_get(h, CURLUPART_URL, &out->url, 0))
       goto fail;
   }
   if (strlen(out->url) > max_len) {
     err = ERR_URL_TOO_LONG;
     goto fail;
   }
-  out->hostkey = hostkey_of(h);
+  out->hostkey = make_hostkey(h, out->url, schemelen, host);
   if (!out->hostkey)
     goto fail;
-  curl_free(scheme);
-  curl_url_cleanup(h);
+  out->uh = h;
+  curl_free(host);
   free(copy);
   return NULL;
 fail:
   url_info_free(out);
-  curl_free(scheme);
+  curl_free(host);
   curl_url_cleanup(h);
   free(copy);
   return err;
@@ -147,8 +178,10 @@ void url_info_free(struct url_info *u)
 {
   curl_free(u->url);
   free(u->hostkey);
+  curl_url_cleanup(u->uh);
   u->url = NULL;
   u->hostkey = NULL;
+  u->uh = NULL;
 }
 
 char *url_hostkey(const char *url)

@@ -6,6 +6,7 @@
 #ifndef SPATE_URL_H
 #define SPATE_URL_H
 
+#include <curl/curl.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,6 +15,10 @@
 struct url_info {
   char *url;     /* normalised absolute URL (owned, curl_free() it) */
   char *hostkey; /* "scheme://host:port", lower case (owned, free()) */
+  /* The parsed URL (owned): given to curl as CURLOPT_CURLU, it spares
+   * curl parsing and printing the URL again for the transfer. A caller
+   * may take it (and set it NULL) before url_info_free. */
+  CURLU *uh;
 };
 
 /* Parses in[0..len). On success fills *out and returns NULL; on failure
