@@ -58,6 +58,13 @@ int main(void)
       char *k = url_hostkey(u.url);
       CHECK_STR(k, cases[i].key);
       free(k);
+      /* The handle curl is given fetches the URL reported. */
+      char *again = NULL;
+      CHECK(u.uh && curl_url_get(u.uh, CURLUPART_URL, &again, 0) == 0);
+      CHECK_STR(again, u.url);
+      curl_free(again);
+    } else {
+      CHECK(u.url == NULL && u.hostkey == NULL && u.uh == NULL);
     }
     url_info_free(&u);
   }
