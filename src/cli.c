@@ -195,6 +195,9 @@ void cli_print_summary(const struct scheduler_stats *st, FILE *out)
           (double)st->bytes / 1e6, (unsigned long long)st->retries,
           (unsigned long long)st->redirects,
           (unsigned long long)st->breaker_trips);
+  if (st->admit_waits)
+    fprintf(out, "  %llu URLs waited for memory before they were taken in\n",
+            (unsigned long long)st->admit_waits);
 }
 
 /* ---- fetch ---------------------------------------------------------- */
@@ -386,6 +389,10 @@ void cli_defaults(struct fetch_cli *fc, const char *cmd)
   memset(fc, 0, sizeof(*fc));
   fc->cmd = cmd;
   struct scheduler_options *o = &fc->so;
+  /* Testing aid, see scheduler_options.fail_admit_every. */
+  const char *fail = getenv("SPATE_TEST_FAIL_ADMIT");
+  if (fail)
+    o->fail_admit_every = (unsigned)strtoul(fail, NULL, 10);
   o->concurrency = 256;
   o->per_host = 16;
   o->rate = 0;

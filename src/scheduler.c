@@ -22,6 +22,7 @@
   ((type *)(void *)((char *)(p)-offsetof(type, member)))
 #define HOST_IDLE_KEEP_MS 60000
 #define GC_MS 1000
+#define HELD_RETRY_MS 50 /* a line that found no memory waits this long */
 
 enum robots_state {
   ROBOTS_NONE,
@@ -76,6 +77,7 @@ struct job {
 };
 
 static void pump(struct scheduler *s);
+static void held_retry(uv_timer_t *t);
 static void stop_run(struct scheduler *s, uint64_t drain_ms);
 static void wake_all(struct scheduler_shared *sh);
 static void flush_pending(uv_check_t *c);
@@ -548,23 +550,31 @@ static int robots_ok(const struct host *h, const char *url)
 
 /* ---- admission ------------------------------------------------------ */
 
-static void admit(struct scheduler *s, struct input_line *line)
+/* Frees a line that will not be admitted. */
+static void line_free(struct input_line *line)
 {
+  free(line->text);
+  if (line->crawl) {
+    free(line->crawl->text);
+    free(line->crawl->follow);
+    free(line->crawl);
+  }
+}
+
+/* Turns line into a job: its one result is certain from here on. Returns
+ * -ENOMEM, with line untouched and still the caller's, when there is no
+ * memory for the job and its result; the caller holds the line and tries
+ * again later, so no URL goes unanswered for a passing shortage. */
+static int admit(struct scheduler *s, struct input_line *line, int retry)
+{
+  if (s->opt.fail_admit_every && !retry &&
+      ++s->admit_seq % s->opt.fail_admit_every == 0)
+    return -ENOMEM;
   struct job *j = calloc(1, sizeof(*j));
-  struct result *r = result_new(line->text, line->len);
+  struct result *r = j ? result_new(line->text, line->len) : NULL;
   if (!j || !r) {
-    /* Out of memory: no record can be made. Give the slot back; the
-     * summary's admitted count still shows the gap. */
     free(j);
-    result_free(r);
-    free(line->text);
-    if (line->crawl) {
-      free(line->crawl->text);
-      free(line->crawl->follow);
-      free(line->crawl);
-    }
-    atomic_fetch_sub(&s->shared->live, 1);
-    return;
+    return -ENOMEM;
   }
   free(line->text);
   r->crawl = line->crawl;
@@ -584,7 +594,7 @@ static void admit(struct scheduler *s, struct input_line *line)
                                                 s->opt.max_url_len, &u);
   if (err) {
     job_finish(s, j, err);
-    return;
+    return 0;
   }
   j->url = strdup(u.url);
   j->uh = u.uh;
@@ -593,13 +603,14 @@ static void admit(struct scheduler *s, struct input_line *line)
   url_info_free(&u);
   if (!h) {
     job_finish(s, j, ERR_INTERNAL);
-    return;
+    return 0;
   }
   j->chain[0] = url_hash(j->url);
   job_set_host(j, h);
   if (s->opt.robots_agent && h->robots_state == ROBOTS_NONE)
     robots_enqueue(s, h);
   enqueue(h, j, 0);
+  return 0;
 }
 
 /* ---- transfers ------------------------------------------------------ */
@@ -817,6 +828,7 @@ static void shutdown_loop(struct scheduler *s)
   uv_unref((uv_handle_t *)&s->sigterm);
   uv_close((uv_handle_t *)&s->drain_timer, on_closed);
   uv_close((uv_handle_t *)&s->gc_timer, on_closed);
+  uv_close((uv_handle_t *)&s->held_timer, on_closed);
   if (s->opt.observe)
     s->opt.observe(s->opt.observe_arg, s); /* the final counts */
   uv_close((uv_handle_t *)&s->observe_timer, on_closed);
@@ -858,27 +870,49 @@ static void pump(struct scheduler *s)
   /* Live is shared by every loop of the run: reserve a slot before
    * taking a line, give it back if there was none. */
   struct scheduler_shared *sh = s->shared;
-  while (!s->stopping && !s->input_done && s->njobs < s->opt.max_jobs) {
-    if (atomic_fetch_add(&sh->live, 1) >= sh->live_cap) {
-      atomic_fetch_sub(&sh->live, 1);
-      break;
-    }
+  while (!s->stopping && s->njobs < s->opt.max_jobs) {
     struct input_line line;
-    int rc = s->src.next(s->src.arg, &line);
-    if (rc != 1) {
-      atomic_fetch_sub(&sh->live, 1);
-      if (rc < 0)
-        s->input_done = 1;
+    int retry = s->has_held;
+    if (retry) {
+      if (uv_is_active((uv_handle_t *)&s->held_timer))
+        break;        /* its wait is not over */
+      line = s->held; /* it kept its live slot */
+      s->has_held = 0;
+    } else {
+      if (s->input_done)
+        break;
+      if (atomic_fetch_add(&sh->live, 1) >= sh->live_cap) {
+        atomic_fetch_sub(&sh->live, 1);
+        break;
+      }
+      int rc = s->src.next(s->src.arg, &line);
+      if (rc != 1) {
+        atomic_fetch_sub(&sh->live, 1);
+        if (rc < 0)
+          s->input_done = 1;
+        break;
+      }
+    }
+    if (admit(s, &line, retry) == -ENOMEM) {
+      s->held = line;
+      s->has_held = 1;
+      s->stats.admit_waits++;
+      uv_timer_start(&s->held_timer, held_retry, HELD_RETRY_MS, 0);
       break;
     }
-    admit(s, &line);
   }
   if (!s->stopping)
     dispatch(s);
   /* This loop is done when nothing more comes in and all its results have
    * gone to the sink; the sink drains them after every loop has ended. */
-  if ((s->input_done || s->stopping) && !s->jobs && s->npending == 0)
+  if ((s->input_done || s->stopping) && !s->has_held && !s->jobs &&
+      s->npending == 0)
     shutdown_loop(s);
+}
+
+static void held_retry(uv_timer_t *t)
+{
+  pump(t->data);
 }
 
 static void on_wake(uv_async_t *a)
@@ -925,6 +959,14 @@ static void stop_run(struct scheduler *s, uint64_t drain_ms)
   s->stop_started = 1;
   s->stopping = 1;
   s->src.stop(s->src.arg);
+  if (s->has_held) {
+    /* Never admitted: like the lines still in the input, it has no
+     * result, and its slot goes back. */
+    uv_timer_stop(&s->held_timer);
+    line_free(&s->held);
+    s->has_held = 0;
+    atomic_fetch_sub(&s->shared->live, 1);
+  }
   /* After input_stop the reader sends no end-of-input wake-up: wake the
    * other loops here, or an idle one would wait for it forever. */
   wake_all(s->shared);
@@ -1022,6 +1064,8 @@ int scheduler_init(struct scheduler *s, uv_loop_t *loop,
   s->drain_timer.data = s;
   uv_timer_init(loop, &s->gc_timer);
   s->gc_timer.data = s;
+  uv_timer_init(loop, &s->held_timer);
+  s->held_timer.data = s;
   uv_timer_init(loop, &s->observe_timer);
   s->observe_timer.data = s;
   return 0;
@@ -1112,6 +1156,7 @@ void scheduler_stats_merge(struct scheduler_stats *into,
     count_errors(into, from->errors[i].code, from->errors[i].n);
   into->bytes += from->bytes;
   into->breaker_trips += from->breaker_trips;
+  into->admit_waits += from->admit_waits;
   into->robots_fetched += from->robots_fetched;
   if (from->start_ns && (!into->start_ns || from->start_ns < into->start_ns))
     into->start_ns = from->start_ns;

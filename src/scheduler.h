@@ -88,6 +88,10 @@ struct scheduler_options {
    * once at its end (the live dashboard copies the counts it needs). */
   void (*observe)(void *arg, struct scheduler *s);
   void *observe_arg;
+  /* Testing aid (SPATE_TEST_FAIL_ADMIT): every Nth admission finds no
+   * memory for its job on the first try, as under memory pressure. 0:
+   * never. */
+  unsigned fail_admit_every;
 };
 
 #define STATS_MAX_ERRORS 32
@@ -104,6 +108,7 @@ struct scheduler_stats {
   int nerrors;
   uint64_t bytes;
   uint64_t breaker_trips;
+  uint64_t admit_waits;    /* admissions that found no memory and waited */
   uint64_t robots_fetched; /* robots.txt files fetched (or given up on) */
   int inflight;
   uint64_t start_ns;
@@ -143,8 +148,14 @@ struct scheduler {
   int inflight;
   struct scheduler_shared *shared;
   int input_done;
-  int stopping;    /* SIGINT/SIGTERM or a sink failure */
-  int interrupted; /* the signal that stopped the run, or 0 */
+  /* A line taken from the input that could not be admitted for want of
+   * memory: it keeps its live slot and is tried again by held_timer. */
+  struct input_line held;
+  int has_held;
+  uv_timer_t held_timer;
+  uint64_t admit_seq; /* for fail_admit_every */
+  int stopping;       /* SIGINT/SIGTERM or a sink failure */
+  int interrupted;    /* the signal that stopped the run, or 0 */
   int stop_started;
   int closing;
   int sink_failed;

@@ -249,6 +249,32 @@ def test_max_depth_1(o):
               f"links of / {sorted(links_of(db, root['id']))}")
 
 
+def test_admit_without_memory(o):
+    """Frontier URLs that find no memory when taken in wait and are taken
+    in again: the crawl stores the same pages as without the fault (every
+    third admission fails its first try)."""
+    db = db_path("nomem")
+    p = subprocess.run([SPATE, "crawl", "--no-progress", o.url("/"), "-o", db,
+                        "--max-depth", "2", "--loops", "1"],
+                       capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, SPATE_TEST_FAIL_ADMIT="3"))
+    check(p.returncode == 0, f"fault-injected crawl: exit {p.returncode} "
+          f"{p.stderr[-300:]}")
+    pg = pages(db)
+    want = {o.url("/")} | set(site_links(o, "/"))
+    for u in site_links(o, "/"):
+        if u.startswith(o.url("/p/")):
+            want |= set(site_links(o, u[len(o.url("")):]))
+    missing = sorted(u for u in want if u.startswith(o.url("/p/")) and
+                     u not in pg)
+    check(not missing, f"fault-injected crawl missed {missing[:5]}")
+    check(q(db, "SELECT count(*) FROM frontier WHERE state = 0")[0][0] == 0,
+          "fault-injected crawl left URLs pending")
+    check(q(db, "SELECT count(*) FROM pages")[0][0] ==
+          q(db, "SELECT count(DISTINCT url) FROM pages")[0][0],
+          "a page stored twice")
+
+
 def test_prefix_scope(o):
     db = db_path("prefix")
     p = crawl(o.url("/hostile/cal/2024/1.html"), "-o", db, "--scope",
@@ -732,6 +758,7 @@ try:
         test_site_and_traps(origin)
         test_url_length_cap(origin)
         test_max_depth_1(origin)
+        test_admit_without_memory(origin)
         test_prefix_scope(origin)
         test_include_exclude(origin)
         test_max_pages(origin)

@@ -335,12 +335,38 @@ def test_idle_connections():
                   f"{what}: {cpu:.2f} CPU s in {wall:.2f} s: busy while idle")
 
 
+def test_admit_without_memory(o):
+    """A URL that finds no memory for its job when taken in waits and is
+    taken in again: every URL still gets exactly one result (fault
+    injected: every third admission fails its first try)."""
+    urls = [o.url(f"/p/{i}.html?m={i}") for i in range(120)]
+    p = subprocess.run([SPATE, "fetch", "--no-progress", "-c", "10",
+                        "--loops", "1"],
+                       input="".join(u + "\n" for u in urls),
+                       capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, SPATE_TEST_FAIL_ADMIT="3"))
+    check(p.returncode == 0, f"fault-injected run: exit {p.returncode}")
+    got = {}
+    for line in p.stdout.splitlines():
+        r = json.loads(line)
+        got.setdefault(r["url"], []).append(r)
+    for i, u in enumerate(urls):
+        rs = got.get(u, [])
+        check(len(rs) == 1 and rs[0]["status"] == 200 and
+              rs[0]["title"] == f"Page {i} of the synthetic site",
+              f"fault-injected {u}: {rs}")
+    check(len(got) == len(urls), f"{len(got)} URLs answered of {len(urls)}")
+    check("40 URLs waited for memory" in p.stderr,
+          f"summary: {p.stderr[-300:]}")
+
+
 with Origin(pages=200) as origin:
     test_site(origin)
     test_faults(origin)
     test_timeouts(origin)
     test_idn()
     test_idle_connections()
+    test_admit_without_memory(origin)
     test_streamed_stdin(origin)
     test_sinks(origin)
     test_usage(origin)
