@@ -879,11 +879,14 @@ static int run_fetch(struct fetch_cli *fc, char **args, int nargs)
     o.concurrency = cli_share(fc->so.concurrency, nloops, i);
     o.per_host = cli_share(fc->so.per_host, nloops, i);
     o.backlog = cli_share(fc->so.backlog, nloops, i);
-    /* With several loops a loop takes URLs only a little ahead of what it
-     * can start, so a short list is shared evenly and -c means what it
-     * says; the run-wide live cap still bounds memory. */
-    if (nloops > 1)
+    /* With several loops a loop takes a URL only while one of its
+     * transfer slots is free, and holds at most twice its share (looking
+     * past hosts at their caps), so a short list is shared evenly and -c
+     * means what it says; the run-wide live cap still bounds memory. */
+    if (nloops > 1) {
       o.max_jobs = o.concurrency + (o.concurrency > 16 ? o.concurrency : 16);
+      o.take_for_free_slot = 1;
+    }
     if (live) {
       o.observe = live_observe;
       o.observe_arg = live_observe_arg(live, i);

@@ -881,6 +881,11 @@ static void pump(struct scheduler *s)
     } else {
       if (s->input_done)
         break;
+      if (s->opt.take_for_free_slot) {
+        dispatch(s); /* start what is queued: is a slot still free? */
+        if (s->inflight >= s->opt.concurrency)
+          break;
+      }
       if (atomic_fetch_add(&sh->live, 1) >= sh->live_cap) {
         atomic_fetch_sub(&sh->live, 1);
         break;

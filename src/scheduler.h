@@ -67,6 +67,10 @@ struct scheduler_options {
   int backlog;       /* URLs admitted beyond the in-flight cap */
   int max_jobs;      /* URLs this loop holds before the sink; 0: concurrency +
                         backlog */
+  /* Several loops share one input: take a URL only while this loop has
+   * a transfer slot free, so a loop whose share of -c is busy leaves the
+   * input to the others instead of queueing URLs they could start now. */
+  int take_for_free_slot;
   size_t inline_extract_max; /* bodies up to this size are scanned on the
                                 loop; larger ones in the thread pool */
   struct fetcher_options fetch;

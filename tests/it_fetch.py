@@ -1,6 +1,7 @@
 """spate fetch against spate origin: every URL answered exactly once with
 the right title, every fault endpoint mapped to its documented error code,
 the sinks, and clean answers to bad input."""
+import calendar
 import json
 import os
 import socket
@@ -335,6 +336,34 @@ def test_idle_connections():
                   f"{what}: {cpu:.2f} CPU s in {wall:.2f} s: busy while idle")
 
 
+def test_loops_share_the_list(o):
+    """Two loops share a short list evenly: with -c as large as the list
+    every URL is in flight at once, so none waits for a second wave behind
+    a loop whose share of -c is busy while the other loop idles."""
+    n, delay = 200, 1000
+    urls = [o.url(f"/p/{i}.html?delay={delay}&w={i}") for i in range(n)]
+    p = subprocess.run([SPATE, "fetch", "--no-progress", "-c", str(n),
+                        "--per-host", str(n), "--loops", "2"],
+                       input="".join(u + "\n" for u in urls),
+                       capture_output=True, text=True, timeout=120)
+    check(p.returncode == 0, f"exit {p.returncode}: {p.stderr[-300:]}")
+    rs = [json.loads(line) for line in p.stdout.splitlines()]
+    check(len(rs) == n and all(r["status"] == 200 for r in rs),
+          f"{len(rs)} results, statuses {set(r['status'] for r in rs)}")
+    if len(rs) != n:
+        return
+
+    def ms(stamp):  # RFC 3339 with milliseconds, UTC
+        t = time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")
+        return calendar.timegm(t) * 1000 + int(stamp[20:23])
+    first_done = min(ms(r["fetched_at"]) for r in rs)
+    late = [r["url"] for r in rs
+            if ms(r["fetched_at"]) - r["elapsed_ms"] > first_done or
+            r["elapsed_ms"] > 1.9 * delay]
+    check(not late, f"{len(late)} of {n} URLs waited for a second wave, "
+          f"e.g. {late[:3]}")
+
+
 def test_admit_without_memory(o):
     """A URL that finds no memory for its job when taken in waits and is
     taken in again: every URL still gets exactly one result (fault
@@ -367,6 +396,7 @@ with Origin(pages=200) as origin:
     test_idn()
     test_idle_connections()
     test_admit_without_memory(origin)
+    test_loops_share_the_list(origin)
     test_streamed_stdin(origin)
     test_sinks(origin)
     test_usage(origin)
