@@ -527,9 +527,15 @@ static int add_follow(struct frontier *fr, const struct result_crawl *c,
       return rc;
     for (size_t i = 0; i < k; i++) {
       seen_add(&fr->seen, keys[i]);
-      struct fhost *h = fresh[i] ? host_of(&fr->hosts, keys[i]) : NULL;
-      if (h)
-        h->queued++;
+      if (!fresh[i])
+        continue;
+      /* A URL queued under a host the writer cannot record would never
+       * be taken, and the crawl would wait for it forever: fail the write
+       * instead (rolled back; the crawl stops and can be resumed). */
+      struct fhost *h = host_of(&fr->hosts, keys[i]);
+      if (!h)
+        return -ENOMEM;
+      h->queued++;
     }
     *added += a;
   }
@@ -582,7 +588,8 @@ static int fr_write(struct sink_out *o, struct result *const *rs, size_t n,
     rc = store_commit(fr->store);
   }
   if (rc) {
-    snprintf(err, SINK_ERRMSG_MAX, "crawl store: %s", store_errmsg(fr->store));
+    snprintf(err, SINK_ERRMSG_MAX, "crawl store: %s",
+             rc == -ENOMEM ? "out of memory" : store_errmsg(fr->store));
     store_rollback(fr->store);
     fr->in_tx = 0;
     seen_clear(&fr->seen); /* it may name keys that were rolled back */
