@@ -15,7 +15,9 @@ struct checkpointer {
   pthread_t thread;
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  int wanted; /* a commit took the log past CHECKPOINTER_PAGES */
+  pthread_cond_t idle; /* signalled when a background checkpoint ends */
+  int wanted;          /* a commit took the log past CHECKPOINTER_PAGES */
+  int running;         /* the thread is inside a checkpoint */
   int stop;
   long long background, inline_runs; /* under mu */
 };
@@ -26,10 +28,23 @@ static int on_commit(void *arg, sqlite3 *db, const char *name, int pages)
 {
   struct checkpointer *c = arg;
   if (pages >= CHECKPOINTER_HARD_PAGES) {
+    /* Only one connection checkpoints at a time: were the thread inside
+     * one, ours would return SQLITE_BUSY having copied nothing, and the
+     * log would grow by a commit each time until the thread is done. So
+     * wait for it (it never waits for us), and let this checkpoint stand
+     * for any the thread was about to start. */
+    pthread_mutex_lock(&c->mu);
+    while (c->running)
+      pthread_cond_wait(&c->idle, &c->mu);
+    c->wanted = 0;
+    c->running = 1;
+    pthread_mutex_unlock(&c->mu);
     /* Passive: copies what no reader still needs, never waits. */
     sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     pthread_mutex_lock(&c->mu);
+    c->running = 0;
     c->inline_runs++;
+    pthread_cond_broadcast(&c->idle);
     pthread_mutex_unlock(&c->mu);
   } else if (pages >= CHECKPOINTER_PAGES) {
     pthread_mutex_lock(&c->mu);
@@ -52,14 +67,17 @@ static void *run(void *arg)
     if (c->stop)
       break;
     c->wanted = 0;
+    c->running = 1;
     pthread_mutex_unlock(&c->mu);
-    /* A failure (busy: the writer's inline checkpoint holds the lock; an
-     * I/O error) leaves the log as it was: the next commit asks again,
-     * and the writer's own bound still holds. */
+    /* A failure (busy: another process's connection is checkpointing;
+     * an I/O error) leaves the log as it was: the next commit asks
+     * again, and the writer's own bound still holds. */
     sqlite3_wal_checkpoint_v2(c->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL,
                               NULL);
     pthread_mutex_lock(&c->mu);
+    c->running = 0;
     c->background++;
+    pthread_cond_broadcast(&c->idle);
   }
   pthread_mutex_unlock(&c->mu);
   return NULL;
@@ -103,9 +121,11 @@ int checkpointer_start(struct checkpointer **out, sqlite3 *writer,
   }
   pthread_mutex_init(&c->mu, NULL);
   pthread_cond_init(&c->cv, NULL);
+  pthread_cond_init(&c->idle, NULL);
   rc = pthread_create(&c->thread, NULL, run, c);
   if (rc) {
     snprintf(err, 256, "cannot start the checkpoint thread: %s", strerror(rc));
+    pthread_cond_destroy(&c->idle);
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
     sqlite3_close(c->db);
@@ -127,6 +147,7 @@ void checkpointer_stop(struct checkpointer *c)
   pthread_cond_signal(&c->cv);
   pthread_mutex_unlock(&c->mu);
   pthread_join(c->thread, NULL);
+  pthread_cond_destroy(&c->idle);
   pthread_cond_destroy(&c->cv);
   pthread_mutex_destroy(&c->mu);
   sqlite3_close(c->db);
