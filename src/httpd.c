@@ -61,6 +61,7 @@
 #include "httpd.h"
 
 #include "buf.h"
+#include "tcpserver.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -84,11 +85,9 @@
 #include <wslay/wslay.h>
 
 #define BACKLOG 1024
-#define READ_SIZE (64 * 1024)   /* the shared read buffer */
 #define PENDING_CAP (64 * 1024) /* input held while a request is answered */
 #define WRITE_BUFS 64           /* chunks per uv_write */
 #define IDLE_MS 60000           /* to complete a request, or idle between */
-#define LINGER_MS 2000          /* after our FIN, wait this long for theirs */
 #define DROP_GRACE_MS 5000      /* a dropped subscriber's last bytes */
 #define DEF_LAG_BYTES (64 * 1024)
 #define DEF_LAG_MS 10000
@@ -132,15 +131,14 @@ struct conn {
   struct httpd *h;
   struct conn *prev, *next;   /* h->conns */
   struct conn *sprev, *snext; /* h->subs, while subscribed */
-  uv_tcp_t tcp;
-  uv_timer_t timer; /* idle, linger and grace: one at a time */
+  /* Its timer: idle, linger and grace, one at a time. Freed once its
+   * handles have closed, unless req_out. */
+  struct tcpserver_conn io;
   uv_write_t wreq;
-  uv_shutdown_t sreq;
   http_parser parser;
   struct httpd_req req;
-  int handles; /* open handles; freed at 0 unless req_out */
   enum conn_state state;
-  int reading, eof, parsing;
+  int parsing;
   int admitted;    /* counted in h->nconns */
   int rejected;    /* answered 503, counted in h->rejecting */
   int req_out;     /* the handler holds req */
@@ -195,8 +193,8 @@ struct conn {
 
 struct httpd {
   uv_loop_t *loop;
-  uv_tcp_t listener;
-  uv_tcp_t spare; /* takes a connection we have no memory for */
+  /* Its handles count the stop timer too. */
+  struct tcpserver srv;
   uv_timer_t stop_timer;
   http_parser_settings settings;
   void (*handle)(void *arg, struct httpd_req *req);
@@ -214,25 +212,20 @@ struct httpd {
   struct conn *conns; /* every connection not yet freed */
   struct conn *subs;  /* subscribers */
   int nlive;          /* connections whose handles are open */
-  int handles;        /* open handles: listener, timers, spare, conns' */
   int nconns, rejecting, ws_clients, sse_clients;
   int ws_contexts; /* wslay contexts alive */
-  int stopping, stop_timer_on, spare_busy, spare_again;
-  void (*done)(void *arg);
-  void *done_arg;
+  int stop_timer_on;
   uint64_t requests, refused, unauthorized, broadcasts, dropped_slow;
 
   struct buf head; /* scratch: the head of the response being built */
   time_t date_sec;
   char date[40];
-  char rbuf[READ_SIZE]; /* consumed or copied within each read callback */
 };
 
 static void conn_close(struct conn *c);
 static void conn_shutdown(struct conn *c);
 static void out_drained(struct conn *c);
 static void process_input(struct conn *c, const char *data, size_t len);
-static int start_reading(struct conn *c);
 static void ws_input(struct conn *c, const char *data, size_t len);
 static void conn_free(struct conn *c);
 
@@ -286,7 +279,7 @@ static void out_flush(struct conn *c)
   c->inflight = n;
   c->writing = 1;
   c->wreq.data = c;
-  if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, bufs, n, on_write)) {
+  if (uv_write(&c->wreq, (uv_stream_t *)&c->io.tcp, bufs, n, on_write)) {
     c->writing = 0;
     c->inflight = 0;
     conn_close(c);
@@ -365,8 +358,8 @@ static void on_write(uv_write_t *w, int status)
     return;
   }
   /* A WebSocket client whose pongs piled up is read again. */
-  if (c->state == ST_WS && !c->reading && !c->closing && !c->eof &&
-      c->queued <= h->queue_max / 2 && start_reading(c))
+  if (c->state == ST_WS && !c->io.reading && !c->closing && !c->io.eof &&
+      c->queued <= h->queue_max / 2 && tcpserver_conn_read_start(&c->io))
     conn_close(c);
   if (c->qlen)
     out_flush(c);
@@ -957,7 +950,7 @@ static void sub_drop(struct conn *c, const char *why)
   c->h->dropped_slow++;
   unsubscribe(c);
   out_drop_unsent(c);
-  uv_timer_start(&c->timer, on_timer, DROP_GRACE_MS, 0);
+  uv_timer_start(&c->io.timer, on_timer, DROP_GRACE_MS, 0);
   if (c->sub_ws)
     ws_end(c, WSLAY_CODE_POLICY_VIOLATION, why);
   else
@@ -1038,7 +1031,7 @@ static size_t kernel_backlog(struct conn *c)
 #ifdef SIOCOUTQ
   uv_os_fd_t fd;
   int n = 0;
-  if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 &&
+  if (uv_fileno((uv_handle_t *)&c->io.tcp, &fd) == 0 &&
       ioctl(fd, SIOCOUTQ, &n) == 0 && n > 0)
     return (size_t)n;
 #else
@@ -1082,7 +1075,7 @@ void httpd_broadcast(struct httpd *h, const char *msg, size_t len)
   struct conn *c, *next;
   uint64_t now = uv_now(h->loop);
   h->broadcasts++;
-  if (h->stopping || len > BROADCAST_MAX)
+  if (h->srv.stopping || len > BROADCAST_MAX)
     return;
   if (h->sse_clients)
     sse = sse_event(msg, len);
@@ -1110,7 +1103,7 @@ void httpd_broadcast(struct httpd *h, const char *msg, size_t len)
 /* After an upgrade: input that came with the request is the stream's. */
 static void upgraded(struct conn *c)
 {
-  uv_timer_stop(&c->timer);
+  uv_timer_stop(&c->io.timer);
   c->req_out = 0;
   c->close_after = 0;
   c->h->requests++;
@@ -1134,9 +1127,9 @@ static void upgraded(struct conn *c)
     c->pending = NULL;
     c->pending_len = c->pending_cap = 0;
   }
-  if (c->eof)
+  if (c->io.eof)
     sub_end(c);
-  else if (!c->reading && start_reading(c))
+  else if (!c->io.reading && tcpserver_conn_read_start(&c->io))
     conn_close(c);
 }
 
@@ -1151,7 +1144,7 @@ int httpd_upgrade_sse(struct httpd_req *r)
     answer(c, 405, "Allow: GET\r\n");
     return -1;
   }
-  if (h->stopping) {
+  if (h->srv.stopping) {
     answer(c, 503, NULL);
     return -1;
   }
@@ -1303,10 +1296,8 @@ static void ws_input(struct conn *c, const char *data, size_t len)
     c->ws = NULL;
     c->h->ws_contexts--;
   }
-  if (c->reading && c->queued > c->h->queue_max) {
-    uv_read_stop((uv_stream_t *)&c->tcp); /* pongs pile up: read later */
-    c->reading = 0;
-  }
+  if (c->io.reading && c->queued > c->h->queue_max)
+    tcpserver_conn_read_stop(&c->io); /* pongs pile up: read later */
 }
 
 /* A Sec-WebSocket-Key: base64 of 16 bytes. */
@@ -1341,7 +1332,7 @@ int httpd_upgrade_ws(struct httpd_req *r)
   up = header(c, "upgrade");
   key = header(c, "sec-websocket-key");
   origin = header(c, "origin");
-  if (h->stopping) {
+  if (h->srv.stopping) {
     answer(c, 503, NULL);
     return -1;
   }
@@ -1522,7 +1513,7 @@ static int req_gone(struct conn *c)
   if (c->state != ST_CLOSED)
     return 0;
   c->req_out = 0;
-  if (!c->handles)
+  if (!c->io.handles)
     conn_free(c); /* its handles closed while the handler had it */
   return 1;
 }
@@ -1531,12 +1522,12 @@ static void request_ready(struct conn *c)
 {
   struct httpd *h = c->h;
   const char *path;
-  uv_timer_stop(&c->timer);
+  uv_timer_stop(&c->io.timer);
   c->state = ST_BUSY;
   c->head_only = c->method == HTTP_HEAD;
   /* Bytes after an upgrade request are another protocol: unless the
    * handler upgrades, the connection ends after the answer. */
-  c->close_after = !c->keep_alive || c->upgrade || h->stopping;
+  c->close_after = !c->keep_alive || c->upgrade || h->srv.stopping;
   if (split_target(c)) {
     conn_close(c);
     return;
@@ -1566,7 +1557,7 @@ static void refuse_parse(struct conn *c, enum http_errno e)
     conn_close(c);
     return;
   }
-  uv_timer_stop(&c->timer);
+  uv_timer_stop(&c->io.timer);
   c->state = ST_BUSY;
   c->close_after = 1;
   c->head_only = 0;
@@ -1645,14 +1636,14 @@ static void response_done(struct conn *c)
     return;
   }
   c->state = ST_READ;
-  uv_timer_start(&c->timer, on_timer, IDLE_MS, 0);
+  uv_timer_start(&c->io.timer, on_timer, IDLE_MS, 0);
   if (c->pending_len)
     process_input(c, c->pending, c->pending_len);
   if (c->state != ST_READ)
     return;
-  if (c->eof)
+  if (c->io.eof)
     conn_close(c);
-  else if (!c->reading && start_reading(c))
+  else if (!c->io.reading && tcpserver_conn_read_start(&c->io))
     conn_close(c);
 }
 
@@ -1681,13 +1672,6 @@ static void out_drained(struct conn *c)
 
 /* ---- connections ------------------------------------------------------- */
 
-static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *b)
-{
-  struct conn *c = hd->data;
-  (void)suggested;
-  *b = uv_buf_init(c->h->rbuf, READ_SIZE);
-}
-
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
   struct conn *c = s->data;
@@ -1697,9 +1681,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
   if (nread < 0) {
     if (nread == UV_EOF && c->state == ST_BUSY) {
       /* Half-closed: the answer still goes out, then the end. */
-      c->eof = 1;
-      uv_read_stop(s);
-      c->reading = 0;
+      c->io.eof = 1;
+      tcpserver_conn_read_stop(&c->io);
       return;
     }
     conn_close(c);
@@ -1720,8 +1703,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     if (pending_append(c, b->base, n)) {
       conn_close(c);
     } else if (c->pending_len >= PENDING_CAP) {
-      uv_read_stop(s); /* bounded: read on once this one is answered */
-      c->reading = 0;
+      /* bounded: read on once this one is answered */
+      tcpserver_conn_read_stop(&c->io);
     }
     break;
   case ST_WS:
@@ -1733,16 +1716,6 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
   }
 }
 
-static int start_reading(struct conn *c)
-{
-  int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-  if (rc && rc != UV_EALREADY)
-    return rc;
-  c->reading = 1;
-  return 0;
-}
-
-static void httpd_maybe_free(struct httpd *h);
 static void stop_check(struct httpd *h);
 
 static void conn_free(struct conn *c)
@@ -1769,18 +1742,14 @@ static void conn_free(struct conn *c)
   free(c);
 }
 
-static void on_conn_close(uv_handle_t *hd)
+static void on_conn_closed(struct tcpserver_conn *t)
 {
-  struct conn *c = hd->data;
+  struct conn *c = t->tcp.data;
   struct httpd *h = c->h;
-  h->handles--;
-  if (--c->handles > 0)
-    return;
   h->nlive--;
   if (!c->req_out)
     conn_free(c);
   stop_check(h);
-  httpd_maybe_free(h);
 }
 
 static void conn_close(struct conn *c)
@@ -1796,23 +1765,12 @@ static void conn_close(struct conn *c)
   c->admitted = 0;
   c->rejected = 0;
   c->state = ST_CLOSED;
-  uv_close((uv_handle_t *)&c->tcp, on_conn_close);
-  uv_close((uv_handle_t *)&c->timer, on_conn_close);
+  tcpserver_conn_close(&c->io);
 }
 
-static void on_shutdown(uv_shutdown_t *req, int status)
+static void on_conn_end(struct tcpserver_conn *t)
 {
-  struct conn *c = req->data;
-  if (c->state != ST_LINGER)
-    return;
-  /* Closing while the peer still sends would make the kernel answer with
-   * RST, which may destroy our last bytes before the peer reads them:
-   * wait for its FIN (or a while), discarding what comes. */
-  if (status < 0 || c->eof || start_reading(c)) {
-    conn_close(c);
-    return;
-  }
-  uv_timer_start(&c->timer, on_timer, LINGER_MS, 0);
+  conn_close(t->tcp.data);
 }
 
 static void conn_shutdown(struct conn *c)
@@ -1820,10 +1778,8 @@ static void conn_shutdown(struct conn *c)
   if (c->state == ST_CLOSED || c->state == ST_LINGER)
     return;
   unsubscribe(c);
-  c->state = ST_LINGER;
-  c->sreq.data = c;
-  if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown))
-    conn_close(c);
+  c->state = ST_LINGER; /* input is discarded until the peer's FIN */
+  tcpserver_conn_shutdown(&c->io);
 }
 
 /* Over max_clients: 503 and a close. */
@@ -1839,61 +1795,20 @@ static void reject(struct conn *c)
   c->state = ST_BUSY;
   c->close_after = 1;
   c->http_minor = 1;
-  uv_timer_start(&c->timer, on_timer, LINGER_MS, 0);
+  uv_timer_start(&c->io.timer, on_timer, TCPSERVER_LINGER_MS, 0);
   refuse(c, 503, "Retry-After: 1\r\n");
-  if (c->state == ST_BUSY && start_reading(c))
+  if (c->state == ST_BUSY && tcpserver_conn_read_start(&c->io))
     conn_close(c);
 }
 
-static void on_connection(uv_stream_t *server, int status);
-
-static void on_spare_close(uv_handle_t *hd)
+static int on_accept(struct tcpserver *s)
 {
-  struct httpd *h = hd->data;
-  h->handles--;
-  h->spare_busy = 0;
-  if (h->spare_again && !h->stopping) {
-    h->spare_again = 0;
-    on_connection((uv_stream_t *)&h->listener, 0);
-  }
-  httpd_maybe_free(h);
-}
-
-/* No memory for a connection: libuv holds the accepted socket until it is
- * taken, so take it into the spare handle and close it. */
-static void spare_take(struct httpd *h)
-{
-  if (h->spare_busy) {
-    h->spare_again = 1;
-    return;
-  }
-  h->spare_busy = 1;
-  uv_tcp_init(h->loop, &h->spare);
-  h->spare.data = h;
-  h->handles++;
-  uv_accept((uv_stream_t *)&h->listener, (uv_stream_t *)&h->spare);
-  uv_close((uv_handle_t *)&h->spare, on_spare_close);
-}
-
-static void on_connection(uv_stream_t *server, int status)
-{
-  struct httpd *h = server->data;
-  struct conn *c;
-  if (status < 0 || h->stopping)
-    return;
-  c = calloc(1, sizeof *c);
-  if (!c) {
-    spare_take(h);
-    return;
-  }
+  struct httpd *h = s->data;
+  struct conn *c = calloc(1, sizeof *c);
+  if (!c)
+    return -1;
   c->h = h;
   c->req.c = c;
-  uv_tcp_init(h->loop, &c->tcp);
-  uv_timer_init(h->loop, &c->timer);
-  c->tcp.data = c;
-  c->timer.data = c;
-  c->handles = 2;
-  h->handles += 2;
   h->nlive++;
   c->next = h->conns;
   if (h->conns)
@@ -1902,20 +1817,21 @@ static void on_connection(uv_stream_t *server, int status)
   http_parser_init(&c->parser, HTTP_REQUEST);
   c->parser.data = c;
   c->state = ST_READ;
-  if (uv_accept(server, (uv_stream_t *)&c->tcp)) {
+  if (tcpserver_conn_accept(s, &c->io, c)) {
     conn_close(c);
-    return;
+    return 0;
   }
   if (h->nconns >= h->max_clients) {
     reject(c);
-    return;
+    return 0;
   }
   c->admitted = 1;
   h->nconns++;
-  uv_tcp_nodelay(&c->tcp, 1);
-  uv_timer_start(&c->timer, on_timer, IDLE_MS, 0);
-  if (start_reading(c))
+  uv_tcp_nodelay(&c->io.tcp, 1);
+  uv_timer_start(&c->io.timer, on_timer, IDLE_MS, 0);
+  if (tcpserver_conn_read_start(&c->io))
     conn_close(c);
+  return 0;
 }
 
 /* ---- the server -------------------------------------------------------- */
@@ -1930,30 +1846,31 @@ static void httpd_free(struct httpd *h)
   free(h);
 }
 
-static void httpd_maybe_free(struct httpd *h)
+static void on_free(struct tcpserver *s)
 {
-  if (!h->stopping || h->handles > 0)
-    return;
-  void (*done)(void *) = h->done;
-  void *arg = h->done_arg;
-  httpd_free(h);
-  if (done)
-    done(arg);
+  httpd_free(s->data);
 }
 
-static void on_handle_close(uv_handle_t *hd)
+static void on_stop_timer_close(uv_handle_t *hd)
 {
   struct httpd *h = hd->data;
-  h->handles--;
-  httpd_maybe_free(h);
+  tcpserver_unref(&h->srv);
 }
+
+static const struct tcpserver_calls tcp_calls = {
+    .accept = on_accept,
+    .read = on_read,
+    .end = on_conn_end,
+    .closed = on_conn_closed,
+    .free = on_free,
+};
 
 /* Every connection is gone: no need to wait for the deadline. */
 static void stop_check(struct httpd *h)
 {
-  if (h->stopping && h->stop_timer_on && !h->nlive) {
+  if (h->srv.stopping && h->stop_timer_on && !h->nlive) {
     h->stop_timer_on = 0;
-    uv_close((uv_handle_t *)&h->stop_timer, on_handle_close);
+    uv_close((uv_handle_t *)&h->stop_timer, on_stop_timer_close);
   }
 }
 
@@ -1972,15 +1889,12 @@ int httpd_port(const struct httpd *h)
 
 void httpd_stop(struct httpd *h, void (*done)(void *arg), void *arg)
 {
-  if (h->stopping)
+  if (h->srv.stopping)
     return;
-  h->stopping = 1;
-  h->done = done;
-  h->done_arg = arg;
-  uv_close((uv_handle_t *)&h->listener, on_handle_close);
+  tcpserver_close(&h->srv, done, arg);
   uv_timer_init(h->loop, &h->stop_timer);
   h->stop_timer.data = h;
-  h->handles++;
+  tcpserver_ref(&h->srv);
   h->stop_timer_on = 1;
   uv_timer_start(&h->stop_timer, on_stop_deadline, STOP_GRACE_MS, 0);
   /* Nothing here frees a connection: the list stays intact. */
@@ -2064,9 +1978,7 @@ static int listen_fd(const char *host, int port, int *port_out, char err[256])
     close(fd);
     return rc;
   }
-  *port_out =
-      ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                     : ((struct sockaddr_in *)&ss)->sin_port);
+  *port_out = tcpserver_port_of(&ss);
   return fd;
 }
 
@@ -2138,21 +2050,18 @@ int httpd_start(struct httpd **out, uv_loop_t *loop,
     httpd_free(h);
     return fd;
   }
-  uv_tcp_init(loop, &h->listener);
-  h->listener.data = h;
-  h->handles = 1;
-  rc = uv_tcp_open(&h->listener, fd);
+  tcpserver_init(&h->srv, loop, &tcp_calls, h);
+  rc = uv_tcp_open(&h->srv.listener, fd);
   if (rc)
     close(fd);
   else
-    rc = uv_listen((uv_stream_t *)&h->listener, BACKLOG, on_connection);
+    rc = tcpserver_listen(&h->srv, BACKLOG);
   if (rc) {
     /* The handle exists: it frees h from its close callback, so the
      * caller runs the loop once more, as after any uv_close. */
     snprintf(err, 256, "cannot listen on %s port %d: %s", host, o->port,
              uv_strerror(rc));
-    h->stopping = 1;
-    uv_close((uv_handle_t *)&h->listener, on_handle_close);
+    tcpserver_close(&h->srv, NULL, NULL);
     return rc;
   }
   *out = h;

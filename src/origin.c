@@ -143,6 +143,7 @@
 #include "origin.h"
 
 #include "buf.h"
+#include "tcpserver.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -161,7 +162,6 @@
 #define BACKLOG 4096
 #define HEADER_CAP (16 * 1024)  /* header lines, else 431 */
 #define URL_CAP (64 * 1024)     /* the request target, else 414 */
-#define READ_SIZE (64 * 1024)   /* the shared read buffer */
 #define PENDING_CAP (64 * 1024) /* input held while a response is sent */
 #define FILL_SIZE (64 * 1024)   /* filler text for streamed bodies */
 #define STREAM_BUFS 4           /* FILL_SIZE buffers per streamed write */
@@ -170,7 +170,6 @@
 #define FLAKY_MAX 10000
 #define FLAKY_BUCKETS 16384 /* a power of two */
 #define FLAKY_KEY_MAX 256
-#define LINGER_MS 2000 /* after our FIN, wait this long for the peer's */
 #define DELAY_MAX_MS 600000
 #define HEADERS_KB_MAX 1024
 #define HUGE_DEFAULT (UINT64_C(1) << 30)
@@ -284,15 +283,12 @@ struct origin;
 struct conn {
   struct origin *o;
   struct conn *prev, *next; /* o->conns */
-  uv_tcp_t tcp;
-  uv_timer_t timer; /* delay, trickle and linger: one at a time */
-  uv_write_t wreq;  /* at most one write in flight */
-  uv_shutdown_t sreq;
+  /* Its timer: delay, trickle and linger, one at a time. Freed once its
+   * handles have closed. */
+  struct tcpserver_conn io;
+  uv_write_t wreq; /* at most one write in flight */
   http_parser parser;
-  int handles; /* open handles; the struct is freed at 0 */
   enum conn_state state;
-  int reading; /* uv_read_start in effect */
-  int eof;     /* the peer has sent FIN */
   int parsing; /* inside process_input: it serves what follows */
 
   /* The request being parsed, then served. */
@@ -337,9 +333,8 @@ struct ep_stats {
 
 struct origin {
   uv_loop_t *loop;
-  uv_tcp_t listener;
-  uv_tcp_t refuse; /* takes a connection we have no memory for */
-  int refusing, refuse_again;
+  /* Its handles count the /stream timer too. */
+  struct tcpserver srv;
   char *host;
   int port, pages, latency_ms;
   uint32_t seed;
@@ -353,14 +348,9 @@ struct origin {
   int hostile;
   http_parser_settings settings;
   struct conn *conns;
-  int handles; /* listener + every connection's handles */
-  int stopping;
-  void (*done)(void *arg);
-  void *done_arg;
   uint64_t requests, connections;
 
   /* Scratch shared by all connections: used only within one callback. */
-  char rbuf[READ_SIZE];
   struct ob body, resp;
   z_stream z; /* gzip for /gzip/, reset per use */
   int z_ready;
@@ -1731,7 +1721,6 @@ static void route(struct conn *c)
 
 static void conn_reset(struct conn *c);
 static void conn_shutdown(struct conn *c);
-static int start_reading(struct conn *c);
 static void ws_written(struct conn *c);
 static void ws_input(struct conn *c, const char *data, size_t n);
 
@@ -1753,9 +1742,9 @@ static void response_done(struct conn *c)
     process_input(c, c->pending, c->pending_len);
   if (c->state != ST_READ)
     return;
-  if (c->eof)
+  if (c->io.eof)
     conn_close(c);
-  else if (!c->reading && start_reading(c))
+  else if (!c->io.reading && tcpserver_conn_read_start(&c->io))
     conn_close(c);
 }
 
@@ -1779,7 +1768,7 @@ static void on_written(uv_write_t *req, int status)
 static void write_bufs(struct conn *c, const uv_buf_t *bufs, unsigned n)
 {
   c->wreq.data = c;
-  if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, bufs, n, on_written))
+  if (uv_write(&c->wreq, (uv_stream_t *)&c->io.tcp, bufs, n, on_written))
     conn_close(c);
 }
 
@@ -1791,7 +1780,7 @@ static void send_head(struct conn *c)
     return;
   }
   uv_buf_t b = uv_buf_init(r->b.data, (unsigned)r->b.len);
-  int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+  int n = uv_try_write((uv_stream_t *)&c->io.tcp, &b, 1);
   if (n == UV_EAGAIN)
     n = 0;
   if (n < 0) {
@@ -1845,7 +1834,7 @@ static void stream_next(struct conn *c)
     break;
   case BODY_TRICKLE:
     if (c->left)
-      uv_timer_start(&c->timer, on_trickle, c->interval_ms, 0);
+      uv_timer_start(&c->io.timer, on_trickle, c->interval_ms, 0);
     else
       response_done(c);
     return;
@@ -2101,8 +2090,8 @@ static void request_ready(struct conn *c)
   }
   delay += ms + (uint64_t)o->latency_ms;
   if (delay) {
-    c->timer.data = c;
-    uv_timer_start(&c->timer, on_delay, delay, 0);
+    c->io.timer.data = c;
+    uv_timer_start(&c->io.timer, on_delay, delay, 0);
     return;
   }
   route(c);
@@ -2190,16 +2179,8 @@ static void process_input(struct conn *c, const char *data, size_t len)
     c->pending_cap = 0;
   }
   /* A response that finished inside the loop left the rest to us. */
-  if (c->state == ST_READ && c->eof)
+  if (c->state == ST_READ && c->io.eof)
     conn_close(c);
-}
-
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
-{
-  struct conn *c = h->data;
-  (void)suggested;
-  /* One buffer for all: read_cb consumes or copies it before returning. */
-  *b = uv_buf_init(c->o->rbuf, READ_SIZE);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
@@ -2210,9 +2191,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
   if (nread < 0) {
     if (nread == UV_EOF && c->state == ST_BUSY) {
       /* Half-closed: the response still goes out, then we close. */
-      c->eof = 1;
-      uv_read_stop(s);
-      c->reading = 0;
+      c->io.eof = 1;
+      tcpserver_conn_read_stop(&c->io);
       return;
     }
     conn_close(c);
@@ -2225,8 +2205,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     if (pending_append(c, b->base, (size_t)nread)) {
       conn_close(c);
     } else if (c->pending_len >= PENDING_CAP) {
-      uv_read_stop(s); /* bounded: resume once this response is out */
-      c->reading = 0;
+      /* bounded: resume once this response is out */
+      tcpserver_conn_read_stop(&c->io);
     }
     return;
   case ST_READ:
@@ -2246,27 +2226,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
   }
 }
 
-static int start_reading(struct conn *c)
-{
-  int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-  if (rc == 0 || rc == UV_EALREADY) {
-    c->reading = 1;
-    return 0;
-  }
-  return rc;
-}
-
 /* ---- connections: life and death --------------------------------------- */
 
-static void origin_maybe_free(struct origin *o);
-
-static void on_conn_close(uv_handle_t *h)
+static void on_conn_closed(struct tcpserver_conn *t)
 {
-  struct conn *c = h->data;
+  struct conn *c = t->tcp.data;
   struct origin *o = c->o;
-  o->handles--;
-  if (--c->handles > 0)
-    return;
   if (c->prev)
     c->prev->next = c->next;
   else
@@ -2282,7 +2247,6 @@ static void on_conn_close(uv_handle_t *h)
   free(c->out);
   free(c->pending);
   free(c);
-  origin_maybe_free(o);
 }
 
 static void conn_close(struct conn *c)
@@ -2290,8 +2254,7 @@ static void conn_close(struct conn *c)
   if (c->state == ST_CLOSED)
     return;
   c->state = ST_CLOSED;
-  uv_close((uv_handle_t *)&c->tcp, on_conn_close);
-  uv_close((uv_handle_t *)&c->timer, on_conn_close);
+  tcpserver_conn_close(&c->io);
 }
 
 static void conn_reset(struct conn *c)
@@ -2299,89 +2262,27 @@ static void conn_reset(struct conn *c)
   if (c->state == ST_CLOSED)
     return;
   c->state = ST_CLOSED;
-  /* SO_LINGER 0 then close: the peer gets RST, not FIN. */
-  if (uv_tcp_close_reset(&c->tcp, on_conn_close))
-    uv_close((uv_handle_t *)&c->tcp, on_conn_close);
-  uv_close((uv_handle_t *)&c->timer, on_conn_close);
+  tcpserver_conn_reset(&c->io);
 }
 
-static void on_linger(uv_timer_t *t)
+static void on_conn_end(struct tcpserver_conn *t)
 {
-  conn_close(t->data);
-}
-
-static void on_shutdown(uv_shutdown_t *req, int status)
-{
-  struct conn *c = req->data;
-  if (c->state != ST_LINGER)
-    return;
-  /* Closing while the peer still sends would make the kernel answer with
-   * RST, which can destroy the response before the peer reads it: wait for
-   * its FIN (or a short timeout) and discard what comes before. */
-  if (status < 0 || c->eof || start_reading(c)) {
-    conn_close(c);
-    return;
-  }
-  uv_timer_start(&c->timer, on_linger, LINGER_MS, 0);
+  conn_close(t->tcp.data);
 }
 
 static void conn_shutdown(struct conn *c)
 {
   c->state = ST_LINGER;
-  c->sreq.data = c;
-  if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown))
-    conn_close(c);
+  tcpserver_conn_shutdown(&c->io);
 }
 
-static void on_connection(uv_stream_t *server, int status);
-
-static void on_refuse_close(uv_handle_t *h)
+static int on_accept(struct tcpserver *s)
 {
-  struct origin *o = h->data;
-  o->handles--;
-  o->refusing = 0;
-  if (o->refuse_again && !o->stopping) {
-    o->refuse_again = 0;
-    on_connection((uv_stream_t *)&o->listener, 0);
-  }
-  origin_maybe_free(o);
-}
-
-/* No memory for a connection. libuv accepts nothing more until the pending
- * one is taken, so take it into a spare handle and close it at once; one
- * that comes while the spare is closing is taken when it has closed. */
-static void refuse(struct origin *o)
-{
-  if (o->refusing) {
-    o->refuse_again = 1;
-    return;
-  }
-  o->refusing = 1;
-  uv_tcp_init(o->loop, &o->refuse);
-  o->refuse.data = o;
-  o->handles++;
-  uv_accept((uv_stream_t *)&o->listener, (uv_stream_t *)&o->refuse);
-  uv_close((uv_handle_t *)&o->refuse, on_refuse_close);
-}
-
-static void on_connection(uv_stream_t *server, int status)
-{
-  struct origin *o = server->data;
-  struct conn *c;
-  if (status < 0 || o->stopping)
-    return;
-  c = calloc(1, sizeof *c);
-  if (!c) {
-    refuse(o);
-    return;
-  }
+  struct origin *o = s->data;
+  struct conn *c = calloc(1, sizeof *c);
+  if (!c)
+    return -1;
   c->o = o;
-  uv_tcp_init(o->loop, &c->tcp);
-  uv_timer_init(o->loop, &c->timer);
-  c->tcp.data = c;
-  c->timer.data = c;
-  c->handles = 2;
-  o->handles += 2;
   c->next = o->conns;
   if (o->conns)
     o->conns->prev = c;
@@ -2389,14 +2290,15 @@ static void on_connection(uv_stream_t *server, int status)
   http_parser_init(&c->parser, HTTP_REQUEST);
   c->parser.data = c;
   c->state = ST_READ;
-  if (uv_accept(server, (uv_stream_t *)&c->tcp)) {
+  if (tcpserver_conn_accept(s, &c->io, c)) {
     conn_close(c);
-    return;
+    return 0;
   }
   o->connections++;
-  uv_tcp_nodelay(&c->tcp, 1);
-  if (start_reading(c))
+  uv_tcp_nodelay(&c->io.tcp, 1);
+  if (tcpserver_conn_read_start(&c->io))
     conn_close(c);
+  return 0;
 }
 
 /* ---- live endpoints: /api/, /feed/, /items/, /stream, /control/ -------- */
@@ -2828,7 +2730,7 @@ static void ws_send(struct conn *c, const void *p, size_t n, int droppable)
     return;
   }
   uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
-  int w = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+  int w = uv_try_write((uv_stream_t *)&c->io.tcp, &b, 1);
   if (w == UV_EAGAIN)
     w = 0;
   if (w < 0) {
@@ -3113,7 +3015,7 @@ static void serve_stream(struct conn *c, const struct req *r)
   if (c->state != ST_WS)
     return;
   ws_arm(o);
-  if (!c->reading && start_reading(c)) {
+  if (!c->io.reading && tcpserver_conn_read_start(&c->io)) {
     conn_close(c);
     return;
   }
@@ -3212,24 +3114,24 @@ static void origin_free(struct origin *o)
   free(o);
 }
 
-static void origin_maybe_free(struct origin *o)
+static void on_free(struct tcpserver *s)
 {
-  if (!o->stopping || o->handles > 0)
-    return;
-  void (*done)(void *) = o->done;
-  void *arg = o->done_arg;
-  origin_free(o);
-  if (done)
-    done(arg);
+  origin_free(s->data);
 }
 
-/* The listener's and the /stream timer's close callback. */
-static void on_listener_close(uv_handle_t *h)
+static void on_ws_timer_close(uv_handle_t *h)
 {
   struct origin *o = h->data;
-  o->handles--;
-  origin_maybe_free(o);
+  tcpserver_unref(&o->srv);
 }
+
+static const struct tcpserver_calls tcp_calls = {
+    .accept = on_accept,
+    .read = on_read,
+    .end = on_conn_end,
+    .closed = on_conn_closed,
+    .free = on_free,
+};
 
 static int parse_host(const char *host, int port, struct sockaddr_storage *ss)
 {
@@ -3341,26 +3243,22 @@ static int origin_start_site(struct origin **out, uv_loop_t *loop,
       goto fail;
     }
   }
-  rc = uv_tcp_init(loop, &o->listener);
+  rc = tcpserver_init(&o->srv, loop, &tcp_calls, o);
   if (rc)
     goto fail;
-  o->listener.data = o;
-  o->handles = 1;
-  rc = uv_tcp_bind(&o->listener, (const struct sockaddr *)&ss, 0);
+  rc = uv_tcp_bind(&o->srv.listener, (const struct sockaddr *)&ss, 0);
   if (!rc)
-    rc = uv_listen((uv_stream_t *)&o->listener, BACKLOG, on_connection);
+    rc = tcpserver_listen(&o->srv, BACKLOG);
   if (!rc)
-    rc = uv_tcp_getsockname(&o->listener, (struct sockaddr *)&ss, &namelen);
+    rc =
+        uv_tcp_getsockname(&o->srv.listener, (struct sockaddr *)&ss, &namelen);
   if (rc) {
     /* The handle exists: it is freed by its close callback, so the caller
      * runs the loop once more, as after any uv_close. */
-    o->stopping = 1;
-    uv_close((uv_handle_t *)&o->listener, on_listener_close);
+    tcpserver_close(&o->srv, NULL, NULL);
     return rc;
   }
-  o->port =
-      ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                     : ((struct sockaddr_in *)&ss)->sin_port);
+  o->port = tcpserver_port_of(&ss);
   snprintf(o->base, sizeof o->base, "http://%s%s%s:%d",
            ss.ss_family == AF_INET6 ? "[" : "", host,
            ss.ss_family == AF_INET6 ? "]" : "", o->port);
@@ -3369,7 +3267,7 @@ static int origin_start_site(struct origin **out, uv_loop_t *loop,
   uv_timer_init(loop, &o->ws_timer);
   o->ws_timer.data = o;
   o->ws_timer_ready = 1;
-  o->handles++;
+  tcpserver_ref(&o->srv);
   *out = o;
   return 0;
 fail:
@@ -3390,14 +3288,11 @@ int origin_port(const struct origin *o)
 
 void origin_stop(struct origin *o, void (*done)(void *arg), void *arg)
 {
-  if (o->stopping)
+  if (o->srv.stopping)
     return;
-  o->stopping = 1;
-  o->done = done;
-  o->done_arg = arg;
-  uv_close((uv_handle_t *)&o->listener, on_listener_close);
+  tcpserver_close(&o->srv, done, arg);
   if (o->ws_timer_ready)
-    uv_close((uv_handle_t *)&o->ws_timer, on_listener_close);
+    uv_close((uv_handle_t *)&o->ws_timer, on_ws_timer_close);
   /* conn_close only schedules: the list stays intact while we walk it. */
   for (struct conn *c = o->conns; c; c = c->next)
     conn_close(c);
