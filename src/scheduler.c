@@ -68,9 +68,13 @@ struct job {
   char *url; /* current URL (after redirects) */
   CURLU *uh; /* url parsed (url_check), for curl; NULL: curl parses url */
   int attempts, redirects;
-  uint64_t chain[MAX_REDIRECTS_CAP + 1]; /* hashes of URLs visited */
-  uint64_t first_ns;                     /* first attempt started, 0 before */
-  uv_timer_t *retry_timer;               /* allocated while waiting to retry */
+  /* Hashes of the URLs visited, for loop detection: the first, then the
+   * redirect targets (allocated at the first redirect: most URLs have
+   * none, and 10,000 in flight should not carry 10,000 empty arrays). */
+  uint64_t first_hash;
+  uint64_t *chain;
+  uint64_t first_ns;       /* first attempt started, 0 before */
+  uv_timer_t *retry_timer; /* allocated while waiting to retry */
   uv_work_t work;
   struct host *robots_for; /* a robots.txt job: the host it is for */
   int record_redirect;     /* crawl: the 3xx is the result */
@@ -335,6 +339,7 @@ static void job_submit(struct scheduler *s, struct job *j)
   job_set_host(j, NULL);
   transfer_release(&j->t);
   free(j->url);
+  free(j->chain);
   curl_url_cleanup(j->uh);
   free(j);
   /* Results leave in batches, once per loop iteration (flush_pending):
@@ -447,6 +452,7 @@ static void job_free(struct scheduler *s, struct job *j)
   transfer_release(&j->t);
   result_free(j->res);
   free(j->url);
+  free(j->chain);
   curl_url_cleanup(j->uh);
   free(j);
 }
@@ -525,7 +531,7 @@ static void robots_enqueue(struct scheduler *s, struct host *h)
   j->s = s;
   j->res = r;
   j->url = url;
-  j->chain[0] = url_hash(url);
+  j->first_hash = url_hash(url);
   j->robots_for = h;
   h->jobs++;
   j->next = s->jobs;
@@ -605,7 +611,7 @@ static int admit(struct scheduler *s, struct input_line *line, int retry)
     job_finish(s, j, ERR_INTERNAL);
     return 0;
   }
-  j->chain[0] = url_hash(j->url);
+  j->first_hash = url_hash(j->url);
   job_set_host(j, h);
   if (s->opt.robots_agent && h->robots_state == ROBOTS_NONE)
     robots_enqueue(s, h);
@@ -636,17 +642,21 @@ static const char *follow(struct scheduler *s, struct job *j)
   if (err)
     return err;
   uint64_t hv = url_hash(u.url);
-  for (int i = 0; i <= j->redirects; i++)
-    if (j->chain[i] == hv) {
-      url_info_free(&u);
-      return ERR_REDIRECT_LOOP;
-    }
+  int loop = hv == j->first_hash;
+  for (int i = 0; i < j->redirects && !loop; i++)
+    loop = j->chain[i] == hv;
+  if (loop) {
+    url_info_free(&u);
+    return ERR_REDIRECT_LOOP;
+  }
+  if (!j->chain)
+    j->chain = malloc((size_t)s->opt.max_redirects * sizeof(*j->chain));
   struct host *h = host_get(s, u.hostkey);
   char *next = strdup(u.url);
   CURLU *uh = u.uh;
   u.uh = NULL;
   url_info_free(&u);
-  if (!h || !next) {
+  if (!h || !next || !j->chain) {
     free(next);
     curl_url_cleanup(uh);
     return ERR_INTERNAL;
@@ -655,7 +665,7 @@ static const char *follow(struct scheduler *s, struct job *j)
   curl_url_cleanup(j->uh);
   j->url = next;
   j->uh = uh;
-  j->chain[++j->redirects] = hv;
+  j->chain[j->redirects++] = hv;
   s->stats.redirects++;
   job_set_host(j, h);
   enqueue(h, j, 1);
