@@ -21,6 +21,9 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BENCH=crawl.sh
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh" || exit 2
 SPATE=${SPATE:-$ROOT/build/spate}
 PEERS_SRC=${BENCH_PEERS:-/work/shared/bench-peers}
 SITE=/tmp/rig-site          # paths fixed by the peers' nginx.conf
@@ -74,27 +77,6 @@ FAILS=0
 NOTES=$WORK/notes
 : >"$NOTES"
 
-log() { echo "$*" >&2; }
-note() { echo "- $*" >>"$NOTES"; log "  note: $*"; }
-fail() { FAILS=$((FAILS + 1)); echo "- FAILED: $*" >>"$NOTES"; log "  FAILED: $*"; }
-
-# Stop a process this script started: TERM, up to 5 s, then KILL.
-stop_pid() { # stop_pid PID NAME
-  local pid=$1 i
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for i in $(seq 50); do
-    kill -0 "$pid" 2>/dev/null || { log "$2 (pid $pid) stopped"; return 0; }
-    sleep 0.1
-  done
-  log "$2 (pid $pid) did not stop on TERM; sending KILL"
-  kill -KILL "$pid" 2>/dev/null
-}
-stop_nginx() {
-  [ -n "$NGINX_PID" ] || return 0
-  local pid=$NGINX_PID
-  NGINX_PID=
-  stop_pid "$pid" nginx
-}
 stop_origin2() {
   [ -n "$ORIGIN2_PID" ] || return 0
   local pid=$ORIGIN2_PID
@@ -103,74 +85,9 @@ stop_origin2() {
   wait "$pid" 2>/dev/null
 }
 
-cleanup() {
-  if [ -n "$CHILD" ]; then
-    kill -TERM "$CHILD" 2>/dev/null
-    wait "$CHILD" 2>/dev/null
-    CHILD=
-  fi
-  stop_origin2
-  stop_nginx
-  if [ "$KEEP" = 1 ]; then log "scratch kept in $WORK"; else rm -rf "$WORK"; fi
-}
-on_signal() {
-  log "crawl.sh: interrupted; cleaning up"
-  trap - EXIT INT TERM HUP
-  cleanup
-  exit 130
-}
-trap cleanup EXIT
-trap on_signal INT TERM HUP
-
-# Run a command in the background and wait, so that a signal reaches our trap at
-# once; `timeout` is outermost (it forwards TERM to its process group), GNU time
-# inside it measures the command. Sets T_RC, T_WALL, T_USER, T_SYS, T_RSS (KiB).
-run_timed() {
-  local name=$1 tmo=$2 tf=$WORK/$1.time
-  shift 2
-  rm -f "$tf"
-  timeout -k 5 "$tmo" "$TIME" -f "%e %U %S %M" -o "$tf" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
-  CHILD=$!
-  wait "$CHILD"
-  T_RC=$?
-  CHILD=
-  T_WALL='' T_USER='' T_SYS='' T_RSS=''
-  if [ -s "$tf" ]; then read -r T_WALL T_USER T_SYS T_RSS < <(tail -n 1 "$tf"); fi
-  case $T_WALL in '' | *[!0-9.]*) T_WALL= ;; esac
-}
-
-# The run executed (it may still have missed pages)? Else count a failure.
-executed() {
-  local label=$1
-  if [ -z "$T_WALL" ] || [ "$T_RC" -ge 124 ]; then
-    local why="exit $T_RC"
-    [ "$T_RC" = 124 ] && why="timed out"
-    [ "$T_RC" = 127 ] && why="not found"
-    fail "$label: did not run to completion ($why): $(tail -n 2 "$WORK/$label.err" 2>/dev/null | tr '\n' ' ' | cut -c1-200)"
-    return 1
-  fi
-  [ "$T_RC" = 0 ] || note "$label: exit status $T_RC ($(tail -n 1 "$WORK/$label.err" 2>/dev/null | cut -c1-160))"
-  return 0
-}
-
-# "pps wall user sys rss_kib pages" per run, one line each, in $RES/<client>.
-record() { # record CLIENT PAGES
-  if [ "${2:-0}" -eq 0 ]; then # ran, but to no effect: a failure, not a figure
-    fail "$1: ran but stored no page (its stderr: $(tail -n 1 "$WORK/$1.err" 2>/dev/null | cut -c1-160))"
-    return
-  fi
-  awk -v w="$T_WALL" -v u="$T_USER" -v s="$T_SYS" -v m="$T_RSS" -v ok="$2" \
-    'BEGIN { printf "%.1f %s %s %s %s %s\n", (w > 0 ? ok / w : 0), w, u, s, m, ok }' >>"$RES/$1"
-}
-# Median run: by pages/s (column 1) or by peak RSS (column 5).
-median() { # median CLIENT COL
-  [ -s "$RES/$1" ] || return 1
-  local n
-  n=$(wc -l <"$RES/$1")
-  sort -g -k"$2,$2" "$RES/$1" | sed -n "$(((n + 1) / 2))p"
-}
-
-need() { command -v "$1" >/dev/null 2>&1 || [ -x "$1" ]; }
+CLEANUP_STOPS="stop_origin2 stop_nginx"
+set_traps
+RECORD_NONE="stored no page" # what record() says of a run that stored nothing
 
 # Pages in a spate store: "status-200 rows, of them /p/N.html pages, /private/ pages".
 count_store() {
@@ -219,19 +136,9 @@ scrub() {
 
 # ---------------------------------------------------------------- preflight
 log "== spate crawl bench ($([ $QUICK = 1 ] && echo quick || echo "$RUNS runs per client")), scratch $WORK"
-if [ ! -x "$SPATE" ]; then
-  log "building spate (make -C $ROOT build)"
-  timeout 600 make -C "$ROOT" build >&2 || { echo "crawl.sh: build failed" >&2; exit 2; }
-fi
-# Measure one binary throughout, even if build/ is rebuilt meanwhile.
-SPATE_SRC=$SPATE
-SPATE_SUM=$(sha256sum "$SPATE_SRC" | cut -c1-12)
-SPATE_MTIME=$(date -u -r "$SPATE_SRC" '+%Y-%m-%d %H:%M UTC')
-cp "$SPATE_SRC" "$WORK/spate" || { echo "crawl.sh: cannot copy $SPATE_SRC" >&2; exit 2; }
-SPATE=$WORK/spate
-for p in "$TIME" timeout curl nginx ss; do
-  need "$p" || { echo "crawl.sh: $p missing (scripts/install-deps --bench)" >&2; exit 2; }
-done
+build_spate 600 make -C "$ROOT" build
+snapshot_spate
+require "$TIME" timeout curl nginx ss
 HAVE_CRAWL=0
 if timeout 10 "$SPATE" crawl --help >/dev/null 2>&1; then
   if need sqlite3; then HAVE_CRAWL=1; else fail "sqlite3 missing: cannot count spate's pages; spate rows skipped"; fi
@@ -247,43 +154,15 @@ else
   MISSING="$MISSING $PY"
 fi
 [ -z "$MISSING" ] || fail "missing peers:$MISSING (scripts/install-deps --bench); their rows are skipped"
-for f in gensite.py nginx.conf scrapy_spider.py; do
-  [ -f "$PEERS_SRC/$f" ] || { echo "crawl.sh: $PEERS_SRC/$f missing" >&2; exit 2; }
-  cp "$PEERS_SRC/$f" "$WORK/peers/"
-done
-PEERS=$WORK/peers
+copy_peers gensite.py nginx.conf scrapy_spider.py
 
 # As run.sh: raise ulimit -n as far as allowed (nginx inherits it when started here).
-WANT_NOFILE=30000
-HARD=$(ulimit -Hn)
-if [ "$HARD" != unlimited ] && [ "$HARD" -lt "$WANT_NOFILE" ]; then
-  ulimit -Hn "$WANT_NOFILE" 2>/dev/null
-  HARD=$(ulimit -Hn)
-fi
-if [ "$HARD" = unlimited ] || [ "$HARD" -ge 65536 ]; then ulimit -n 65536; else ulimit -n "$HARD"; fi
-NOFILE=$(ulimit -n)
+raise_nofile 30000 65536
 
-LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-STAMP=$(date -u +%Y-%m-%dT%H-%M-%SZ) # names the results file: when the run started
-STARTED=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
-T0=$(date +%s)
+mark_start
 
 # ---------------------------------------------------------------- site
-site_ok() {
-  [ -f "$SITE/urls.txt" ] && [ -f "$SITE/slow-urls.txt" ] && [ -f "$SITE/index.html" ] &&
-    [ "$(wc -l <"$SITE/urls.txt")" -eq "$NPAGES" ] &&
-    [ "$(find "$SITE/p" -maxdepth 1 -name '*.html' 2>/dev/null | wc -l)" -eq "$NPAGES" ]
-}
-if site_ok; then
-  log "site: $SITE has $NPAGES pages"
-else
-  log "site: generating $NPAGES pages into $SITE"
-  timeout 600 "$PY" "$PEERS/gensite.py" "$SITE" "$NPAGES" &
-  CHILD=$!
-  wait "$CHILD" || { CHILD=; echo "crawl.sh: gensite.py failed" >&2; exit 2; }
-  CHILD=
-  site_ok || { echo "crawl.sh: $SITE incomplete after gensite.py" >&2; exit 2; }
-fi
+ensure_site
 # gensite.py writes no robots.txt; without one, nobody would parse any rules.
 if [ "$(cat "$SITE/robots.txt" 2>/dev/null)" != "${ROBOTS_TXT%$'\n'}" ]; then
   printf '%s' "$ROBOTS_TXT" >"$SITE/robots.txt" || { echo "crawl.sh: cannot write $SITE/robots.txt" >&2; exit 2; }
@@ -291,43 +170,7 @@ if [ "$(cat "$SITE/robots.txt" 2>/dev/null)" != "${ROBOTS_TXT%$'\n'}" ]; then
 fi
 
 # ---------------------------------------------------------------- origin
-answers() { # answers PATH -> prints "code seconds"
-  curl -q -s --noproxy '*' --max-time 3 -o "$WORK/probe.body" -w '%{http_code} %{time_total}' "$ORIGIN$1" 2>/dev/null
-}
-listening() { ss -ltnH 'sport = :8089' 2>/dev/null | grep -q .; }
-
-ORIGIN_NOTE=
-read -r code _ < <(answers /p/0.html)
-if [ "${code:-000}" = 200 ]; then
-  ORIGIN_NOTE="reused the nginx already on 127.0.0.1:8089 (left running)"
-  log "origin: $ORIGIN_NOTE"
-  cmp -s "$WORK/probe.body" "$SITE/p/0.html" ||
-    note "the server on :8089 answers /p/0.html with other bytes than $SITE/p/0.html"
-elif listening; then
-  echo "crawl.sh: something listens on 127.0.0.1:8089 but does not answer /p/0.html with 200; not touching it" >&2
-  exit 2
-else
-  mkdir -p "$NGINX_PREFIX"
-  rm -f "$NGINX_PREFIX/nginx.pid"
-  timeout 10 nginx -c "$PEERS/nginx.conf" -p "$NGINX_PREFIX" 2>"$WORK/nginx-start.err" ||
-    { echo "crawl.sh: nginx did not start: $(cat "$WORK/nginx-start.err")" >&2; exit 2; }
-  for _ in $(seq 50); do [ -s "$NGINX_PREFIX/nginx.pid" ] && break; sleep 0.1; done
-  pid=$(cat "$NGINX_PREFIX/nginx.pid" 2>/dev/null)
-  if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q '^nginx: master'; then
-    NGINX_PID=$pid
-  else
-    echo "crawl.sh: nginx started but its pid file $NGINX_PREFIX/nginx.pid is unusable" >&2
-    exit 2
-  fi
-  for _ in $(seq 50); do
-    read -r code _ < <(answers /p/0.html)
-    [ "${code:-000}" = 200 ] && break
-    sleep 0.1
-  done
-  [ "${code:-000}" = 200 ] || { echo "crawl.sh: nginx (pid $NGINX_PID) does not answer /p/0.html" >&2; exit 2; }
-  ORIGIN_NOTE="started nginx for this run (pid $NGINX_PID), stopped at the end"
-  log "origin: $ORIGIN_NOTE"
-fi
+ensure_origin
 read -r code _ < <(answers /robots.txt)
 if [ "${code:-000}" != 200 ] || [ "$(cat "$WORK/probe.body")" != "${ROBOTS_TXT%$'\n'}" ]; then
   echo "crawl.sh: $ORIGIN/robots.txt answers ${code:-nothing}, not 200 with $SITE/robots.txt" >&2
@@ -462,16 +305,11 @@ LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 ELAPSED=$(($(date +%s) - T0))
 
 # ---------------------------------------------------------------- report
-fig() { median "$1" "${2:-1}"; }
-calc() { awk "BEGIN { $1 }"; }
 mib() { calc "printf \"%.1f\", $1 / 1024"; }
 cpu_per_k() { calc "if ($3 > 0) printf \"%.3f\", ($1 + $2) / $3 * 1000; else print \"-\""; }
 
 SP=$(fig spate)
-SP_PPS=$(echo "$SP" | awk '{ print $1 }')
-ratio() { # spate pages/s ÷ peer pages/s
-  [ -n "$SP_PPS" ] && [ -n "$1" ] && calc "if ($1 > 0) printf \"%.2f\", $SP_PPS / $1; else print \"-\""
-}
+SP_PPS=$(echo "$SP" | awk '{ print $1 }') # for ratio
 
 SPATE_HOW="crawl -o site.db -q${SPATE_CRAWL_ARGS:+ $SPATE_CRAWL_ARGS} (its defaults otherwise); SQLite store: pages, links, full-text index"
 TABLE1=$WORK/table1
@@ -515,11 +353,9 @@ TABLE2=$WORK/table2
 
 TABLE3=$WORK/table3
 SUMMARY=
-verdict() { awk "BEGIN { ${2:-}; print (($1) ? \"PASS\" : \"MISS\") }"; } # verdict EXPR [SETUP]
 {
   echo "| target | figure | verdict |"
   echo "|---|--:|---|"
-  row() { printf '| %s | %s | %s |\n' "$1" "$2" "$3"; }
   cmp_peer() { # cmp_peer LABEL SHORT PEER_PPS MIN_RATIO
     local v
     if [ -z "$SP_PPS" ] || [ -z "$3" ]; then
@@ -550,17 +386,13 @@ verdict() { awk "BEGIN { ${2:-}; print (($1) ? \"PASS\" : \"MISS\") }"; } # verd
 } >"$TABLE3"
 SUMMARY="targets: ${SUMMARY#; }"
 
-ver() { "$@" 2>&1 | head -n 1; }
-GITREV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)
-[ -n "$(git -C "$ROOT" status --porcelain -- src 2>/dev/null)" ] && GITREV="$GITREV (src/ has uncommitted changes)"
+git_rev
 FACTS=$WORK/facts
 {
   echo "- date: $STARTED (start), $(date -u '+%H:%M:%S UTC') (end); $ELAPSED s of measuring"
-  echo "- machine: nproc $(nproc), $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1), $(free -m | awk '/^Mem:/ { print $2 " MiB RAM" }')"
-  echo "- kernel: $(uname -sr); $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME"); scratch on $(df -PT "$WORK" | awk 'NR == 2 { print $2 }')"
-  echo "- load average: $LOAD_START at start, $LOAD_END at end (the machine is shared: compare within this run)"
+  machine_facts "; scratch on $(df -PT "$WORK" | awk 'NR == 2 { print $2 }')"
   echo "- ulimit -n: $NOFILE; origin: $ORIGIN_NOTE; robots.txt \`User-agent: * / Disallow: /private/\` in $SITE"
-  echo "- spate: $(ver "$SPATE" --version | sed 's/ (.*//'), $SPATE_SRC built $SPATE_MTIME, sha256 $SPATE_SUM…, tree at commit $GITREV"
+  spate_fact
   echo "- wget2: $(ver wget2 --version | sed 's/ - .*//')"
   echo "- python: $(ver "$PY" --version) ($PY); scrapy $("$PY" -c 'import scrapy; print(scrapy.__version__)' 2>/dev/null || echo missing)"
   echo "- nginx: $(ver nginx -v | sed 's/^nginx version: //'), one worker, $PEERS_SRC/nginx.conf; sqlite3 $(ver sqlite3 --version | cut -d' ' -f1)"
@@ -611,23 +443,12 @@ REPORT=$WORK/report.md
   echo
   echo "<details><summary>All runs (pages/s, wall s, user s, sys s, peak RSS KiB, pages stored)</summary>"
   echo
-  echo '```'
-  for f in "$RES"/*; do
-    [ -e "$f" ] || continue
-    sed "s|^|$(basename "$f") |" "$f"
-  done
-  echo '```'
+  all_runs
   echo
   echo "</details>"
 } >"$REPORT"
 
-mkdir -p "$ROOT/bench/results"
-OUT=$ROOT/bench/results/crawl-$STAMP.md
-cp "$REPORT" "$OUT" && cp "$REPORT" "$ROOT/bench/results/crawl-latest.md"
-echo
-cat "$REPORT"
-echo
+publish crawl-
 echo "$SUMMARY"
 echo "written: $OUT (and bench/results/crawl-latest.md); $ELAPSED s"
-[ "$FAILS" = 0 ] || { echo "crawl.sh: $FAILS run(s) failed to execute; see Notes" >&2; exit 1; }
-exit 0
+finish

@@ -16,6 +16,9 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BENCH=run.sh
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh" || exit 2
 SPATE=${SPATE:-$ROOT/build/spate}
 PEERS_SRC=${BENCH_PEERS:-/work/shared/bench-peers}
 SITE=/tmp/rig-site          # paths fixed by the peers' nginx.conf
@@ -53,72 +56,8 @@ NGINX_PID= # set only when this script started nginx
 FAILS=0
 NOTES=$WORK/notes
 : >"$NOTES"
-
-log() { echo "$*" >&2; }
-note() { echo "- $*" >>"$NOTES"; log "  note: $*"; }
-fail() { FAILS=$((FAILS + 1)); echo "- FAILED: $*" >>"$NOTES"; log "  FAILED: $*"; }
-
-stop_nginx() {
-  [ -n "$NGINX_PID" ] || return 0
-  local pid=$NGINX_PID i
-  NGINX_PID=
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for i in $(seq 50); do
-    kill -0 "$pid" 2>/dev/null || { log "nginx (pid $pid) stopped"; return 0; }
-    sleep 0.1
-  done
-  log "nginx (pid $pid) did not stop on TERM; sending KILL"
-  kill -KILL "$pid" 2>/dev/null
-}
-
-cleanup() {
-  if [ -n "$CHILD" ]; then
-    kill -TERM "$CHILD" 2>/dev/null
-    wait "$CHILD" 2>/dev/null
-    CHILD=
-  fi
-  stop_nginx
-  if [ "$KEEP" = 1 ]; then log "scratch kept in $WORK"; else rm -rf "$WORK"; fi
-}
-on_signal() {
-  log "run.sh: interrupted; cleaning up"
-  trap - EXIT INT TERM HUP
-  cleanup
-  exit 130
-}
-trap cleanup EXIT
-trap on_signal INT TERM HUP
-
-# Run a command in the background and wait, so that a signal reaches our trap at
-# once; `timeout` is outermost (it forwards TERM to its process group), GNU time
-# inside it measures the command. Sets T_RC, T_WALL, T_USER, T_SYS, T_RSS (KiB).
-run_timed() {
-  local name=$1 tmo=$2 tf=$WORK/$1.time
-  shift 2
-  rm -f "$tf"
-  timeout -k 5 "$tmo" "$TIME" -f "%e %U %S %M" -o "$tf" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
-  CHILD=$!
-  wait "$CHILD"
-  T_RC=$?
-  CHILD=
-  T_WALL='' T_USER='' T_SYS='' T_RSS=''
-  if [ -s "$tf" ]; then read -r T_WALL T_USER T_SYS T_RSS < <(tail -n 1 "$tf"); fi
-  case $T_WALL in '' | *[!0-9.]*) T_WALL= ;; esac
-}
-
-# The run executed (it may still have had failed URLs)? Else count a failure.
-executed() {
-  local label=$1
-  if [ -z "$T_WALL" ] || [ "$T_RC" -ge 124 ]; then
-    local why="exit $T_RC"
-    [ "$T_RC" = 124 ] && why="timed out"
-    [ "$T_RC" = 127 ] && why="not found"
-    fail "$label: did not run to completion ($why): $(tail -n 2 "$WORK/$label.err" 2>/dev/null | tr '\n' ' ' | cut -c1-200)"
-    return 1
-  fi
-  [ "$T_RC" = 0 ] || note "$label: exit status $T_RC ($(tail -n 1 "$WORK/$label.err" 2>/dev/null | cut -c1-160))"
-  return 0
-}
+CLEANUP_STOPS=stop_nginx
+set_traps
 
 # JSON lines out of spate, aio_fetch.py, Scrapy: "lines status200 titled".
 check_jsonl() {
@@ -144,40 +83,11 @@ print(n, ok, titled)
 EOF
 }
 
-# "pps wall user sys rss_kib ok" per run, one line each, in $RES/<client>.
-record() { # record CLIENT OK
-  if [ "${2:-0}" -eq 0 ]; then # ran, but to no effect: a failure, not a figure
-    fail "$1: ran but fetched no page (its stderr: $(tail -n 1 "$WORK/$1.err" 2>/dev/null | cut -c1-160))"
-    return
-  fi
-  awk -v w="$T_WALL" -v u="$T_USER" -v s="$T_SYS" -v m="$T_RSS" -v ok="$2" \
-    'BEGIN { printf "%.1f %s %s %s %s %s\n", (w > 0 ? ok / w : 0), w, u, s, m, ok }' >>"$RES/$1"
-}
-# Median run: by pages/s (column 1) or by wall time (column 2).
-median() { # median CLIENT COL
-  [ -s "$RES/$1" ] || return 1
-  local n
-  n=$(wc -l <"$RES/$1")
-  sort -g -k"$2,$2" "$RES/$1" | sed -n "$(((n + 1) / 2))p"
-}
-
-need() { command -v "$1" >/dev/null 2>&1 || [ -x "$1" ]; }
-
 # ---------------------------------------------------------------- preflight
 log "== spate bench ($([ $QUICK = 1 ] && echo quick || echo "$RUNS runs per client")), scratch $WORK"
-if [ ! -x "$SPATE" ]; then
-  log "building spate (make -C $ROOT build)"
-  timeout 600 make -C "$ROOT" build >&2 || { echo "run.sh: build failed" >&2; exit 2; }
-fi
-# Measure one binary throughout, even if build/ is rebuilt meanwhile.
-SPATE_SRC=$SPATE
-SPATE_SUM=$(sha256sum "$SPATE_SRC" | cut -c1-12)
-SPATE_MTIME=$(date -u -r "$SPATE_SRC" '+%Y-%m-%d %H:%M UTC')
-cp "$SPATE_SRC" "$WORK/spate" || { echo "run.sh: cannot copy $SPATE_SRC" >&2; exit 2; }
-SPATE=$WORK/spate
-for p in "$TIME" timeout curl nginx; do
-  need "$p" || { echo "run.sh: $p missing (scripts/install-deps --bench)" >&2; exit 2; }
-done
+build_spate 600 make -C "$ROOT" build
+snapshot_spate
+require "$TIME" timeout curl nginx
 MISSING=
 for p in wget2 wrk "$PY"; do need "$p" || MISSING="$MISSING $p"; done
 HAVE_AIO=0 HAVE_SCRAPY=0
@@ -186,58 +96,21 @@ HAVE_AIO=0 HAVE_SCRAPY=0
 [ -z "$MISSING" ] || fail "missing peers:$MISSING (scripts/install-deps --bench); their rows are skipped"
 need wget2 && HAVE_WGET2=1 || HAVE_WGET2=0
 need wrk && HAVE_WRK=1 || HAVE_WRK=0
-for f in gensite.py nginx.conf aio_fetch.py scrapy_spider.py rotate.lua; do
-  [ -f "$PEERS_SRC/$f" ] || { echo "run.sh: $PEERS_SRC/$f missing" >&2; exit 2; }
-  cp "$PEERS_SRC/$f" "$WORK/peers/"
-done
-PEERS=$WORK/peers
+copy_peers gensite.py nginx.conf aio_fetch.py scrapy_spider.py rotate.lua
 
 # Many sockets at once: 10,000 in flight, plus nginx's side when we start it.
-WANT_NOFILE=30000
-HARD=$(ulimit -Hn)
-if [ "$HARD" != unlimited ] && [ "$HARD" -lt "$WANT_NOFILE" ]; then
-  ulimit -Hn "$WANT_NOFILE" 2>/dev/null
-  HARD=$(ulimit -Hn)
-fi
-if [ "$HARD" = unlimited ] || [ "$HARD" -ge 65536 ]; then ulimit -n 65536; else ulimit -n "$HARD"; fi
-NOFILE=$(ulimit -n)
+raise_nofile 30000 65536
 [ "$NOFILE" -ge "$WANT_NOFILE" ] ||
   note "ulimit -n is $NOFILE (the hard limit here; raising it needs CAP_SYS_RESOURCE), not the $WANT_NOFILE wanted; enough for 10,000 in flight"
 
-LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-STAMP=$(date -u +%Y-%m-%dT%H-%M-%SZ) # names the results file: when the run started
-STARTED=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
+mark_start
 
 # ---------------------------------------------------------------- site
-site_ok() {
-  [ -f "$SITE/urls.txt" ] && [ -f "$SITE/slow-urls.txt" ] && [ -f "$SITE/index.html" ] &&
-    [ "$(wc -l <"$SITE/urls.txt")" -eq "$NPAGES" ] &&
-    [ "$(find "$SITE/p" -maxdepth 1 -name '*.html' 2>/dev/null | wc -l)" -eq "$NPAGES" ]
-}
-if site_ok; then
-  log "site: $SITE has $NPAGES pages"
-else
-  log "site: generating $NPAGES pages into $SITE"
-  timeout 600 "$PY" "$PEERS/gensite.py" "$SITE" "$NPAGES" &
-  CHILD=$!
-  wait "$CHILD" || { CHILD=; echo "run.sh: gensite.py failed" >&2; exit 2; }
-  CHILD=
-  site_ok || { echo "run.sh: $SITE incomplete after gensite.py" >&2; exit 2; }
-fi
+ensure_site
 
 # ---------------------------------------------------------------- origin
-answers() { # answers PATH -> prints "code seconds"
-  curl -q -s --noproxy '*' --max-time 3 -o "$WORK/probe.body" -w '%{http_code} %{time_total}' "$ORIGIN$1" 2>/dev/null
-}
-listening() { ss -ltnH 'sport = :8089' 2>/dev/null | grep -q .; }
-
-ORIGIN_NOTE=
-read -r code _ < <(answers /p/0.html)
-if [ "${code:-000}" = 200 ]; then
-  ORIGIN_NOTE="reused the nginx already on 127.0.0.1:8089 (left running)"
-  log "origin: $ORIGIN_NOTE"
-  cmp -s "$WORK/probe.body" "$SITE/p/0.html" ||
-    note "the server on :8089 answers /p/0.html with other bytes than $SITE/p/0.html"
+ensure_origin ", ulimit -n $NOFILE"
+if [ "$ORIGIN_REUSED" = 1 ]; then
   # Its descriptor limit decides whether it can take 10,000 connections.
   for pid in $(ss -ltnpH 'sport = :8089' 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); do
     lim=$(awk '/^Max open files/ { print $4 }' "/proc/$pid/limits" 2>/dev/null)
@@ -245,31 +118,6 @@ if [ "${code:-000}" = 200 ]; then
       [ "$lim" -ge 10100 ] || note "reused origin process $pid has ulimit -n $lim: it may not take 10,000 connections" ;;
     esac
   done
-elif listening; then
-  echo "run.sh: something listens on 127.0.0.1:8089 but does not answer /p/0.html with 200; not touching it" >&2
-  exit 2
-else
-  mkdir -p "$NGINX_PREFIX"
-  rm -f "$NGINX_PREFIX/nginx.pid"
-  # nginx inherits the ulimit -n raised above (worker_connections 20000 in the conf).
-  timeout 10 nginx -c "$PEERS/nginx.conf" -p "$NGINX_PREFIX" 2>"$WORK/nginx-start.err" ||
-    { echo "run.sh: nginx did not start: $(cat "$WORK/nginx-start.err")" >&2; exit 2; }
-  for _ in $(seq 50); do [ -s "$NGINX_PREFIX/nginx.pid" ] && break; sleep 0.1; done
-  pid=$(cat "$NGINX_PREFIX/nginx.pid" 2>/dev/null)
-  if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q '^nginx: master'; then
-    NGINX_PID=$pid
-  else
-    echo "run.sh: nginx started but its pid file $NGINX_PREFIX/nginx.pid is unusable" >&2
-    exit 2
-  fi
-  for _ in $(seq 50); do
-    read -r code _ < <(answers /p/0.html)
-    [ "${code:-000}" = 200 ] && break
-    sleep 0.1
-  done
-  [ "${code:-000}" = 200 ] || { echo "run.sh: nginx (pid $NGINX_PID) does not answer /p/0.html" >&2; exit 2; }
-  ORIGIN_NOTE="started nginx for this run (pid $NGINX_PID, ulimit -n $NOFILE), stopped at the end"
-  log "origin: $ORIGIN_NOTE"
 fi
 read -r code secs < <(answers /slow/0)
 if [ "${code:-000}" != 200 ] || awk -v s="${secs:-0}" 'BEGIN { exit !(s < 0.18) }'; then
@@ -436,10 +284,7 @@ done
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---------------------------------------------------------------- report
-# Figures of the median run: pps wall user sys rss ok
-fig() { median "$1" "${2:-1}"; }
-calc() { awk "BEGIN { $1 }"; }
-
+# Figures of the median run (fig, in lib.sh): pps wall user sys rss ok
 SP=$(fig spate)
 SP_PPS=$(echo "$SP" | awk '{ print $1 }')
 
@@ -452,10 +297,6 @@ CMDLINE=([spate]="fetch -c 100 --per-host 100, JSONL + title" [curl]="--parallel
   [wrk]="-t1 -c100 -d5s, rotate.lua")
 URLSN=([spate]=$NPAGES [curl]=$NPAGES [wget2]=$NPAGES [aio-tuned]=$NPAGES [aio-untuned]=$SUBSET
   [scrapy]=$SUBSET [wrk]="5 s")
-
-ratio() { # spate pages/s ÷ peer pages/s
-  [ -n "$SP_PPS" ] && [ -n "$1" ] && calc "if ($1 > 0) printf \"%.2f\", $SP_PPS / $1; else print \"-\""
-}
 
 TABLE1=$WORK/table1
 {
@@ -510,12 +351,10 @@ fi
 
 # Targets
 TABLE3=$WORK/table3
-verdict() { awk "BEGIN { ${2:-}; print (($1) ? \"PASS\" : \"MISS\") }"; } # verdict EXPR [SETUP]
 pps_of() { fig "$1" | awk '{ print $1 }'; }
 {
   echo "| target | figure | verdict |"
   echo "|---|--:|---|"
-  row() { printf '| %s | %s | %s |\n' "$1" "$2" "$3"; }
   cmp_peer() { # cmp_peer LABEL CLIENT MIN_RATIO
     local p r
     p=$(pps_of "$2")
@@ -557,17 +396,13 @@ pps_of() { fig "$1" | awk '{ print $1 }'; }
 } >"$TABLE3"
 
 # Machine facts
-ver() { "$@" 2>&1 | head -n 1; }
-GITREV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)
-[ -n "$(git -C "$ROOT" status --porcelain -- src 2>/dev/null)" ] && GITREV="$GITREV (src/ has uncommitted changes)"
+git_rev
 FACTS=$WORK/facts
 {
   echo "- date: $STARTED (start), $(date -u '+%H:%M:%S UTC') (end)"
-  echo "- machine: nproc $(nproc), $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1), $(free -m | awk '/^Mem:/ { print $2 " MiB RAM" }')"
-  echo "- kernel: $(uname -sr); $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
-  echo "- load average: $LOAD_START at start, $LOAD_END at end (the machine is shared: compare within this run)"
+  machine_facts
   echo "- ulimit -n: $NOFILE; origin: $ORIGIN_NOTE"
-  echo "- spate: $(ver "$SPATE" --version | sed 's/ (.*//'), $SPATE_SRC built $SPATE_MTIME, sha256 $SPATE_SUM…, tree at commit $GITREV"
+  spate_fact
   echo "  - $(ver "$SPATE" --version | sed 's/^[^(]*(//; s/)$//')"
   echo "- curl: $(ver curl --version | cut -d' ' -f1-2)"
   echo "- wget2: $(ver wget2 --version | sed 's/ - .*//')"
@@ -609,22 +444,11 @@ REPORT=$WORK/report.md
   echo
   echo "<details><summary>All runs (pages/s or req/s, wall s, user s, sys s, peak RSS KiB, ok)</summary>"
   echo
-  echo '```'
-  for f in "$RES"/*; do
-    [ -e "$f" ] || continue
-    sed "s|^|$(basename "$f") |" "$f"
-  done
-  echo '```'
+  all_runs
   echo
   echo "</details>"
 } >"$REPORT"
 
-mkdir -p "$ROOT/bench/results"
-OUT=$ROOT/bench/results/$STAMP.md
-cp "$REPORT" "$OUT" && cp "$REPORT" "$ROOT/bench/results/latest.md"
-echo
-cat "$REPORT"
-echo
+publish ""
 echo "written: $OUT (and bench/results/latest.md)"
-[ "$FAILS" = 0 ] || { echo "run.sh: $FAILS run(s) failed to execute; see Notes" >&2; exit 1; }
-exit 0
+finish

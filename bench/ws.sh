@@ -24,6 +24,9 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BENCH=ws.sh
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh" || exit 2
 SPATE=${SPATE:-$ROOT/build/spate}
 PY=/usr/bin/python3 # Debian's python, where python3-websockets lives
 DURATION=20
@@ -76,10 +79,7 @@ BUGS=$WORK/bugs
 : >"$NOTES"
 : >"$BUGS"
 
-log() { echo "$*" >&2; }
-note() { echo "- $*" >>"$NOTES"; log "  note: $*"; }
 bug() { echo "- $*" >>"$BUGS"; log "  MISBEHAVIOUR: $*"; }
-fail() { FAILS=$((FAILS + 1)); echo "- FAILED: $*" >>"$NOTES"; log "  FAILED: $*"; }
 
 stop_poll() {
   [ -n "$POLL_PID" ] || return 0
@@ -108,39 +108,16 @@ stop_server() {
     SRV_FD=
   fi
 }
-cleanup() {
-  if [ -n "$CHILD" ]; then
-    kill -TERM "$CHILD" 2>/dev/null
-    wait "$CHILD" 2>/dev/null
-    CHILD=
-  fi
-  stop_server
-  if [ "$KEEP" = 1 ]; then log "scratch kept in $WORK"; else rm -rf "$WORK"; fi
-}
-on_signal() {
-  log "ws.sh: interrupted; cleaning up"
-  trap - EXIT INT TERM HUP
-  cleanup
-  exit 130
-}
-trap cleanup EXIT
-trap on_signal INT TERM HUP
+CLEANUP_STOPS=stop_server
+set_traps
 
 val() { awk -v k="$1" '$1 == k { $1 = ""; sub(/^ /, ""); print; exit }' "$WORK/runs/$2.out" 2>/dev/null; }
 
 if [ -z "$REPORT_DIR" ]; then # the measuring; with --report, only the report below
 # ---------------------------------------------------------------- preflight
 log "== spate live hub bench, scratch $WORK"
-if [ ! -x "$SPATE" ]; then
-  log "building spate (cmake --build $ROOT/build -j2)"
-  timeout 900 cmake --build "$ROOT/build" -j2 >&2 || { echo "ws.sh: build failed" >&2; exit 2; }
-fi
-# Measure one binary throughout, even if build/ is rebuilt meanwhile.
-SPATE_SRC=$SPATE
-SPATE_SUM=$(sha256sum "$SPATE_SRC" | cut -c1-12)
-SPATE_MTIME=$(date -u -r "$SPATE_SRC" '+%Y-%m-%d %H:%M UTC')
-cp "$SPATE_SRC" "$WORK/spate" || { echo "ws.sh: cannot copy $SPATE_SRC" >&2; exit 2; }
-SPATE=$WORK/spate
+build_spate 900 cmake --build "$ROOT/build" -j2
+snapshot_spate
 "$SPATE" fetch --help 2>&1 | grep -q -- '--dashboard' ||
   { echo "ws.sh: $SPATE_SRC has no fetch --dashboard" >&2; exit 2; }
 for p in cc pkg-config curl timeout; do
@@ -160,23 +137,13 @@ if [ "$PYTHON" = 1 ]; then
 fi
 
 # 10,000 connections on each side, in two processes: each needs ~10,100 descriptors.
-WANT_NOFILE=30000
-HARD=$(ulimit -Hn)
-if [ "$HARD" != unlimited ] && [ "$HARD" -lt "$WANT_NOFILE" ]; then
-  ulimit -Hn "$WANT_NOFILE" 2>/dev/null
-  HARD=$(ulimit -Hn)
-fi
-if [ "$HARD" = unlimited ] || [ "$HARD" -ge "$WANT_NOFILE" ]; then ulimit -n "$WANT_NOFILE"; else ulimit -n "$HARD"; fi
-NOFILE=$(ulimit -n)
+raise_nofile 30000 30000
 MAXN=0
 for n in $CLIENTS "$STALL_READERS"; do [ "$n" -gt "$MAXN" ] && MAXN=$n; done
 [ "$NOFILE" -ge "$WANT_NOFILE" ] ||
   note "ulimit -n is $NOFILE (the hard limit here; raising it needs CAP_SYS_RESOURCE), not the $WANT_NOFILE wanted; $([ "$NOFILE" -gt $((MAXN + 200)) ] && echo "enough for $MAXN clients per process" || echo "NOT enough for $MAXN clients")"
 
-LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-STAMP=$(date -u +%Y-%m-%dT%H-%M-%SZ)
-STARTED=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
-T0=$(date +%s)
+mark_start
 
 # ---------------------------------------------------------------- servers
 # start_server KIND NAME: sets SRV_PID and SRV_PORT, or returns 1.
@@ -345,8 +312,7 @@ fi
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 ELAPSED=$(($(date +%s) - T0))
 ENDED=$(date -u '+%H:%M:%S UTC')
-GITREV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)
-[ -n "$(git -C "$ROOT" status --porcelain -- src 2>/dev/null)" ] && GITREV="$GITREV (src/ has uncommitted changes)"
+git_rev
 # What the report needs, so that --report can write it again from this dir.
 declare -p STARTED ENDED STAMP ELAPSED LOAD_START LOAD_END NOFILE GITREV SPATE SPATE_SRC SPATE_MTIME \
   SPATE_SUM HAVE_PY HUBS CLIENTS DURATION QUICK STALL_D STALL_READERS STALLED STALLED_SMALL NSTALL \
@@ -362,12 +328,13 @@ else
 fi
 
 # ---------------------------------------------------------------- report
-calc() { awk "BEGIN { $1 }"; }
 have() { [ -s "$WORK/runs/$1.out" ] && grep -q '^messages_per_s ' "$WORK/runs/$1.out"; }
 # RSS per client in KiB: (VmRSS with N connected, at the end of the measuring - VmRSS before) / N
 rss_per_client() {
   local r0 r1 c
   r0=$(val server_rss0_kib "$1") r1=$(val server_rss_end_kib "$1") c=$(val connected "$1")
+  # A run that did not happen (--no-python) has no values: "-", not an awk error.
+  r0=${r0:-0} r1=${r1:-0} c=${c:-0}
   calc "if ($c > 0 && $r0 > 0 && $r1 > 0) printf \"%.1f\", ($r1 - $r0) / $c; else print \"-\""
 }
 mib() { calc "if ($1 > 0) printf \"%.1f\", $1 / 1024; else print \"-\""; }
@@ -453,7 +420,6 @@ BIG=0
 for n in $CLIENTS; do [ "$n" -gt "$BIG" ] && BIG=$n; done
 TABLE3=$WORK/table3
 SUMMARY=
-verdict() { awk "BEGIN { print (($1) ? \"PASS\" : \"MISS\") }"; }
 {
   echo "| target | spate | verdict | Python websockets (same load) |"
   echo "|---|--:|---|--:|"
@@ -527,15 +493,12 @@ for f in "$WORK"/runs/*.out; do
   fi
 done
 
-ver() { "$@" 2>&1 | head -n 1; }
 FACTS=$WORK/facts
 {
   echo "- date: $STARTED (start), $ENDED (end); $ELAPSED s in all"
-  echo "- machine: nproc $(nproc), $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1), $(free -m | awk '/^Mem:/ { print $2 " MiB RAM" }')"
-  echo "- kernel: $(uname -sr); $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
-  echo "- load average: $LOAD_START at start, $LOAD_END at end (the machine is shared: compare within this run)"
+  machine_facts
   echo "- ulimit -n: $NOFILE; net.core.somaxconn $(cat /proc/sys/net/core/somaxconn); tcp_wmem $(tr '\t' ' ' </proc/sys/net/ipv4/tcp_wmem); tcp_rmem $(tr '\t' ' ' </proc/sys/net/ipv4/tcp_rmem)"
-  echo "- spate: $(ver "$SPATE" --version | sed 's/ (.*//'), $SPATE_SRC built $SPATE_MTIME, sha256 $SPATE_SUM…, tree at commit $GITREV"
+  spate_fact
   echo "- load client: bench/wsload.c (libuv $(pkg-config --modversion libuv), one thread), $(ver cc --version)"
   [ "$HAVE_PY" = 1 ] && echo "- python: $(ver "$PY" --version) ($PY), websockets $("$PY" -c 'import websockets; print(websockets.__version__)')"
 } >"$FACTS"
@@ -606,13 +569,7 @@ REPORT=$WORK/report.md
   echo "</details>"
 } >"$REPORT"
 
-mkdir -p "$ROOT/bench/results"
-OUT=$ROOT/bench/results/ws-$STAMP.md
-cp "$REPORT" "$OUT" && cp "$REPORT" "$ROOT/bench/results/ws-latest.md"
-echo
-cat "$REPORT"
-echo
+publish ws-
 echo "targets: $SUMMARY"
 echo "written: $OUT (and bench/results/ws-latest.md); $ELAPSED s"
-[ "$FAILS" = 0 ] || { echo "ws.sh: $FAILS run(s) failed to execute; see Notes" >&2; exit 1; }
-exit 0
+finish
