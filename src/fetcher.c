@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,33 +16,43 @@
 #define container_of(p, type, member)                                         \
   ((type *)(void *)((char *)(p)-offsetof(type, member)))
 
-/* A socket curl polls through us. Connection sockets (opened through
- * open_socket) get their poll handle when opened and keep it until curl
- * closes them through close_socket, the pair curl documents for sockets
- * an application opens. Between transfers on a kept-alive connection curl
- * says CURL_POLL_REMOVE and, for the next request, asks for the same
- * events again; re-registering with epoll each time cost five epoll_ctl
- * calls per request (libuv's fd check, add, delete...), so the handle
- * stays polling, marked idle, and is stopped only if the idle socket does
- * become ready (the peer closed it, say). Any other socket curl polls (its
- * resolver's socketpair, which it closes itself) gets a transient handle,
- * closed at CURL_POLL_REMOVE. */
+/* A socket curl polls through us. The sockets are watched in an epoll set
+ * of the fetcher's own, which libuv polls as one descriptor (f->epoll):
+ * a connection costs an EPOLL_CTL_ADD and a MOD when curl turns from
+ * waiting for the connect to reading, and nothing at close (closing a
+ * descriptor takes it out of the set). One uv_poll_t per socket cost
+ * eight calls per connection (libuv checks the descriptor with an ADD and
+ * a DEL, sets it non-blocking again, and changes events by DEL and ADD).
+ *
+ * Connection sockets (opened through open_socket) are recorded when
+ * opened and forgotten when curl closes them through close_socket, the
+ * pair curl documents for sockets an application opens. Between
+ * transfers on a kept-alive connection curl says CURL_POLL_REMOVE and,
+ * for the next request, asks for the same events again: the socket stays
+ * in the set, marked idle, and leaves it only if it becomes ready while
+ * idle (the peer closed it, say). Any other socket curl polls (its
+ * resolver's socketpair, which it closes itself) is transient: it leaves
+ * the set at CURL_POLL_REMOVE. */
 struct fsock {
-  uv_poll_t poll;
   curl_socket_t fd;
   struct fetcher_lane *lane;
-  int ev;        /* UV_READABLE | UV_WRITABLE being polled; 0: stopped */
-  int idle;      /* curl is not watching it (CURL_POLL_REMOVE) */
-  int transient; /* not a connection socket: closed at CURL_POLL_REMOVE */
+  uint32_t ev;    /* EPOLLIN | EPOLLOUT asked for, while registered */
+  int registered; /* in the fetcher's epoll set */
+  int idle;       /* curl is not watching it (CURL_POLL_REMOVE) */
+  int transient;  /* not a connection socket: dropped at CURL_POLL_REMOVE */
 };
+
+#define EPOLL_BATCH 256 /* events taken per wake-up */
 
 static void check_done(struct fetcher_lane *l);
 
 static void handle_closed(uv_handle_t *h)
 {
   struct fetcher *f = h->data;
-  if (h->type == UV_POLL)
-    free(container_of((uv_poll_t *)h, struct fsock, poll));
+  if (h == (uv_handle_t *)&f->epoll) {
+    close(f->epfd);
+    f->epfd = -1;
+  }
   if (--f->open_handles == 0 && f->closing && f->closed_cb)
     f->closed_cb(f);
 }
@@ -51,13 +62,17 @@ static struct fsock *sock_find(const struct fetcher *f, curl_socket_t fd)
   return fd >= 0 && fd < f->nsocks ? f->socks[fd] : NULL;
 }
 
-static void sock_close(struct fetcher *f, struct fsock *s)
+/* Forgets s; with unwatch, takes it out of the set first (for a socket
+ * that stays open). */
+static void sock_drop(struct fetcher *f, struct fsock *s, int unwatch)
 {
+  if (unwatch && s->registered)
+    epoll_ctl(f->epfd, EPOLL_CTL_DEL, s->fd, NULL);
   f->socks[s->fd] = NULL;
-  uv_close((uv_handle_t *)&s->poll, handle_closed);
+  free(s);
 }
 
-/* A handle for fd, recorded under it; NULL when out of memory. */
+/* A record for fd; NULL when out of memory. */
 static struct fsock *sock_new(struct fetcher *f, curl_socket_t fd,
                               int transient)
 {
@@ -74,28 +89,40 @@ static struct fsock *sock_new(struct fetcher *f, curl_socket_t fd,
     f->socks = t;
     f->nsocks = n;
   }
-  /* A handle still recorded here belongs to a descriptor closed behind
-   * our back (no path is known to do that): it goes, or it would poll
-   * the new socket's number in its stead. */
+  /* A record still here belongs to a descriptor closed behind our back
+   * (no path is known to do that; its close took it out of the set). */
   if (f->socks[fd])
-    sock_close(f, f->socks[fd]);
+    sock_drop(f, f->socks[fd], 0);
   struct fsock *s = calloc(1, sizeof(*s));
   if (!s)
     return NULL;
-  if (uv_poll_init_socket(f->loop, &s->poll, fd)) {
-    free(s);
-    return NULL;
-  }
   s->fd = fd;
   s->transient = transient;
-  s->poll.data = f;
-  f->open_handles++;
   f->socks[fd] = s;
   return s;
 }
 
+/* Watches s for ev. Returns 0, or -1 when epoll refuses. */
+static int sock_watch(struct fetcher *f, struct fsock *s, uint32_t ev)
+{
+  struct epoll_event e = {.events = ev, .data.fd = s->fd};
+  int op = s->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+  int rc = epoll_ctl(f->epfd, op, s->fd, &e);
+  /* Our record and the set disagree (the descriptor was closed and its
+   * number reused, say): do what the set needs. */
+  if (rc && op == EPOLL_CTL_MOD && errno == ENOENT)
+    rc = epoll_ctl(f->epfd, EPOLL_CTL_ADD, s->fd, &e);
+  else if (rc && op == EPOLL_CTL_ADD && errno == EEXIST)
+    rc = epoll_ctl(f->epfd, EPOLL_CTL_MOD, s->fd, &e);
+  if (rc)
+    return -1;
+  s->registered = 1;
+  s->ev = ev;
+  return 0;
+}
+
 /* CURLOPT_OPENSOCKETFUNCTION, clientp the transfer: the SSRF guard when
- * it is on, and the socket's poll handle. */
+ * it is on, and the socket's record. */
 static curl_socket_t open_socket(void *clientp, curlsocktype purpose,
                                  struct curl_sockaddr *addr)
 {
@@ -111,38 +138,50 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose,
   return fd;
 }
 
-/* CURLOPT_CLOSESOCKETFUNCTION: the poll handle goes before the
- * descriptor, which libuv still needs to take it out of epoll. */
+/* CURLOPT_CLOSESOCKETFUNCTION: closing takes the socket out of the set. */
 static int close_socket(void *clientp, curl_socket_t fd)
 {
   struct fetcher *f = clientp;
   struct fsock *s = sock_find(f, fd);
   if (s)
-    sock_close(f, s);
+    sock_drop(f, s, 0);
   return close(fd);
 }
 
-static void on_poll(uv_poll_t *h, int status, int events)
+/* The epoll set is ready: hand each socket's events to its lane's curl. */
+static void on_epoll(uv_poll_t *h, int status, int events)
 {
-  struct fsock *s = container_of(h, struct fsock, poll);
-  struct fetcher_lane *l = s->lane;
-  int flags = 0;
-  if (s->idle) {
-    /* Ready while no transfer uses it: curl would ignore the event, and
-     * level-triggered polling would repeat it. curl finds out whether the
-     * connection is still usable when it next picks it. */
-    uv_poll_stop(h);
-    s->ev = 0;
-    return;
+  struct fetcher *f = h->data;
+  struct epoll_event evs[EPOLL_BATCH];
+  (void)status;
+  (void)events;
+  int n = epoll_wait(f->epfd, evs, EPOLL_BATCH, 0);
+  for (int i = 0; i < n && !f->closing; i++) {
+    curl_socket_t fd = evs[i].data.fd;
+    uint32_t e = evs[i].events;
+    struct fsock *s = sock_find(f, fd);
+    if (!s || s->idle) {
+      /* Ready while no transfer uses it: curl would ignore the event,
+       * and level-triggered polling would repeat it. curl finds out
+       * whether the connection is still usable when it next picks it. */
+      epoll_ctl(f->epfd, EPOLL_CTL_DEL, fd, NULL);
+      if (s)
+        s->registered = 0;
+      continue;
+    }
+    int flags = 0;
+    if (e & (EPOLLERR | EPOLLHUP)) /* curl finds out which by reading */
+      e |= s->ev;
+    if (e & EPOLLERR)
+      flags |= CURL_CSELECT_ERR;
+    if (e & EPOLLIN)
+      flags |= CURL_CSELECT_IN;
+    if (e & EPOLLOUT)
+      flags |= CURL_CSELECT_OUT;
+    struct fetcher_lane *l = s->lane; /* s may go in the call */
+    curl_multi_socket_action(l->multi, fd, flags, &l->running);
+    check_done(l);
   }
-  if (status < 0)
-    flags = CURL_CSELECT_ERR;
-  if (events & UV_READABLE)
-    flags |= CURL_CSELECT_IN;
-  if (events & UV_WRITABLE)
-    flags |= CURL_CSELECT_OUT;
-  curl_multi_socket_action(l->multi, s->fd, flags, &l->running);
-  check_done(l);
 }
 
 static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp,
@@ -151,29 +190,28 @@ static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp,
   (void)e;
   struct fetcher_lane *l = userp;
   struct fetcher *f = l->f;
-  struct fsock *s = socketp ? socketp : sock_find(f, fd);
+  /* By descriptor, not socketp: a record is freed when its socket is
+   * closed, and the number may be another socket's by now. */
+  (void)socketp;
+  struct fsock *s = sock_find(f, fd);
   if (what == CURL_POLL_REMOVE) {
     if (s && s->transient)
-      sock_close(f, s);
+      sock_drop(f, s, 1);
     else if (s)
       s->idle = 1;
     return 0;
   }
   if (!s && !(s = sock_new(f, fd, 1)))
     return -1;
-  if (!socketp)
-    curl_multi_assign(l->multi, fd, s);
   s->lane = l;
   s->idle = 0;
-  int ev = 0;
+  uint32_t ev = 0;
   if (what & CURL_POLL_IN)
-    ev |= UV_READABLE;
+    ev |= EPOLLIN;
   if (what & CURL_POLL_OUT)
-    ev |= UV_WRITABLE;
-  if (ev != s->ev) {
-    uv_poll_start(&s->poll, ev, on_poll);
-    s->ev = ev;
-  }
+    ev |= EPOLLOUT;
+  if ((!s->registered || ev != s->ev) && sock_watch(f, s, ev))
+    return -1;
   return 0;
 }
 
@@ -397,6 +435,18 @@ int fetcher_init(struct fetcher *f, uv_loop_t *loop,
     curl_multi_setopt(l->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
     curl_multi_setopt(l->multi, CURLMOPT_TIMERDATA, l);
   }
+  f->epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (f->epfd < 0 || uv_poll_init(loop, &f->epoll, f->epfd)) {
+    int err = f->epfd < 0 ? -errno : -ENOMEM;
+    if (f->epfd >= 0)
+      close(f->epfd);
+    for (int i = 0; i < f->nlanes; i++)
+      curl_multi_cleanup(f->lanes[i].multi);
+    return err;
+  }
+  f->epoll.data = f;
+  f->open_handles++;
+  uv_poll_start(&f->epoll, UV_READABLE, on_epoll);
   /* Handles only once nothing can fail: a failure above leaves the loop
    * as it was. */
   for (int i = 0; i < f->nlanes; i++) {
@@ -618,14 +668,15 @@ void fetcher_close(struct fetcher *f, void (*closed)(struct fetcher *f))
   free(f->pool);
   f->pool = NULL;
   f->npool = 0;
-  /* Every socket should be closed by now; a handle left over (a socket
-   * curl never closed through us) is closed all the same. */
+  /* Every socket should be closed by now; a record left over (a socket
+   * curl never closed through us) goes with the set. */
   for (int fd = 0; fd < f->nsocks; fd++)
     if (f->socks[fd])
-      sock_close(f, f->socks[fd]);
+      sock_drop(f, f->socks[fd], 0);
   free(f->socks);
   f->socks = NULL;
   f->nsocks = 0;
+  uv_close((uv_handle_t *)&f->epoll, handle_closed);
   for (int i = 0; i < f->nlanes; i++)
     uv_close((uv_handle_t *)&f->lanes[i].timer, handle_closed);
   uv_close((uv_handle_t *)&f->sweep, handle_closed);

@@ -102,9 +102,12 @@ struct fetcher {
   int closing;
   void (*closed_cb)(struct fetcher *f);
   int open_handles;
-  /* The sockets being polled, by descriptor (fetcher.c's struct fsock). */
+  /* The sockets curl polls, by descriptor (fetcher.c's struct fsock), and
+   * the epoll set they are watched in, which libuv polls as one. */
   struct fsock **socks;
   int nsocks;
+  int epfd;
+  uv_poll_t epoll;
 };
 
 /* concurrency sizes the number of lanes. */
