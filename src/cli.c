@@ -749,12 +749,13 @@ struct closer {
   struct sink *sink;
   int rc;
   int signals, signum;
+  char *msg;
 };
 
 static void closer_main(void *arg)
 {
   struct closer *c = arg;
-  c->rc = sink_close(c->sink);
+  c->rc = sink_close_msg(c->sink, c->msg);
   uv_async_send(&c->done);
 }
 
@@ -777,13 +778,14 @@ static void closer_signal(uv_signal_t *sig, int signum)
 /* Closes sink; returns its result, and in *signum a signal that came in
  * meanwhile (0 if none). signals: how many the run has already seen, so a
  * second Ctrl-C still exits at once. */
-int cli_close_sink(struct sink *sink, int signals, int *signum)
+int cli_close_sink(struct sink *sink, int signals, int *signum,
+                   char msg[SINK_ERRMSG_MAX])
 {
-  struct closer c = {.sink = sink, .signals = signals};
+  struct closer c = {.sink = sink, .signals = signals, .msg = msg};
   uv_thread_t th;
   *signum = 0;
   if (uv_loop_init(&c.loop))
-    return sink_close(sink);
+    return sink_close_msg(sink, msg);
   uv_async_init(&c.loop, &c.done, closer_done);
   c.done.data = &c;
   uv_signal_init(&c.loop, &c.sigint);
@@ -792,7 +794,7 @@ int cli_close_sink(struct sink *sink, int signals, int *signum)
   uv_signal_start(&c.sigint, closer_signal, SIGINT);
   uv_signal_start(&c.sigterm, closer_signal, SIGTERM);
   if (uv_thread_create(&th, closer_main, &c)) {
-    c.rc = sink_close(sink);
+    c.rc = sink_close_msg(sink, msg);
     closer_done(&c.done);
   } else {
     uv_run(&c.loop, UV_RUN_DEFAULT);
@@ -920,7 +922,8 @@ static int run_fetch(struct fetch_cli *fc, char **args, int nargs)
   for (int i = 0; i < nloops; i++)
     if (loops[i].s.nsignals > seen)
       seen = loops[i].s.nsignals;
-  rc = cli_close_sink(sink, seen, &late_signal);
+  char werr[SINK_ERRMSG_MAX] = "";
+  rc = cli_close_sink(sink, seen, &late_signal, werr);
   sink = NULL;
   struct scheduler_stats *st = malloc(sizeof(*st));
   int interrupted = late_signal, sink_failed = 0;
@@ -943,7 +946,7 @@ static int run_fetch(struct fetch_cli *fc, char **args, int nargs)
   } else if (rc || sink_failed) {
     if (rc != -EPIPE)
       fprintf(stderr, "spate fetch: writing results failed: %s\n",
-              strerror(rc ? -rc : EIO));
+              werr[0] ? werr : strerror(rc ? -rc : EIO));
     code = CLI_EXIT_OUTPUT;
   } else if (interrupted) {
     code = 128 + interrupted;

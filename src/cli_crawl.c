@@ -170,6 +170,9 @@ static int run_crawl(struct fetch_cli *fc, char **seeds, int nseeds)
       .notify = scheduler_notify,
       .notify_arg = sh,
   };
+  const char *fail_host = getenv("SPATE_TEST_FAIL_HOST");
+  if (fail_host)
+    fo.fail_host_every = (unsigned)strtoul(fail_host, NULL, 10);
   rc = frontier_open(&fr, &fo, err);
   if (rc) {
     fprintf(stderr, "spate crawl: %s\n", err);
@@ -266,7 +269,8 @@ static int run_crawl(struct fetch_cli *fc, char **seeds, int nseeds)
   live = NULL;
 
   int late_signal;
-  rc = cli_close_sink(sink, loop->s.nsignals, &late_signal);
+  char werr[SINK_ERRMSG_MAX] = "";
+  rc = cli_close_sink(sink, loop->s.nsignals, &late_signal, werr);
   sink = NULL;
   struct frontier_stats fs;
   frontier_get_stats(fr, &fs);
@@ -285,7 +289,7 @@ static int run_crawl(struct fetch_cli *fc, char **seeds, int nseeds)
 
   if (rc || loop->s.sink_failed) {
     fprintf(stderr, "spate crawl: writing %s failed: %s\n", path,
-            strerror(rc ? -rc : EIO));
+            werr[0] ? werr : strerror(rc ? -rc : EIO));
     code = CLI_EXIT_OUTPUT;
   } else if (interrupted) {
     if (!fc->quiet)

@@ -9,6 +9,7 @@
 #include "input.h"
 #include "scheduler.h"
 #include "scope.h"
+#include "sink.h"
 
 #include <stdio.h>
 #include <uv.h>
@@ -66,9 +67,11 @@ void cli_run_loops(struct run_loop *loops, int nloops,
                    struct scheduler_shared *sh, struct input *in,
                    struct frontier *fr, int show);
 /* Closes sink on a thread while watching SIGINT/SIGTERM (signals: how
- * many the run saw already). Returns sink_close's result; *signum is a
- * signal that came in meanwhile, or 0. */
-int cli_close_sink(struct sink *sink, int signals, int *signum);
+ * many the run saw already). Returns sink_close's result, with its
+ * message in msg ("" when none); *signum is a signal that came in
+ * meanwhile, or 0. */
+int cli_close_sink(struct sink *sink, int signals, int *signum,
+                   char msg[SINK_ERRMSG_MAX]);
 void cli_usage_crawl(FILE *out);
 /* The dashboard's Stop (arg: the run's scheduler_shared). */
 void cli_request_stop(void *shared);

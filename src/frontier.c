@@ -52,7 +52,8 @@ struct hosts {
   size_t n, cap;
   uint32_t *slot; /* index + 1, 0 = empty; nslots a power of two */
   size_t nslots;
-  size_t next; /* round-robin position */
+  size_t next;                  /* round-robin position */
+  unsigned fail_every, created; /* frontier_options.fail_host_every */
 };
 
 struct frontier {
@@ -161,6 +162,8 @@ static struct fhost *host_of(struct hosts *hs, const char *key)
   uint32_t *sl = host_slot(hs, key, len);
   if (*sl)
     return &hs->v[*sl - 1];
+  if (hs->fail_every && ++hs->created % hs->fail_every == 0)
+    return NULL; /* the testing aid: as if out of memory */
   if (hs->n == hs->cap) {
     size_t nc = hs->cap ? hs->cap * 2 : 16;
     struct fhost *v = realloc(hs->v, nc * sizeof(*v));
@@ -186,11 +189,15 @@ static void hosts_free(struct hosts *hs)
   memset(hs, 0, sizeof(*hs));
 }
 
-static void host_queued(void *arg, const char *host, int64_t n)
+/* A host the writer cannot record would have its URLs never taken: the
+ * crawl fails to open instead of waiting for them forever. */
+static int host_queued(void *arg, const char *host, int64_t n)
 {
   struct fhost *h = host_of(arg, host);
-  if (h)
-    h->queued = n;
+  if (!h)
+    return -ENOMEM;
+  h->queued = n;
+  return 0;
 }
 
 static uint64_t now_ms(void)
@@ -360,6 +367,7 @@ int frontier_open(struct frontier **out, const struct frontier_options *o,
     seen_free(&fr->seen);
   fr->max_pages = o->max_pages;
   fr->host_cap = o->host_cap;
+  fr->hosts.fail_every = o->fail_host_every;
   fr->notify = o->notify;
   fr->notify_arg = o->notify_arg;
   rc = store_open(&fr->store, o->path, err);
@@ -405,7 +413,7 @@ int frontier_open(struct frontier **out, const struct frontier_options *o,
   return 0;
 
 fail_msg:
-  snprintf(err, 256, "%s: %s", o->path, store_errmsg(fr->store));
+  snprintf(err, 256, "%s", store_errmsg(fr->store)); /* names the file */
 fail:
   store_items_free(items, n);
   store_close(fr->store);

@@ -47,6 +47,9 @@ struct frontier_options {
    * host (Crawl-delay, --rate) cannot fill the loops' admitted jobs and
    * starve the others. <= 0: no limit. */
   int64_t host_cap;
+  /* Testing aid (SPATE_TEST_FAIL_HOST): every Nth host the writer would
+   * record fails as if out of memory; 0: never. */
+  unsigned fail_host_every;
   /* Wakes the loops (thread-safe). */
   void (*notify)(void *arg);
   void *notify_arg;

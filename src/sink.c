@@ -277,6 +277,11 @@ static void sink_free(struct sink *s)
 
 int sink_close(struct sink *s)
 {
+  return sink_close_msg(s, NULL);
+}
+
+int sink_close_msg(struct sink *s, char msg[SINK_ERRMSG_MAX])
+{
   char err[SINK_ERRMSG_MAX];
   pthread_mutex_lock(&s->lock);
   s->closing = 1;
@@ -289,6 +294,8 @@ int sink_close(struct sink *s)
   if (rc)
     set_error(s, rc, err);
   rc = sink_error(s);
+  if (msg)
+    snprintf(msg, SINK_ERRMSG_MAX, "%s", rc ? sink_errmsg(s) : "");
   sink_free(s);
   return rc;
 }

@@ -74,6 +74,9 @@ int sink_submit_many(struct sink *s, struct result **v, size_t n,
  * closes the output and frees s (even on error). No sink_submit may run
  * concurrently or afterwards. Returns 0 or the first write error. */
 int sink_close(struct sink *s);
+/* As sink_close, and copies the error's message (sink_errmsg; "" when
+ * none) to msg. */
+int sink_close_msg(struct sink *s, char msg[SINK_ERRMSG_MAX]);
 
 /* The first write error so far (negative errno), 0 if none. Thread-safe. */
 int sink_error(const struct sink *s);

@@ -750,7 +750,7 @@ int store_requeue_in_flight(struct store *s, size_t *n)
 }
 
 int store_queued_hosts(struct store *s,
-                       void (*each)(void *arg, const char *host, int64_t n),
+                       int (*each)(void *arg, const char *host, int64_t n),
                        void *arg)
 {
   sqlite3_stmt *st;
@@ -762,7 +762,11 @@ int store_queued_hosts(struct store *s,
     return fail_db(s, rc, "cannot read the frontier");
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     const char *h = (const char *)sqlite3_column_text(st, 0);
-    each(arg, h ? h : "", sqlite3_column_int64(st, 1));
+    int e = each(arg, h ? h : "", sqlite3_column_int64(st, 1));
+    if (e) {
+      sqlite3_finalize(st);
+      return fail(s, e, "out of memory");
+    }
   }
   sqlite3_finalize(st);
   return rc == SQLITE_DONE ? 0 : fail_db(s, rc, "cannot read the frontier");

@@ -111,9 +111,10 @@ int store_take(struct store *s, size_t max, struct store_item **items,
 int store_take_host(struct store *s, const char *host, size_t max,
                     struct store_item **items, size_t *n);
 /* Calls each(arg, host, n) for every host with n > 0 queued URLs
- * (committed and in the open transaction). */
+ * (committed and in the open transaction). each returns 0, or a negative
+ * errno (it had no memory for the host) that ends the walk with it. */
 int store_queued_hosts(struct store *s,
-                       void (*each)(void *arg, const char *host, int64_t n),
+                       int (*each)(void *arg, const char *host, int64_t n),
                        void *arg);
 void store_items_free(struct store_item *items, size_t n);
 

@@ -14,7 +14,7 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from spatetest import SPATE, Origin, check, finish, wait_for
 
@@ -273,6 +273,37 @@ def test_admit_without_memory(o):
     check(q(db, "SELECT count(*) FROM pages")[0][0] ==
           q(db, "SELECT count(DISTINCT url) FROM pages")[0][0],
           "a page stored twice")
+
+
+def test_host_without_memory(o):
+    """A host the crawl's writer cannot record (no memory for it) ends the
+    crawl with a clear error instead of leaving its URLs queued forever, at
+    open and in the middle of a crawl; the same command without the fault
+    then finishes it (fault injected: SPATE_TEST_FAIL_HOST=N fails every Nth
+    host the writer would record)."""
+    db = db_path("nohost-open")
+    p = subprocess.run([SPATE, "crawl", "--no-progress", o.url("/"), "-o", db],
+                       capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, SPATE_TEST_FAIL_HOST="1"))
+    check(p.returncode not in (0, 1) and "out of memory" in p.stderr,
+          f"seed host without memory: exit {p.returncode} {p.stderr[-300:]}")
+    # A redirect to the same origin under another name: a second host,
+    # first met in the middle of the crawl.
+    other = f"http://localhost:{o.port}/p/1.html"
+    seed = o.url("/redirect-to?url=" + quote(other, safe=""))
+    db = db_path("nohost-mid")
+    args = [SPATE, "crawl", "--no-progress", seed, "-o", db,
+            "--allow-private", "--max-depth", "1", "--scope",
+            f"regex:^http://(127\\.0\\.0\\.1|localhost):{o.port}/"]
+    p = subprocess.run(args, capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, SPATE_TEST_FAIL_HOST="2"))
+    check(p.returncode not in (0, 1) and "out of memory" in p.stderr,
+          f"new host without memory: exit {p.returncode} {p.stderr[-300:]}")
+    check(other not in pages(db), "the new host's page stored anyway")
+    p = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    check(p.returncode == 0, f"resumed: exit {p.returncode} {p.stderr[-300:]}")
+    pg = pages(db)
+    check(other in pg and seed in pg, f"resumed crawl stored {sorted(pg)}")
 
 
 def test_prefix_scope(o):
@@ -759,6 +790,7 @@ try:
         test_url_length_cap(origin)
         test_max_depth_1(origin)
         test_admit_without_memory(origin)
+        test_host_without_memory(origin)
         test_prefix_scope(origin)
         test_include_exclude(origin)
         test_max_pages(origin)
