@@ -338,6 +338,7 @@ struct origin {
   char *host;
   int port, pages, latency_ms;
   uint32_t seed;
+  unsigned fail_accept_every, accepts;
   FILE *log;
   /* From struct site_opts; robots NULL is the default robots file. */
   int robots_status;
@@ -2279,6 +2280,8 @@ static void conn_shutdown(struct conn *c)
 static int on_accept(struct tcpserver *s)
 {
   struct origin *o = s->data;
+  if (o->fail_accept_every && ++o->accepts % o->fail_accept_every == 0)
+    return -1; /* the testing aid: as if calloc had failed */
   struct conn *c = calloc(1, sizeof *c);
   if (!c)
     return -1;
@@ -3206,6 +3209,7 @@ static int origin_start_site(struct origin **out, uv_loop_t *loop,
   o->pages = pages;
   o->seed = opt->seed;
   o->latency_ms = opt->latency_ms > 0 ? opt->latency_ms : 0;
+  o->fail_accept_every = opt->fail_accept_every;
   o->api_period =
       (uint64_t)(opt->api_period_ms > 0 ? opt->api_period_ms : API_PERIOD_MS);
   o->feed_period = (uint64_t)(opt->feed_period_ms > 0 ? opt->feed_period_ms
@@ -3485,6 +3489,9 @@ int origin_main(int argc, char **argv)
   int64_t v;
 
   origin_options_init(&opt);
+  const char *fail = getenv("SPATE_TEST_FAIL_ACCEPT"); /* spate(1) */
+  if (fail)
+    opt.fail_accept_every = (unsigned)strtoul(fail, NULL, 10);
   memset(&cli, 0, sizeof cli);
   optind = 0; /* glibc: start over, whoever parsed before us */
   opterr = 0; /* our own one-line messages */

@@ -33,6 +33,9 @@ struct origin_options {
   int api_period_ms;    /* default 1000 */
   int feed_period_ms;   /* default 1000 */
   int stream_period_ms; /* default 200 */
+  /* Testing aid (SPATE_TEST_FAIL_ACCEPT): every Nth connection finds no
+   * memory and is closed unanswered, as under memory pressure; 0: never. */
+  unsigned fail_accept_every;
 };
 
 /* Fills opt with the defaults (127.0.0.1, port 0, 1000 pages, seed 7,

@@ -691,10 +691,11 @@ def test_hostile(cl):
 
 # ---- the crawler-test options (an origin each) ----------------------------
 
-def start_origin(*args):
+def start_origin(*args, env=None):
     """A quiet origin with args; (process, port)."""
     proc = subprocess.Popen([SPATE, "origin", "--port", "0", "--quiet",
-                             *args], stdout=subprocess.PIPE, text=True)
+                             *args], stdout=subprocess.PIPE, text=True,
+                            env=env)
     line = proc.stdout.readline()
     m = re.search(r":(\d+)/ ", line)
     if not m:
@@ -733,6 +734,48 @@ def test_robots_status():
         check(out.startswith(b"HTTP/1.1 100 ") and out.endswith(b"\r\n\r\n")
               and b"Content-Length" not in out,
               f"--robots-status 100: a head, then a close: {out!r}")
+    finally:
+        stop_origin(proc)
+
+
+def test_accept_without_memory():
+    """A connection the server has no memory for is taken off the listen
+    queue into the spare handle and closed unanswered, and the next one is
+    served (SPATE_TEST_FAIL_ACCEPT=2: every other connection finds no
+    memory): exact alternation one at a time, every connection of a burst
+    answered or closed (none left hanging), and the server goes on."""
+    proc, port = start_origin(
+        "--pages", "10",
+        env=dict(os.environ, SPATE_TEST_FAIL_ACCEPT="2"))
+
+    def connect():
+        return socket.create_connection(("127.0.0.1", port), timeout=5)
+
+    def served(s):
+        data = b""
+        try:
+            s.sendall(b"GET /p/1.html HTTP/1.1\r\nHost: x\r\n"
+                      b"Connection: close\r\n\r\n")
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except (ConnectionResetError, BrokenPipeError):
+            pass  # closed unanswered
+        finally:
+            s.close()
+        return data.startswith(b"HTTP/1.1 200 ")
+
+    try:
+        seq = [served(connect()) for _ in range(6)]
+        check(seq == [True, False] * 3, f"one at a time: {seq}")
+        burst = [connect() for _ in range(20)]
+        got = [served(s) for s in burst]  # a hang raises socket.timeout
+        check(10 <= got.count(True) < 20,
+              f"burst: {got.count(True)} of 20 served")
+        after = [served(connect()) for _ in range(2)]
+        check(after.count(True) >= 1, f"served after the burst: {after}")
     finally:
         stop_origin(proc)
 
@@ -1527,7 +1570,8 @@ def main():
         check(proc.poll() is None, "the origin is still running")
         test_cli()
         for t in (test_robots_status, test_bad_site_options,
-                  test_live_periods, test_down_up):
+                  test_live_periods, test_down_up,
+                  test_accept_without_memory):
             try:
                 t()
             except Exception as e:
