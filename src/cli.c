@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include "cli_impl.h"
+#include "failpoint.h"
 #include "live.h"
 
 #include "extract.h"
@@ -389,10 +390,7 @@ void cli_defaults(struct fetch_cli *fc, const char *cmd)
   memset(fc, 0, sizeof(*fc));
   fc->cmd = cmd;
   struct scheduler_options *o = &fc->so;
-  /* Testing aid, see scheduler_options.fail_admit_every. */
-  const char *fail = getenv("SPATE_TEST_FAIL_ADMIT");
-  if (fail)
-    o->fail_admit_every = (unsigned)strtoul(fail, NULL, 10);
+  o->fail_admit_every = failpoint_every("SPATE_TEST_FAIL_ADMIT");
   o->concurrency = 256;
   o->per_host = 16;
   o->rate = 0;

@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include "cli_impl.h"
+#include "failpoint.h"
 #include "live.h"
 #include "origin.h"
 #include "result.h"
@@ -170,9 +171,7 @@ static int run_crawl(struct fetch_cli *fc, char **seeds, int nseeds)
       .notify = scheduler_notify,
       .notify_arg = sh,
   };
-  const char *fail_host = getenv("SPATE_TEST_FAIL_HOST");
-  if (fail_host)
-    fo.fail_host_every = (unsigned)strtoul(fail_host, NULL, 10);
+  fo.fail_host_every = failpoint_every("SPATE_TEST_FAIL_HOST");
   rc = frontier_open(&fr, &fo, err);
   if (rc) {
     fprintf(stderr, "spate crawl: %s\n", err);

@@ -1,5 +1,6 @@
 #include "frontier.h"
 
+#include "failpoint.h"
 #include "input.h"
 #include "store.h"
 #include "url.h"
@@ -52,8 +53,9 @@ struct hosts {
   size_t n, cap;
   uint32_t *slot; /* index + 1, 0 = empty; nslots a power of two */
   size_t nslots;
-  size_t next;                  /* round-robin position */
-  unsigned fail_every, created; /* frontier_options.fail_host_every */
+  size_t next;         /* round-robin position */
+  unsigned fail_every; /* frontier_options.fail_host_every */
+  uint64_t created;    /* hosts about to be recorded, for it */
 };
 
 struct frontier {
@@ -162,8 +164,8 @@ static struct fhost *host_of(struct hosts *hs, const char *key)
   uint32_t *sl = host_slot(hs, key, len);
   if (*sl)
     return &hs->v[*sl - 1];
-  if (hs->fail_every && ++hs->created % hs->fail_every == 0)
-    return NULL; /* the testing aid: as if out of memory */
+  if (failpoint_hit(hs->fail_every, &hs->created))
+    return NULL; /* as if out of memory */
   if (hs->n == hs->cap) {
     size_t nc = hs->cap ? hs->cap * 2 : 16;
     struct fhost *v = realloc(hs->v, nc * sizeof(*v));

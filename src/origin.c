@@ -143,6 +143,7 @@
 #include "origin.h"
 
 #include "buf.h"
+#include "failpoint.h"
 #include "tcpserver.h"
 
 #include <errno.h>
@@ -338,7 +339,8 @@ struct origin {
   char *host;
   int port, pages, latency_ms;
   uint32_t seed;
-  unsigned fail_accept_every, accepts;
+  unsigned fail_accept_every;
+  uint64_t accepts; /* for fail_accept_every */
   FILE *log;
   /* From struct site_opts; robots NULL is the default robots file. */
   int robots_status;
@@ -2280,8 +2282,8 @@ static void conn_shutdown(struct conn *c)
 static int on_accept(struct tcpserver *s)
 {
   struct origin *o = s->data;
-  if (o->fail_accept_every && ++o->accepts % o->fail_accept_every == 0)
-    return -1; /* the testing aid: as if calloc had failed */
+  if (failpoint_hit(o->fail_accept_every, &o->accepts))
+    return -1; /* as if calloc had failed */
   struct conn *c = calloc(1, sizeof *c);
   if (!c)
     return -1;
@@ -3489,9 +3491,7 @@ int origin_main(int argc, char **argv)
   int64_t v;
 
   origin_options_init(&opt);
-  const char *fail = getenv("SPATE_TEST_FAIL_ACCEPT"); /* spate(1) */
-  if (fail)
-    opt.fail_accept_every = (unsigned)strtoul(fail, NULL, 10);
+  opt.fail_accept_every = failpoint_every("SPATE_TEST_FAIL_ACCEPT");
   memset(&cli, 0, sizeof cli);
   optind = 0; /* glibc: start over, whoever parsed before us */
   opterr = 0; /* our own one-line messages */

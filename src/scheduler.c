@@ -1,6 +1,7 @@
 #include "scheduler.h"
 
 #include "breaker.h"
+#include "failpoint.h"
 #include "ratelimit.h"
 #include "result.h"
 #include "retry.h"
@@ -573,8 +574,7 @@ static void line_free(struct input_line *line)
  * again later, so no URL goes unanswered for a passing shortage. */
 static int admit(struct scheduler *s, struct input_line *line, int retry)
 {
-  if (s->opt.fail_admit_every && !retry &&
-      ++s->admit_seq % s->opt.fail_admit_every == 0)
+  if (!retry && failpoint_hit(s->opt.fail_admit_every, &s->admit_seq))
     return -ENOMEM;
   struct job *j = calloc(1, sizeof(*j));
   struct result *r = j ? result_new(line->text, line->len) : NULL;
