@@ -15,9 +15,10 @@ struct checkpointer {
   pthread_t thread;
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  pthread_cond_t idle; /* signalled when a background checkpoint ends */
-  int wanted;          /* a commit took the log past CHECKPOINTER_PAGES */
-  int running;         /* the thread is inside a checkpoint */
+  pthread_cond_t idle;        /* signalled when a background checkpoint ends */
+  int wake_pages, hard_pages; /* the byte bounds in the file's pages */
+  int wanted;                 /* a commit took the log past wake_pages */
+  int running;                /* the thread is inside a checkpoint */
   int stop;
   long long background, inline_runs; /* under mu */
 };
@@ -27,7 +28,7 @@ struct checkpointer {
 static int on_commit(void *arg, sqlite3 *db, const char *name, int pages)
 {
   struct checkpointer *c = arg;
-  if (pages >= CHECKPOINTER_HARD_PAGES) {
+  if (pages >= c->hard_pages) {
     /* Only one connection checkpoints at a time: were the thread inside
      * one, ours would return SQLITE_BUSY having copied nothing, and the
      * log would grow by a commit each time until the thread is done. So
@@ -46,7 +47,7 @@ static int on_commit(void *arg, sqlite3 *db, const char *name, int pages)
     c->inline_runs++;
     pthread_cond_broadcast(&c->idle);
     pthread_mutex_unlock(&c->mu);
-  } else if (pages >= CHECKPOINTER_PAGES) {
+  } else if (pages >= c->wake_pages) {
     pthread_mutex_lock(&c->mu);
     if (!c->wanted) {
       c->wanted = 1;
@@ -119,6 +120,19 @@ int checkpointer_start(struct checkpointer **out, sqlite3 *writer,
     free(c);
     return rc;
   }
+  char size[16];
+  rc = db_query_text(c->db, "PRAGMA page_size", size, sizeof(size));
+  long page = rc ? 0 : strtol(size, NULL, 10);
+  if (page < 512 || page > 65536) {
+    snprintf(err, 256, "cannot open a checkpoint connection: %s",
+             rc ? sqlite3_errmsg(c->db) : "no page size");
+    rc = rc ? db_errno(c->db, rc) : -EINVAL;
+    sqlite3_close(c->db);
+    free(c);
+    return rc;
+  }
+  c->wake_pages = (int)(CHECKPOINTER_WAKE_BYTES / page);
+  c->hard_pages = (int)(CHECKPOINTER_HARD_BYTES / page);
   pthread_mutex_init(&c->mu, NULL);
   pthread_cond_init(&c->cv, NULL);
   pthread_cond_init(&c->idle, NULL);
@@ -141,7 +155,7 @@ void checkpointer_stop(struct checkpointer *c)
 {
   if (!c)
     return;
-  sqlite3_wal_autocheckpoint(c->writer, CHECKPOINTER_PAGES);
+  sqlite3_wal_autocheckpoint(c->writer, c->wake_pages);
   pthread_mutex_lock(&c->mu);
   c->stop = 1;
   pthread_cond_signal(&c->cv);

@@ -11,7 +11,7 @@
  * it). SQLite starts the log over at the writer's next transaction once
  * a checkpoint has copied all of it.
  *
- * Bounded: should the log still reach CHECKPOINTER_HARD_PAGES (the
+ * Bounded: should the log still reach CHECKPOINTER_HARD_BYTES (the
  * checkpoints never catching the whole of it, say), the writer's commit
  * checkpoints inline as SQLite would, so the WAL cannot grow without end.
  * Durability is SQLite's own for the connection's synchronous setting. */
@@ -20,8 +20,11 @@
 
 #include <sqlite3.h>
 
-#define CHECKPOINTER_PAGES 1000       /* wake the thread past this */
-#define CHECKPOINTER_HARD_PAGES 16000 /* checkpoint inline past this */
+/* Sizes of the log, in bytes of pages (the database's page size divides
+ * them into SQLite's page counts): */
+#define CHECKPOINTER_WAKE_BYTES (1000 * 4096) /* wake the thread past this */
+#define CHECKPOINTER_HARD_BYTES                                               \
+  (16000 * 4096) /* checkpoint inline past this */
 
 struct checkpointer;
 

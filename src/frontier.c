@@ -315,8 +315,10 @@ static int take_more(struct frontier *fr, struct store_item **items, size_t *n)
   }
   if (!room)
     return 0;
-  int rc = fr->host_cap > 0 ? take_fair(fr, room, items, n)
-                            : store_take(fr->store, room, items, n);
+  /* Host by host even without a cap: each take is then a range of the
+   * host's queue index, where one across hosts would sort the whole
+   * queue (store_take). */
+  int rc = take_fair(fr, room, items, n);
   if (rc == 0)
     fr->taken += (int64_t)*n;
   return rc;

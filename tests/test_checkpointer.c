@@ -18,6 +18,7 @@ static char tmpdir[] = "/tmp/spate-test-ckpt-XXXXXX";
 
 #define PAGE 4096
 #define FRAME (PAGE + 24) /* a WAL frame: its header and one page */
+#define ROW 4096          /* about what insert_pages' rows take each */
 
 static void sleep_ms(long ms)
 {
@@ -41,18 +42,21 @@ static int exec(sqlite3 *db, const char *sql)
   return rc;
 }
 
-static sqlite3 *open_wal(const char *path)
+static sqlite3 *open_wal(const char *path, int page)
 {
   sqlite3 *db = NULL;
+  char sql[200];
+  snprintf(sql, sizeof(sql),
+           "PRAGMA page_size=%d; PRAGMA journal_mode=WAL;"
+           "PRAGMA synchronous=NORMAL;"
+           "CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, b)",
+           page);
   CHECK(sqlite3_open(path, &db) == SQLITE_OK);
-  CHECK(exec(db,
-             "PRAGMA page_size=4096; PRAGMA journal_mode=WAL;"
-             "PRAGMA synchronous=NORMAL;"
-             "CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, b)") == 0);
+  CHECK(exec(db, sql) == 0);
   return db;
 }
 
-/* About n pages of new rows. */
+/* n rows of about ROW bytes: n pages of 4 KiB. */
 static int insert_pages(sqlite3 *db, int n)
 {
   sqlite3_stmt *st;
@@ -81,14 +85,14 @@ static long long count_rows(sqlite3 *db)
 
 /* A WAL database name in tmpdir (path and its log's name filled in)
  * with a checkpointer on its connection, or NULL (a failed check). */
-static struct checkpointer *start(const char *name, char path[300],
+static struct checkpointer *start(const char *name, int page, char path[300],
                                   char wal[310], sqlite3 **db)
 {
   struct checkpointer *c = NULL;
   char err[256] = "";
   snprintf(path, 300, "%s/%s", tmpdir, name);
   snprintf(wal, 310, "%s-wal", path);
-  *db = open_wal(path);
+  *db = open_wal(path, page);
   CHECK(checkpointer_start(&c, *db, path, err) == 0);
   if (!c) {
     fprintf(stderr, "checkpointer_start: %s\n", err);
@@ -98,13 +102,13 @@ static struct checkpointer *start(const char *name, char path[300],
 }
 
 /* Commits with pauses between them (the result sink's way): each commit
- * past CHECKPOINTER_PAGES is copied back by the thread, and the next
+ * past CHECKPOINTER_WAKE_BYTES is copied back by the thread, and the next
  * transaction starts the log over, so it stays about one commit long. */
 static void test_background(void)
 {
   char path[300], wal[310];
   sqlite3 *db;
-  struct checkpointer *c = start("bg.db", path, wal, &db);
+  struct checkpointer *c = start("bg.db", PAGE, path, wal, &db);
   if (!c)
     return;
   struct checkpointer_stats st = {0};
@@ -135,13 +139,14 @@ static void test_background(void)
   CHECK(st.inline_runs == 0);
   /* 16 x 600 pages went through a log never much longer than two
    * commits: without the checkpoints it would be 9,600 pages long. */
-  CHECK(max_wal > 0 && max_wal <= 2LL * (CHECKPOINTER_PAGES + 700) * FRAME);
+  CHECK(max_wal > 0 &&
+        max_wal <= 2LL * (CHECKPOINTER_WAKE_BYTES / PAGE + 700) * FRAME);
   checkpointer_stop(c);
   CHECK(count_rows(db) == 16 * 600);
   CHECK(sqlite3_close(db) == SQLITE_OK);
   /* The last connection's close checkpointed and removed the log. */
   CHECK(file_size(wal) == -1);
-  db = open_wal(path);
+  db = open_wal(path, PAGE);
   CHECK(count_rows(db) == 16 * 600);
   sqlite3_close(db);
 }
@@ -149,15 +154,17 @@ static void test_background(void)
 /* A writer that begins its next transaction the moment it commits (the
  * crawl store's): its open read snapshot keeps SQLite from starting the
  * log over after a background checkpoint, so the inline checkpoint at
- * CHECKPOINTER_HARD_PAGES is what bounds it. */
-static void test_bound(void)
+ * CHECKPOINTER_HARD_BYTES is what bounds it, in bytes whatever the page
+ * size (the crawl store's pages are 64 KiB). */
+static void test_bound(int page)
 {
-  char path[300], wal[310];
+  char path[300], wal[310], name[32];
   sqlite3 *db;
-  struct checkpointer *c = start("bound.db", path, wal, &db);
+  snprintf(name, sizeof(name), "bound-%d.db", page);
+  struct checkpointer *c = start(name, page, path, wal, &db);
   if (!c)
     return;
-  const int commits = 20, per = 1000; /* 20,000 pages in all */
+  const int commits = 20, per = 1000; /* 80 MB in all */
   long long max_wal = 0;
   CHECK(exec(db, "BEGIN IMMEDIATE") == 0);
   for (int i = 0; i < commits; i++) {
@@ -171,12 +178,13 @@ static void test_bound(void)
   struct checkpointer_stats st;
   checkpointer_stats(c, &st);
   fprintf(stderr,
-          "bound: %lld checkpoints, %lld inline, WAL at most %lld "
-          "bytes\n",
-          st.background, st.inline_runs, max_wal);
+          "bound, %d-byte pages: %lld checkpoints, %lld inline, WAL at "
+          "most %lld bytes\n",
+          page, st.background, st.inline_runs, max_wal);
   CHECK(st.inline_runs >= 1);
-  CHECK(max_wal > 0 &&
-        max_wal <= (long long)(CHECKPOINTER_HARD_PAGES + 2 * per) * FRAME);
+  /* The bound and two commits' worth, with the frames' headers. */
+  CHECK(max_wal > 0 && max_wal <= (CHECKPOINTER_HARD_BYTES + 2LL * per * ROW) /
+                                      page * (page + 24));
   checkpointer_stop(c);
   CHECK(count_rows(db) == (long long)commits * per);
   CHECK(sqlite3_close(db) == SQLITE_OK);
@@ -208,7 +216,8 @@ int main(void)
     return 1;
   }
   test_background();
-  test_bound();
+  test_bound(PAGE);
+  test_bound(65536);
   test_refused();
   char cmd[300];
   snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);

@@ -770,6 +770,39 @@ static void test_upgrade_v1(void)
   sqlite3_close(db);
 }
 
+/* A new store is made with 64 KiB pages; a file that already has its page
+ * size (here an empty database made with 4 KiB) keeps it, and works. */
+static void test_page_size(void)
+{
+  char path[300];
+  const char *key = "http://a.test/";
+  size_t added = 0;
+  tmp_path(path, sizeof(path), "pages.db");
+  struct store *s = open_store(path);
+  if (!s)
+    return;
+  CHECK(store_add_urls(s, &key, 1, 0, 0, &added) == 0 && added == 1);
+  store_close(s);
+  sqlite3 *db = open_db(path);
+  CHECK(query_int(db, "PRAGMA page_size") == 65536);
+  sqlite3_close(db);
+
+  tmp_path(path, sizeof(path), "pages4k.db");
+  db = open_db(path);
+  CHECK(sqlite3_exec(db, "PRAGMA page_size=4096; VACUUM", NULL, NULL, NULL) ==
+        SQLITE_OK);
+  sqlite3_close(db);
+  s = open_store(path);
+  if (!s)
+    return;
+  CHECK(store_add_urls(s, &key, 1, 0, 0, &added) == 0 && added == 1);
+  store_close(s);
+  db = open_db(path);
+  CHECK(query_int(db, "PRAGMA page_size") == 4096);
+  CHECK(query_int(db, "SELECT count(*) FROM frontier") == 1);
+  sqlite3_close(db);
+}
+
 /* store_host_len: the "scheme://authority" prefix of a key. */
 static void test_host_len(void)
 {
@@ -798,6 +831,7 @@ int main(void)
   test_fts();
   test_failed_tx();
   test_crash();
+  test_page_size();
   test_upgrade_v1();
   test_host_len();
   char cmd[300];
