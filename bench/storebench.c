@@ -1,15 +1,17 @@
 /* storebench: the crawl store's writer alone, without a network. Feeds N
- * synthetic pages like bench/crawl.sh's site (about 6.6 KB of text from 20
+ * synthetic pages like bench/crawl.sh's site (about 6.3 KB of text from 20
  * words, 15 links: the next page, page 7i+3 and 13 at random) through the
- * frontier's sink format, as the writer thread does in a crawl: pages,
- * links, full-text index, new URLs queued, the ring topped up, a commit
- * every 1,000 pages. Prints the writer's CPU time per page.
+ * frontier's sink format, as the writer thread receives them in a crawl:
+ * pages, links, full-text index, new URLs queued, the ring topped up, a
+ * commit every 1,000 pages. Prints the writer's CPU time per page and the
+ * bytes written per page.
  *
  *   build/storebench [-n PAGES] [-s SITE] [-p PAGE_SIZE] [-k] STORE.db
  *
- * -n pages are stored, of a site of -s pages (default: -n). -p creates the store with that SQLite page size (the default is what
- * spate crawl uses); -k keeps the store. Deterministic for a given binary:
- * run it under `valgrind --tool=callgrind` for instruction counts. */
+ * -n pages are stored, of a site of -s pages (default: -n). -p creates the
+ * store with that SQLite page size (default: the one spate crawl makes).
+ * -k keeps the store. Deterministic for a given binary: run it under
+ * `valgrind --tool=callgrind` for instruction counts. */
 #include "buf.h"
 #include "frontier.h"
 #include "input.h"
@@ -29,9 +31,9 @@
 #define BATCH 64 /* results per write, as the engine hands them over */
 
 static const char *const words[] = {
-    "alpha",   "beta", "gamma", "delta",   "epsilon", "zeta",  "eta",
-    "theta",   "iota", "kappa", "lambda",  "mu",      "nu",    "xi",
-    "omicron", "pi",   "rho",   "sigma",   "tau",     "upsilon"};
+    "alpha",   "beta", "gamma", "delta",  "epsilon", "zeta",   "eta",
+    "theta",   "iota", "kappa", "lambda", "mu",      "nu",     "xi",
+    "omicron", "pi",   "rho",   "sigma",  "tau",     "upsilon"};
 
 static uint32_t next_rand(uint64_t *s)
 {
@@ -83,9 +85,8 @@ static struct result *make_result(struct input_line *line, int npages,
   r->final_url = strdup(r->url);
   r->content_type = strdup("text/html");
   char title[64];
-  snprintf(title, sizeof(title), i < 0 ? "Synthetic site"
-                                       : "Page %d of the synthetic site",
-           i);
+  snprintf(title, sizeof(title),
+           i < 0 ? "Synthetic site" : "Page %d of the synthetic site", i);
   r->title = strdup(title);
   memset(r->hash, 'a', 64);
   if (!r->final_url || !r->content_type || !r->title)

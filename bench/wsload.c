@@ -64,8 +64,7 @@
 
 static void sha1(const unsigned char *msg, size_t len, unsigned char out[20])
 {
-  uint32_t h[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476,
-                   0xC3D2E1F0};
+  uint32_t h[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};
   size_t total = ((len + 8) / 64 + 1) * 64;
   unsigned char *m = calloc(1, total);
   if (!m)
@@ -78,7 +77,8 @@ static void sha1(const unsigned char *msg, size_t len, unsigned char out[20])
   for (size_t off = 0; off < total; off += 64) {
     uint32_t w[80];
     for (int i = 0; i < 16; i++)
-      w[i] = (uint32_t)m[off + 4 * i] << 24 | (uint32_t)m[off + 4 * i + 1] << 16 |
+      w[i] = (uint32_t)m[off + 4 * i] << 24 |
+             (uint32_t)m[off + 4 * i + 1] << 16 |
              (uint32_t)m[off + 4 * i + 2] << 8 | m[off + 4 * i + 3];
     for (int i = 16; i < 80; i++)
       w[i] = ROL(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
@@ -115,7 +115,8 @@ static void base64(const unsigned char *in, size_t n, char *out)
     out[o++] = t[(v >> 6) & 63], out[o++] = t[v & 63];
   }
   if (i < n) {
-    uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
+    uint32_t v =
+        (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
     out[o++] = t[v >> 18], out[o++] = t[(v >> 12) & 63];
     out[o++] = i + 1 < n ? t[(v >> 6) & 63] : '=';
     out[o++] = '=';
@@ -160,7 +161,8 @@ static double self_cpu_s(void)
 static long proc_status_kib(int pid, const char *field)
 {
   char path[64], line[256];
-  snprintf(path, sizeof path, pid ? "/proc/%d/status" : "/proc/self/status", pid);
+  snprintf(path, sizeof path, pid ? "/proc/%d/status" : "/proc/self/status",
+           pid);
   FILE *f = fopen(path, "r");
   if (!f)
     return -1;
@@ -229,12 +231,13 @@ static double runq_wait_s(int pid)
 
 /* ---- latency histogram: 10 us steps to 100 ms, then 1 ms to 120 s ------ */
 
-#define H_FINE 10000  /* 10 us each: 0 .. 100 ms */
+#define H_FINE 10000    /* 10 us each: 0 .. 100 ms */
 #define H_COARSE 119900 /* 1 ms each: 100 ms .. 120 s */
 static uint64_t hist[H_FINE + H_COARSE + 1];
 static uint64_t hist_n;
 static double hist_max, hist_sum;
-static uint64_t hist_negative; /* receipt before the stamped time (clock skew) */
+static uint64_t
+    hist_negative; /* receipt before the stamped time (clock skew) */
 
 static void hist_add(double s)
 {
@@ -269,7 +272,8 @@ static double hist_q_ms(double q)
   for (size_t b = 0; b <= H_FINE + H_COARSE; b++) {
     acc += hist[b];
     if (acc >= want) {
-      double up = b < H_FINE ? (double)(b + 1) * 0.01 : 100.0 + (double)(b - H_FINE + 1);
+      double up = b < H_FINE ? (double)(b + 1) * 0.01
+                             : 100.0 + (double)(b - H_FINE + 1);
       return up > hist_max * 1e3 ? hist_max * 1e3 : up;
     }
   }
@@ -279,13 +283,20 @@ static double hist_q_ms(double q)
 /* ---- connections ------------------------------------------------------- */
 
 enum { C_IDLE, C_CONNECTING, C_HANDSHAKE, C_OPEN, C_CLOSED };
-enum { END_NONE, END_CLOSE_EOF, END_EOF, END_EOF_MIDFRAME, END_RESET, END_ERROR };
+enum {
+  END_NONE,
+  END_CLOSE_EOF,
+  END_EOF,
+  END_EOF_MIDFRAME,
+  END_RESET,
+  END_ERROR
+};
 /* SIGUSR1: end the measuring now (bench/ws.sh, once the server has dropped
  * the stalled connections). */
 static void on_usr1(uv_signal_t *s, int signum);
 
-static const char *end_names[] = {"open", "close_frame", "eof", "eof_midframe",
-                                  "reset", "error"};
+static const char *end_names[] = {"open",         "close_frame", "eof",
+                                  "eof_midframe", "reset",       "error"};
 
 struct conn {
   uv_tcp_t tcp;
@@ -294,7 +305,8 @@ struct conn {
       tcp_state_at_drain, opened, silent;
   unsigned short close_code;
   char accept[29]; /* the Sec-WebSocket-Accept expected */
-  unsigned char *buf; /* bytes not consumed yet: handshake or part of a frame */
+  unsigned char
+      *buf; /* bytes not consumed yet: handshake or part of a frame */
   size_t blen, bcap;
   int64_t last_seq;
   double last_time; /* the "time" of the last tick received */
@@ -312,21 +324,25 @@ static struct {
   int port, n, k, ks, total, window, server_pid, stalled_rcvbuf;
   double duration, drain_s, ramp_max, hs_timeout;
   struct conn *c;
-  int next, pending, open_readers, open_stalled, opened_readers, opened_stalled;
+  int next, pending, open_readers, open_stalled, opened_readers,
+      opened_stalled;
   int phase;
-  double ramp_t0, meas_t0, meas_t1, drain_t0, drain_rt0, meas_rt0, stalled_connected_rt[3];
+  double ramp_t0, meas_t0, meas_t1, drain_t0, drain_rt0, meas_rt0,
+      stalled_connected_rt[3];
   uint64_t msgs_ramp, msgs_measure, bytes_measure, msgs_after;
   uint64_t gaps, gap_missing, reorders, bad_ticks, frag_frames, masked_frames,
       pings, protocol_errors;
-  double silence_max; /* the longest a reader waited between two ticks while measuring */
-  int readers_silent;  /* readers that once waited over 1 s */
+  double silence_max; /* the longest a reader waited between two ticks while
+                         measuring */
+  int readers_silent; /* readers that once waited over 1 s */
   int readers_gapped, readers_lost, readers_lost_why[6], reader_close_codes[4];
   int fail_connect, fail_handshake, fail_timeout, fail_closed;
   char first_fail[200];
   long srv_rss0, srv_rss_start, srv_rss_end, srv_hwm_end;
   double srv_cpu_start, srv_cpu_end, cpu_start, cpu_end;
   uint64_t max_seq;
-  int64_t seq_first, seq_last; /* the ticks seen while measuring, and their stamps */
+  int64_t seq_first,
+      seq_last; /* the ticks seen while measuring, and their stamps */
   double stamp_first, stamp_last;
   double srv_wait_start, srv_wait_end, self_wait_start, self_wait_end;
   uv_timer_t timer;
@@ -411,7 +427,8 @@ static void send_raw(struct conn *c, const void *p, size_t len)
 }
 
 /* A masked control frame (RFC 6455 5.3: every client frame is masked). */
-static void send_control(struct conn *c, int op, const unsigned char *pl, size_t len)
+static void send_control(struct conn *c, int op, const unsigned char *pl,
+                         size_t len)
 {
   unsigned char f[2 + 4 + 125];
   if (len > 125)
@@ -656,11 +673,14 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
   if (nread < 0) {
     int why = END_ERROR;
     if (nread == UV_EOF)
-      why = c->got_close ? END_CLOSE_EOF : c->blen ? END_EOF_MIDFRAME : END_EOF;
+      why = c->got_close ? END_CLOSE_EOF
+            : c->blen    ? END_EOF_MIDFRAME
+                         : END_EOF;
     else if (nread == UV_ECONNRESET)
       why = END_RESET;
     if (c->state == C_HANDSHAKE)
-      note_fail("handshake", nread == UV_EOF ? "closed by the server" : uv_strerror((int)nread));
+      note_fail("handshake", nread == UV_EOF ? "closed by the server"
+                                             : uv_strerror((int)nread));
     end_conn(c, why);
     return;
   }
@@ -777,7 +797,8 @@ static void start_one(int i)
     if (!uv_fileno((uv_handle_t *)&c->tcp, &fd))
       setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &G.stalled_rcvbuf, sizeof(int));
   }
-  rc = uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&G.addr, on_connect);
+  rc = uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&G.addr,
+                      on_connect);
   if (rc) {
     note_fail("connect", uv_strerror(rc));
     end_conn(c, END_ERROR);
@@ -810,7 +831,9 @@ static void begin_measure(void)
   G.self_wait_start = runq_wait_s(0);
   if (G.server_pid)
     G.srv_wait_start = runq_wait_s(G.server_pid);
-  fprintf(stderr, "wsload: %d readers and %d stalled connected in %.1f s; measuring %.0f s\n",
+  fprintf(stderr,
+          "wsload: %d readers and %d stalled connected in %.1f s; measuring "
+          "%.0f s\n",
           G.open_readers, G.open_stalled, G.meas_t0 - G.ramp_t0, G.duration);
 }
 
@@ -868,7 +891,9 @@ static void on_timer(uv_timer_t *t)
       }
     }
     if (G.phase == PH_RAMP && now - G.ramp_t0 > G.ramp_max) {
-      fprintf(stderr, "wsload: ramp over %.0f s; measuring with what is connected\n", G.ramp_max);
+      fprintf(stderr,
+              "wsload: ramp over %.0f s; measuring with what is connected\n",
+              G.ramp_max);
       G.next = G.total; /* start no more */
       for (int i = 0; i < G.total; i++) {
         struct conn *c = &G.c[i];
@@ -882,10 +907,13 @@ static void on_timer(uv_timer_t *t)
     }
   } else if (G.phase == PH_MEASURE && now - G.meas_t0 >= G.duration) {
     end_measure();
-  } else if (G.phase == PH_MEASURE && G.iv_len > 0 && now - G.iv_t0 >= G.iv_len) {
-    /* seconds since the measuring began, messages, latency max, over 100 ms, server VmRSS */
-    printf("iv %.0f %llu %.1f %llu %ld\n", now - G.meas_t0, (unsigned long long)G.iv_msgs,
-           G.iv_max * 1e3, (unsigned long long)G.iv_over,
+  } else if (G.phase == PH_MEASURE && G.iv_len > 0 &&
+             now - G.iv_t0 >= G.iv_len) {
+    /* seconds since the measuring began, messages, latency max, over 100 ms,
+     * server VmRSS */
+    printf("iv %.0f %llu %.1f %llu %ld\n", now - G.meas_t0,
+           (unsigned long long)G.iv_msgs, G.iv_max * 1e3,
+           (unsigned long long)G.iv_over,
            G.server_pid ? proc_status_kib(G.server_pid, "VmRSS") : -1L);
     fflush(stdout);
     G.iv_t0 = now;
@@ -901,7 +929,8 @@ static void on_timer(uv_timer_t *t)
 /* What became of the stalled connections of one group. */
 static void report_stalled(int group, const char *pre)
 {
-  int st[4] = {0}, ends[6] = {0}, c1008 = 0, cother = 0, other_code = 0, any = 0, closed = 0;
+  int st[4] = {0}, ends[6] = {0}, c1008 = 0, cother = 0, other_code = 0,
+      any = 0, closed = 0;
   uint64_t bticks = 0, bbytes = 0;
   double last_min = 0, last_max = 0;
   for (int i = G.n; i < G.total; i++) {
@@ -920,7 +949,8 @@ static void report_stalled(int group, const char *pre)
     }
     bticks += c->backlog_ticks;
     bbytes += c->backlog_bytes;
-    if (c->state == C_CLOSED && c->msgs) { /* the last tick the server sent it */
+    if (c->state == C_CLOSED &&
+        c->msgs) { /* the last tick the server sent it */
       closed++;
       if (c->last_time > last_max)
         last_max = c->last_time;
@@ -931,8 +961,8 @@ static void report_stalled(int group, const char *pre)
   if (!any)
     return;
   printf("%s_connected_unix %.3f\n", pre, G.stalled_connected_rt[group]);
-  printf("%s_tcp_at_end established=%d close_wait=%d closed=%d other=%d\n", pre, st[0], st[1],
-         st[2], st[3]);
+  printf("%s_tcp_at_end established=%d close_wait=%d closed=%d other=%d\n",
+         pre, st[0], st[1], st[2], st[3]);
   printf("%s_end", pre);
   for (int w = 0; w < 6; w++)
     if (ends[w])
@@ -941,11 +971,12 @@ static void report_stalled(int group, const char *pre)
   if (cother)
     printf(" (%d)", other_code);
   printf("\n");
-  printf("%s_backlog_ticks_avg %.0f\n%s_backlog_kib_avg %.0f\n", pre, (double)bticks / any, pre,
-         (double)bbytes / 1024.0 / any);
+  printf("%s_backlog_ticks_avg %.0f\n%s_backlog_kib_avg %.0f\n", pre,
+         (double)bticks / any, pre, (double)bbytes / 1024.0 / any);
   if (closed)
     printf("%s_last_tick_after_connect_s %.1f %.1f\n", pre,
-           last_min - G.stalled_connected_rt[group], last_max - G.stalled_connected_rt[group]);
+           last_min - G.stalled_connected_rt[group],
+           last_max - G.stalled_connected_rt[group]);
   else
     printf("%s_last_tick_after_connect_s - -\n", pre);
 }
@@ -959,14 +990,18 @@ static void on_usr1(uv_signal_t *s, int signum)
 
 static void usage(void)
 {
-  fprintf(stderr,
-          "usage: wsload -p PORT [-H HOST] [-u PATH] [-n READERS] [-k STALLED] "
-          "[-d SECONDS] [-w WINDOW] [-g DRAIN_S] [-r RAMP_MAX_S] [-P SERVER_PID] "
-          "[-s STALLED_SMALL] [-R SMALL_RCVBUF] [-i INTERVAL_S]\n"
-          "  -k: stalled connections with the system's socket buffers; -s: stalled ones\n"
-          "  whose SO_RCVBUF is set to -R bytes (default 4096) before connecting;\n"
-          "  -i: an \"iv SECONDS MESSAGES LAT_MAX_MS OVER_100MS SERVER_RSS_KIB\" line per interval;\n"
-          "  SIGUSR1 ends the measuring early\n");
+  fprintf(
+      stderr,
+      "usage: wsload -p PORT [-H HOST] [-u PATH] [-n READERS] [-k STALLED] "
+      "[-d SECONDS] [-w WINDOW] [-g DRAIN_S] [-r RAMP_MAX_S] [-P SERVER_PID] "
+      "[-s STALLED_SMALL] [-R SMALL_RCVBUF] [-i INTERVAL_S]\n"
+      "  -k: stalled connections with the system's socket buffers; -s: "
+      "stalled ones\n"
+      "  whose SO_RCVBUF is set to -R bytes (default 4096) before "
+      "connecting;\n"
+      "  -i: an \"iv SECONDS MESSAGES LAT_MAX_MS OVER_100MS SERVER_RSS_KIB\" "
+      "line per interval;\n"
+      "  SIGUSR1 ends the measuring early\n");
   exit(2);
 }
 
@@ -984,34 +1019,64 @@ int main(int argc, char **argv)
   int o;
   while ((o = getopt(argc, argv, "p:H:u:n:k:s:d:w:g:r:P:R:i:")) != -1) {
     switch (o) {
-    case 'p': G.port = atoi(optarg); break;
-    case 'H': G.host = optarg; break;
-    case 'u': G.path = optarg; break;
-    case 'n': G.n = atoi(optarg); break;
-    case 'k': G.k = atoi(optarg); break;
-    case 's': G.ks = atoi(optarg); break;
-    case 'd': G.duration = atof(optarg); break;
-    case 'w': G.window = atoi(optarg); break;
-    case 'g': G.drain_s = atof(optarg); break;
-    case 'r': G.ramp_max = atof(optarg); break;
-    case 'P': G.server_pid = atoi(optarg); break;
-    case 'R': G.stalled_rcvbuf = atoi(optarg); break;
-    case 'i': G.iv_len = atof(optarg); break;
-    default: usage();
+    case 'p':
+      G.port = atoi(optarg);
+      break;
+    case 'H':
+      G.host = optarg;
+      break;
+    case 'u':
+      G.path = optarg;
+      break;
+    case 'n':
+      G.n = atoi(optarg);
+      break;
+    case 'k':
+      G.k = atoi(optarg);
+      break;
+    case 's':
+      G.ks = atoi(optarg);
+      break;
+    case 'd':
+      G.duration = atof(optarg);
+      break;
+    case 'w':
+      G.window = atoi(optarg);
+      break;
+    case 'g':
+      G.drain_s = atof(optarg);
+      break;
+    case 'r':
+      G.ramp_max = atof(optarg);
+      break;
+    case 'P':
+      G.server_pid = atoi(optarg);
+      break;
+    case 'R':
+      G.stalled_rcvbuf = atoi(optarg);
+      break;
+    case 'i':
+      G.iv_len = atof(optarg);
+      break;
+    default:
+      usage();
     }
   }
-  if (G.port <= 0 || G.port > 65535 || G.n < 0 || G.k < 0 || G.ks < 0 || G.n + G.k + G.ks < 1 ||
-      G.window < 1 || G.duration <= 0)
+  if (G.port <= 0 || G.port > 65535 || G.n < 0 || G.k < 0 || G.ks < 0 ||
+      G.n + G.k + G.ks < 1 || G.window < 1 || G.duration <= 0)
     usage();
   if (uv_ip4_addr(G.host, G.port, &G.addr)) {
     fprintf(stderr, "wsload: %s is not an IPv4 address\n", G.host);
     return 2;
   }
   struct rlimit rl;
-  if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < (rlim_t)(G.n + G.k + G.ks + 64))
-    fprintf(stderr, "wsload: ulimit -n is %lu, fewer than %d connections need\n",
+  if (!getrlimit(RLIMIT_NOFILE, &rl) &&
+      rl.rlim_cur < (rlim_t)(G.n + G.k + G.ks + 64))
+    fprintf(stderr,
+            "wsload: ulimit -n is %lu, fewer than %d connections need\n",
             (unsigned long)rl.rlim_cur, G.n + G.k + G.ks + 64);
-  signal(SIGPIPE, SIG_IGN); /* a write to a closed socket is an error, not an exit */
+  signal(SIGPIPE,
+         SIG_IGN); /* a write to a closed socket is an error, not an exit */
   rng_state ^= (uint64_t)getpid() << 32 ^ (uint64_t)(realtime_s() * 1e6);
   G.total = G.n + G.k + G.ks;
   G.c = calloc((size_t)G.total, sizeof *G.c);
@@ -1034,33 +1099,44 @@ int main(int argc, char **argv)
 
   /* ---- report ---- */
   double meas = G.meas_t1 - G.meas_t0;
-  int fails = G.fail_connect + G.fail_handshake + G.fail_timeout + G.fail_closed;
+  int fails =
+      G.fail_connect + G.fail_handshake + G.fail_timeout + G.fail_closed;
 
-  printf("readers %d\nstalled %d\nstalled_small %d\nsmall_rcvbuf %d\n", G.n, G.k, G.ks,
-         G.stalled_rcvbuf);
-  printf("connected %d\nconnected_stalled %d\n", G.opened_readers, G.opened_stalled);
+  printf("readers %d\nstalled %d\nstalled_small %d\nsmall_rcvbuf %d\n", G.n,
+         G.k, G.ks, G.stalled_rcvbuf);
+  printf("connected %d\nconnected_stalled %d\n", G.opened_readers,
+         G.opened_stalled);
   printf("connect_failures %d\n", fails);
-  printf("fail_connect %d\nfail_handshake %d\nfail_timeout %d\nfail_closed %d\n",
-         G.fail_connect, G.fail_handshake, G.fail_timeout, G.fail_closed);
+  printf(
+      "fail_connect %d\nfail_handshake %d\nfail_timeout %d\nfail_closed %d\n",
+      G.fail_connect, G.fail_handshake, G.fail_timeout, G.fail_closed);
   printf("first_failure %s\n", G.first_fail[0] ? G.first_fail : "-");
   printf("ramp_s %.2f\n", G.meas_t0 - G.ramp_t0);
-  printf("ramp_start_unix %.3f\nmeasure_start_unix %.3f\n", ramp_rt0, G.meas_rt0);
+  printf("ramp_start_unix %.3f\nmeasure_start_unix %.3f\n", ramp_rt0,
+         G.meas_rt0);
   printf("measured_s %.2f\n", meas);
   printf("messages_ramp %llu\n", (unsigned long long)G.msgs_ramp);
   printf("messages %llu\n", (unsigned long long)G.msgs_measure);
-  printf("messages_per_s %.0f\n", meas > 0 ? (double)G.msgs_measure / meas : 0);
+  printf("messages_per_s %.0f\n",
+         meas > 0 ? (double)G.msgs_measure / meas : 0);
   printf("messages_per_client_s %.2f\n",
-         meas > 0 && G.opened_readers ? (double)G.msgs_measure / meas / G.opened_readers
+         meas > 0 && G.opened_readers
+             ? (double)G.msgs_measure / meas / G.opened_readers
              : 0);
-  printf("tick_bytes_avg %.0f\n", G.msgs_measure ? (double)G.bytes_measure / (double)G.msgs_measure : 0);
-  printf("lat_p50_ms %.2f\nlat_p95_ms %.2f\nlat_p99_ms %.2f\nlat_max_ms %.2f\nlat_mean_ms %.2f\n",
-         hist_q_ms(0.50), hist_q_ms(0.95), hist_q_ms(0.99), hist_n ? hist_max * 1e3 : NAN,
+  printf("tick_bytes_avg %.0f\n",
+         G.msgs_measure ? (double)G.bytes_measure / (double)G.msgs_measure
+                        : 0);
+  printf("lat_p50_ms %.2f\nlat_p95_ms %.2f\nlat_p99_ms %.2f\nlat_max_ms "
+         "%.2f\nlat_mean_ms %.2f\n",
+         hist_q_ms(0.50), hist_q_ms(0.95), hist_q_ms(0.99),
+         hist_n ? hist_max * 1e3 : NAN,
          hist_n ? hist_sum / (double)hist_n * 1e3 : NAN);
   printf("lat_negative %llu\n", (unsigned long long)hist_negative);
-  printf("readers_with_gap %d\ngaps %llu\nticks_missed %llu\nreorders %llu\n", G.readers_gapped,
-         (unsigned long long)G.gaps, (unsigned long long)G.gap_missing,
-         (unsigned long long)G.reorders);
-  printf("silence_max_ms %.1f\nreaders_silent_1s %d\n", G.silence_max * 1e3, G.readers_silent);
+  printf("readers_with_gap %d\ngaps %llu\nticks_missed %llu\nreorders %llu\n",
+         G.readers_gapped, (unsigned long long)G.gaps,
+         (unsigned long long)G.gap_missing, (unsigned long long)G.reorders);
+  printf("silence_max_ms %.1f\nreaders_silent_1s %d\n", G.silence_max * 1e3,
+         G.readers_silent);
   printf("readers_lost %d\n", G.readers_lost);
   printf("readers_lost_how");
   for (int w = 1; w < 6; w++)
@@ -1088,7 +1164,8 @@ int main(int argc, char **argv)
       printf(" %d=%d", codes[j], counts[j]);
     printf("%s\n", ncodes ? "" : " -");
   }
-  printf("bad_ticks %llu\nfragmented %llu\nmasked_from_server %llu\npings %llu\nprotocol_errors %llu\n",
+  printf("bad_ticks %llu\nfragmented %llu\nmasked_from_server %llu\npings "
+         "%llu\nprotocol_errors %llu\n",
          (unsigned long long)G.bad_ticks, (unsigned long long)G.frag_frames,
          (unsigned long long)G.masked_frames, (unsigned long long)G.pings,
          (unsigned long long)G.protocol_errors);
@@ -1096,27 +1173,34 @@ int main(int argc, char **argv)
   /* The hub's own rate: ticks stamped per second, from the first and last
    * ticks seen while measuring. */
   printf("hub_ticks_per_s %.2f\n", G.stamp_last > G.stamp_first
-                                        ? (double)(G.seq_last - G.seq_first) /
-                                              (G.stamp_last - G.stamp_first)
-                                        : 0);
-  printf("client_cpu_measured_s %.2f\nclient_cpu_total_s %.2f\nclient_rss_kib %ld\n",
+                                       ? (double)(G.seq_last - G.seq_first) /
+                                             (G.stamp_last - G.stamp_first)
+                                       : 0);
+  printf("client_cpu_measured_s %.2f\nclient_cpu_total_s %.2f\nclient_rss_kib "
+         "%ld\n",
          G.cpu_end - G.cpu_start, self_cpu_s(), proc_status_kib(0, "VmHWM"));
   printf("client_runq_wait_s %.2f\n", G.self_wait_end - G.self_wait_start);
   if (G.server_pid) {
-    printf("server_rss0_kib %ld\nserver_rss_start_kib %ld\nserver_rss_end_kib %ld\nserver_hwm_kib %ld\n",
+    printf("server_rss0_kib %ld\nserver_rss_start_kib %ld\nserver_rss_end_kib "
+           "%ld\nserver_hwm_kib %ld\n",
            G.srv_rss0, G.srv_rss_start, G.srv_rss_end, G.srv_hwm_end);
     printf("server_cpu_measured_s %.2f\n",
-           G.srv_cpu_end >= 0 && G.srv_cpu_start >= 0 ? G.srv_cpu_end - G.srv_cpu_start : NAN);
+           G.srv_cpu_end >= 0 && G.srv_cpu_start >= 0
+               ? G.srv_cpu_end - G.srv_cpu_start
+               : NAN);
     printf("server_runq_wait_s %.2f\n", G.srv_wait_end - G.srv_wait_start);
   }
   report_stalled(1, "stalled");
   report_stalled(2, "stalled_small");
   fprintf(stderr,
-          "wsload: %d connected (%d failed), %llu messages in %.1f s (%.0f/s), latency p50 %.2f "
+          "wsload: %d connected (%d failed), %llu messages in %.1f s "
+          "(%.0f/s), latency p50 %.2f "
           "p99 %.2f max %.2f ms, %d readers with a gap, %d lost, cpu %.2f s\n",
-          G.opened_readers + G.opened_stalled, fails, (unsigned long long)G.msgs_measure, meas,
-          meas > 0 ? (double)G.msgs_measure / meas : 0, hist_q_ms(0.5), hist_q_ms(0.99),
-          hist_max * 1e3, G.readers_gapped, G.readers_lost, G.cpu_end - G.cpu_start);
+          G.opened_readers + G.opened_stalled, fails,
+          (unsigned long long)G.msgs_measure, meas,
+          meas > 0 ? (double)G.msgs_measure / meas : 0, hist_q_ms(0.5),
+          hist_q_ms(0.99), hist_max * 1e3, G.readers_gapped, G.readers_lost,
+          G.cpu_end - G.cpu_start);
   fflush(stdout);
   _exit(0);
 }
