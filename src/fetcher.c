@@ -521,6 +521,14 @@ static void give_easy(struct fetcher *f, CURL *e)
   f->pool[f->npool++] = e;
 }
 
+void fetcher_close_idle(struct fetcher *f)
+{
+  /* curl closes the oldest idle connection whenever its cache holds more
+   * than this: each connection, then, once its transfer is over. */
+  for (int i = 0; i < f->nlanes; i++)
+    curl_multi_setopt(f->lanes[i].multi, CURLMOPT_MAXCONNECTS, 1L);
+}
+
 int fetcher_start(struct fetcher *f, struct transfer *t, const char *url,
                   CURLU *uh)
 {

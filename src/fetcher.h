@@ -126,6 +126,9 @@ int fetcher_start(struct fetcher *f, struct transfer *t, const char *url,
 void fetcher_cancel(struct fetcher *f, struct transfer *t, const char *err);
 /* Frees what a finished transfer still holds (body, strings). */
 void transfer_release(struct transfer *t);
+/* From now on a connection is closed as soon as its transfer ends,
+ * instead of being kept for the next one: for when no more are coming. */
+void fetcher_close_idle(struct fetcher *f);
 /* Cancels nothing: call when no transfer is in flight. closed runs once
  * every handle is closed. */
 void fetcher_close(struct fetcher *f, void (*closed)(struct fetcher *f));

@@ -250,6 +250,7 @@ static void enqueue(struct host *h, struct job *j, int front)
     h->qtail = j;
   }
   h->queued++;
+  h->s->nqueued++;
   ready_push(h->s, h);
 }
 
@@ -261,6 +262,7 @@ static struct job *dequeue(struct host *h)
     if (!h->qhead)
       h->qtail = NULL;
     h->queued--;
+    h->s->nqueued--;
     j->qnext = NULL;
   }
   return j;
@@ -918,6 +920,15 @@ static void pump(struct scheduler *s)
   }
   if (!s->stopping)
     dispatch(s);
+  /* Nothing more will come in and nothing waits for a slot: a connection
+   * whose transfer ends now would only wait, idle, for the end of the
+   * run, to be closed then with all the others. Close each as its
+   * transfer ends instead, while the last responses are still on their
+   * way (and the server gets its connections back sooner). */
+  if (s->input_done && !s->has_held && !s->nqueued && !s->idle_closing) {
+    s->idle_closing = 1;
+    fetcher_close_idle(&s->fetcher);
+  }
   /* This loop is done when nothing more comes in and all its results have
    * gone to the sink; the sink drains them after every loop has ended. */
   if ((s->input_done || s->stopping) && !s->has_held && !s->jobs &&

@@ -150,6 +150,8 @@ struct scheduler {
   struct job *jobs; /* every job not yet handed to the sink */
   int njobs;
   int inflight;
+  int nqueued;      /* jobs in the hosts' queues */
+  int idle_closing; /* fetcher_close_idle was called */
   struct scheduler_shared *shared;
   int input_done;
   /* A line taken from the input that could not be admitted for want of

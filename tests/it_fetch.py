@@ -276,25 +276,35 @@ class KeepAliveServer(ThreadedServer):
         self.close_after = close_after
         self.connections = 0
         self.requests = 0
+        # Per connection the client closed: (paths it served, when the
+        # client's close was read). Paths under /slow/ wait 1.5 s first.
+        self.client_closed = []
+        self.answered = {}  # path: when its response was sent
         super().__init__()
 
     def serve(self, c):
         self.connections += 1
         c.settimeout(10)
         data = b""
+        paths = []
         try:
             while True:
                 while b"\r\n\r\n" not in data:
                     chunk = c.recv(4096)
                     if not chunk:
+                        self.client_closed.append((paths, time.monotonic()))
                         return
                     data += chunk
                 head, data = data.split(b"\r\n\r\n", 1)
                 path = head.split(b" ")[1].decode()
+                paths.append(path)
                 self.requests += 1
+                if path.startswith("/slow/"):
+                    time.sleep(1.5)
                 body = f"<title>at {path}</title>".encode()
                 c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
                           b"Content-Length: %d\r\n\r\n" % len(body) + body)
+                self.answered[path] = time.monotonic()
                 if self.close_after is not None:
                     time.sleep(self.close_after)
                     return
@@ -334,6 +344,26 @@ def test_idle_connections():
             check(wall >= 1.2, f"{what}: rate not kept ({wall:.2f} s)")
             check(cpu < 0.5 * wall,
                   f"{what}: {cpu:.2f} CPU s in {wall:.2f} s: busy while idle")
+
+
+def test_idle_closed_when_no_more_work():
+    """Once the list is exhausted and nothing waits for a slot, a
+    connection is closed as soon as its transfer ends, not kept idle until
+    the last response of the run arrives."""
+    with KeepAliveServer() as srv:
+        urls = [f"http://127.0.0.1:{srv.port}/k/0",
+                f"http://127.0.0.1:{srv.port}/slow/1"]
+        code, res, lines, err = fetch(urls, "-c", "2", "--per-host", "2",
+                                      "--loops", "1")
+        check(code == 0, f"exit {code}: {err}")
+        check(all(one(res, u) and one(res, u)["status"] == 200
+                  for u in urls), f"results: {res}")
+        fast = [t for paths, t in srv.client_closed if paths == ["/k/0"]]
+        slow_sent = srv.answered.get("/slow/1")
+        check(len(fast) == 1 and slow_sent is not None and
+              fast[0] < slow_sent - 1.0,
+              f"the /k/0 connection closed at {fast}, the slow answer went "
+              f"at {slow_sent} ({srv.client_closed})")
 
 
 def test_loops_share_the_list(o):
@@ -395,6 +425,7 @@ with Origin(pages=200) as origin:
     test_timeouts(origin)
     test_idn()
     test_idle_connections()
+    test_idle_closed_when_no_more_work()
     test_admit_without_memory(origin)
     test_loops_share_the_list(origin)
     test_streamed_stdin(origin)
