@@ -88,6 +88,7 @@ int checkpointer_start(struct checkpointer **out, sqlite3 *writer,
                        const char *path, char err[256])
 {
   struct checkpointer *c = calloc(1, sizeof(*c));
+  long page = 0;
   int rc;
 
   *out = NULL;
@@ -100,32 +101,28 @@ int checkpointer_start(struct checkpointer **out, sqlite3 *writer,
                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
                            SQLITE_OPEN_EXRESCODE,
                        NULL);
+  const char *why = NULL;
   if (rc) {
-    snprintf(err, 256, "cannot open a checkpoint connection: %s",
-             c->db ? sqlite3_errmsg(c->db) : "out of memory");
-    rc = db_errno(c->db, rc);
-    sqlite3_close(c->db);
-    free(c);
-    return rc;
+    why = c->db ? sqlite3_errmsg(c->db) : "out of memory";
+  } else {
+    /* A new connection knows the file is in WAL mode once it has read
+     * it; until then a checkpoint call does nothing. */
+    char mode[16], size[16];
+    rc = db_query_text(c->db, "PRAGMA journal_mode", mode, sizeof(mode));
+    if (!rc && strcmp(mode, "wal") != 0)
+      why = "not in WAL mode";
+    if (!rc && !why)
+      rc = db_query_text(c->db, "PRAGMA page_size", size, sizeof(size));
+    if (!rc && !why) {
+      page = strtol(size, NULL, 10);
+      if (page < 512 || page > 65536)
+        why = "no page size";
+    }
+    if (rc)
+      why = sqlite3_errmsg(c->db);
   }
-  /* A new connection knows the file is in WAL mode once it has read it;
-   * until then a checkpoint call does nothing. */
-  char mode[16];
-  rc = db_query_text(c->db, "PRAGMA journal_mode", mode, sizeof(mode));
-  if (rc || strcmp(mode, "wal") != 0) {
-    snprintf(err, 256, "cannot open a checkpoint connection: %s",
-             rc ? sqlite3_errmsg(c->db) : "not in WAL mode");
-    rc = rc ? db_errno(c->db, rc) : -EINVAL;
-    sqlite3_close(c->db);
-    free(c);
-    return rc;
-  }
-  char size[16];
-  rc = db_query_text(c->db, "PRAGMA page_size", size, sizeof(size));
-  long page = rc ? 0 : strtol(size, NULL, 10);
-  if (page < 512 || page > 65536) {
-    snprintf(err, 256, "cannot open a checkpoint connection: %s",
-             rc ? sqlite3_errmsg(c->db) : "no page size");
+  if (why) {
+    snprintf(err, 256, "cannot open a checkpoint connection: %s", why);
     rc = rc ? db_errno(c->db, rc) : -EINVAL;
     sqlite3_close(c->db);
     free(c);
