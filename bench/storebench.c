@@ -1,6 +1,7 @@
 /* storebench: the crawl store's writer alone, without a network. Feeds N
  * synthetic pages like bench/crawl.sh's site (about 6.3 KB of text from 20
- * words, 15 links: the next page, page 7i+3 and 13 at random) through the
+ * words and the links' texts, 15 links: the next page, page 7i+3 and 13 at
+ * random) through the
  * frontier's sink format, as the writer thread receives them in a crawl:
  * pages, links, full-text index, new URLs queued, the ring topped up, a
  * commit every 1,000 pages. Prints the writer's CPU time per page and the
@@ -92,19 +93,6 @@ static struct result *make_result(struct input_line *line, int npages,
   if (!r->final_url || !r->content_type || !r->title)
     goto oom;
 
-  buf_reset(text);
-  int bad = 0;
-  for (int w = 0; w < 1100; w++)
-    bad |= buf_puts(text, words[next_rand(seed) % 20]) | buf_putc(text, ' ');
-  if (bad)
-    goto oom;
-  struct result_crawl *c = r->crawl;
-  c->text = malloc(text->len + 1);
-  if (!c->text)
-    goto oom;
-  memcpy(c->text, text->data, text->len + 1);
-  c->text_len = text->len;
-
   /* Links: the index links to page 0 only. */
   int targets[15], n = 0;
   if (i < 0) {
@@ -115,6 +103,25 @@ static struct result *make_result(struct input_line *line, int npages,
     while (n < 15)
       targets[n++] = (int)(next_rand(seed) % (uint32_t)npages);
   }
+
+  /* The visible text as the crawl extracts it: the heading, 1,100 words,
+   * then each link's text ("page N": a number is a term of its own, so
+   * the index holds about as many terms as the site has pages). */
+  buf_reset(text);
+  int bad = buf_printf(text, "Page %d ", i < 0 ? 0 : i);
+  for (int w = 0; w < 1100; w++)
+    bad |= buf_puts(text, words[next_rand(seed) % 20]) | buf_putc(text, ' ');
+  for (int k = 0; k < n; k++)
+    bad |= buf_printf(text, " page %d", targets[k]);
+  if (bad)
+    goto oom;
+  struct result_crawl *c = r->crawl;
+  c->text = malloc(text->len + 1);
+  if (!c->text)
+    goto oom;
+  memcpy(c->text, text->data, text->len + 1);
+  c->text_len = text->len;
+
   struct buf keys = {0};
   for (int k = 0; k < n; k++)
     bad |= buf_printf(&keys, ORIGIN "/p/%d.html", targets[k]) |

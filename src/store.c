@@ -488,7 +488,7 @@ int store_open(struct store **out, const char *path, char err[256])
    * pragma does nothing once the file has tables). Most of what a crawl
    * writes is page text and its full-text index, rows of kilobytes: with
    * 64 KiB pages the log and the checkpoint take far fewer write calls,
-   * and the writer spends 29% less CPU per page than with SQLite's 4 KiB
+   * and the writer spends 30% less CPU per page than with SQLite's 4 KiB
    * (bench/storebench.c, bench/README.md). */
   rc = sqlite3_exec(s->db, "PRAGMA page_size=" STORE_PAGE_SIZE, NULL, NULL,
                     NULL);
