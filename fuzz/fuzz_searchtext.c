@@ -3,7 +3,8 @@
  * sanitizer report, and the output must keep the header's promises —
  * appended after what the buffer held, at most max bytes, a cap that only
  * cuts the uncapped text short (on a UTF-8 boundary), valid UTF-8 out of
- * valid UTF-8 in, no white space at either end. */
+ * valid UTF-8 in, no white space at either end; and its vectorised inner
+ * step (search_text_span) must agree with its byte-by-byte definition. */
 #include "buf.h"
 #include "search.h"
 
@@ -53,6 +54,21 @@ static int utf8_valid(const unsigned char *s, size_t n)
   return 1;
 }
 
+/* search_text_span's definition, byte by byte. */
+static int plain(unsigned char c, int lt, int amp)
+{
+  return c > 0x20 && c != 0x7F && !(lt && c == '<') && !(amp && c == '&');
+}
+
+static size_t span_by_byte(const unsigned char *p, size_t n, int lt, int amp)
+{
+  size_t i = 0;
+  while (i < n && (plain(p[i], lt, amp) ||
+                   (p[i] == ' ' && i + 1 < n && plain(p[i + 1], lt, amp))))
+    i++;
+  return i;
+}
+
 static int is_space(unsigned char c)
 {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
@@ -65,6 +81,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   /* The first byte picks the cap: none, or 1 to 64 bytes. */
   size_t max = size ? data[0] % 65 : 0;
   struct buf full = {0}, capped = {0};
+
+  /* The vectorised step agrees with its definition. */
+  for (int lt = 0; lt <= 1; lt++)
+    for (int amp = 0; amp <= 1; amp++)
+      ENSURE(search_text_span(html, size, lt, amp) ==
+             span_by_byte(data, size, lt, amp));
 
   if (search_text_from_html(html, size, 0, &full) != 0)
     goto out;

@@ -8,6 +8,9 @@
 #include "store.h"
 
 #include <errno.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -115,9 +118,52 @@ static void put_cp(struct text_out *t, uint32_t cp)
   put_bytes(t, u, n);
 }
 
+size_t search_text_span(const char *p, size_t n, int stop_lt, int stop_amp)
+{
+  int stop = (stop_lt ? B_LT : 0) | (stop_amp ? B_AMP : 0) | B_SPACE;
+  size_t i = 0;
+#ifdef __SSE2__
+  /* 16 bytes at a time, and the byte after them to see what follows a
+   * space: a byte is copyable when its class is 0, or when it is a space
+   * and the next byte's class is 0. */
+  const __m128i sp = _mm_set1_epi8(' '), del = _mm_set1_epi8(0x7F);
+  const __m128i lt = _mm_set1_epi8(stop_lt ? '<' : ' ');
+  const __m128i amp = _mm_set1_epi8(stop_amp ? '&' : ' ');
+  for (; i + 17 <= n; i += 16) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+    __m128i w = _mm_loadu_si128((const __m128i *)(const void *)(p + i + 1));
+    /* Not plain: <= 0x20 (unsigned), DEL, and the stops ('<' and '&'
+     * fold into the space test when they are not stops). */
+    __m128i vbad = _mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(v, sp), v),
+                     _mm_cmpeq_epi8(v, del)),
+        _mm_or_si128(_mm_cmpeq_epi8(v, lt), _mm_cmpeq_epi8(v, amp)));
+    __m128i wbad = _mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(w, sp), w),
+                     _mm_cmpeq_epi8(w, del)),
+        _mm_or_si128(_mm_cmpeq_epi8(w, lt), _mm_cmpeq_epi8(w, amp)));
+    __m128i lone = _mm_andnot_si128(wbad, _mm_cmpeq_epi8(v, sp));
+    unsigned m = (unsigned)_mm_movemask_epi8(_mm_andnot_si128(lone, vbad));
+    if (m)
+      return i + (size_t)__builtin_ctz(m);
+  }
+#endif
+  for (; i < n; i++) {
+    unsigned char c = (unsigned char)p[i];
+    if (!(byte_class[c] & stop))
+      continue;
+    if (c == ' ' && i + 1 < n && !(byte_class[(unsigned char)p[i + 1]] & stop))
+      continue;
+    break;
+  }
+  return i;
+}
+
 /* Copies plain bytes from p, collapsing whitespace, straight into the
- * output, until a byte of class stop or e. The hot loop of the pass: one
- * table lookup and one store per byte. */
+ * output, until a byte of class stop or e. The hot loop of the pass: once
+ * some text is out and no space is owed, runs that need no change (plain
+ * bytes and single spaces between them) go over as blocks
+ * (search_text_span); else one table lookup and one store per byte. */
 static const char *copy_plain(struct text_out *t, const char *p, const char *e,
                               int stop)
 {
@@ -135,6 +181,18 @@ static const char *copy_plain(struct text_out *t, const char *p, const char *e,
   char *o = b->data + b->len, *oend = o + want;
   int space = t->space && o > base;
   while (p < e) {
+    if (!space && o > base && e - p > 32 && oend - o > 32) {
+      size_t run = (size_t)(oend - o) < (size_t)(e - p)
+                       ? (size_t)(oend - o) - 1
+                       : (size_t)(e - p);
+      size_t k = search_text_span(p, run, stop & B_LT, stop & B_AMP);
+      if (k) {
+        memcpy(o, p, k);
+        o += k;
+        p += k;
+        continue;
+      }
+    }
     unsigned char c = (unsigned char)*p;
     int cl = byte_class[c] & (stop | B_SPACE);
     if (!cl) {

@@ -55,5 +55,11 @@ int search_query(const char *db_path, const char *query, int limit, int json,
  * -ENOMEM (out then holds a prefix). */
 int search_text_from_html(const char *html, size_t len, size_t max,
                           struct buf *out);
+/* The pass's inner step (search_text_from_html), exposed for its tests:
+ * how many of the n bytes at p go to the output unchanged once some text
+ * is out, none of whitespace owed: bytes other than controls, DEL, spaces
+ * and the stops ('<' when stop_lt, '&' when stop_amp), and a single space
+ * between two such bytes. Vectorised where the CPU has SSE2. */
+size_t search_text_span(const char *p, size_t n, int stop_lt, int stop_amp);
 
 #endif

@@ -392,6 +392,58 @@ static void test_text(void)
   CHECK(b.len == 0);
 }
 
+/* search_text_span against its definition, byte by byte, on random
+ * strings from an alphabet of the bytes that matter, at every length
+ * around the 16-byte blocks and every offset of the start. */
+static int span_plain(unsigned char c, int lt, int amp)
+{
+  return c > 0x20 && c != 0x7F && !(lt && c == '<') && !(amp && c == '&');
+}
+
+static void test_text_span(void)
+{
+  static const char alphabet[] = {
+      'a', 'b',  ' ', ' ',        '\n',       '\t',       '<',    '&',
+      0,   0x7F, 'z', (char)0xC3, (char)0xA9, (char)0xFF, '\x1f', '!'};
+  char s[200];
+  unsigned seed = 12345;
+  long bad = 0;
+  for (int round = 0; round < 20000; round++) {
+    size_t n = (size_t)(round % 70);
+    size_t off = (size_t)(round / 70 % 16);
+    /* Mostly plain bytes, so that long spans are common too. */
+    for (size_t i = 0; i < n; i++) {
+      seed = seed * 1103515245u + 12345u;
+      unsigned r = seed >> 16;
+      s[off + i] = r % 4 ? (char)('a' + r % 26) : alphabet[r / 4 % 16];
+    }
+    for (int lt = 0; lt <= 1; lt++)
+      for (int amp = 0; amp <= 1; amp++) {
+        const char *p = s + off;
+        size_t want = 0;
+        while (want < n) {
+          unsigned char c = (unsigned char)p[want];
+          if (span_plain(c, lt, amp) ||
+              (c == ' ' && want + 1 < n &&
+               span_plain((unsigned char)p[want + 1], lt, amp)))
+            want++;
+          else
+            break;
+        }
+        if (search_text_span(p, n, lt, amp) != want)
+          bad++;
+      }
+  }
+  CHECK(bad == 0);
+  /* Long plain text goes in one call, up to the first change. */
+  const char *t = "alpha beta gamma delta epsilon zeta eta theta  iota";
+  CHECK(search_text_span(t, strlen(t), 1, 1) == strlen("alpha beta gamma "
+                                                       "delta epsilon zeta "
+                                                       "eta theta"));
+  CHECK(search_text_span("a&b c<d e", 9, 1, 1) == 1);
+  CHECK(search_text_span("a&b c<d e", 9, 0, 0) == 9);
+}
+
 /* Random mixes of the markup's special pieces: no crash, no read outside
  * the input (run under ASan in CI), output never longer than the input
  * and free of control bytes. Plus large pathological inputs, which a
@@ -464,6 +516,7 @@ int main(void)
   test_tty();
   test_errors();
   test_text();
+  test_text_span();
   test_text_fuzz();
   char cmd[300];
   snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
