@@ -770,6 +770,49 @@ static void test_upgrade_v1(void)
   sqlite3_close(db);
 }
 
+/* A page's links are stored 16 to a statement and the rest one by one:
+ * every distinct non-empty key once, whatever the count. */
+static void test_many_links(void)
+{
+  char path[300];
+  tmp_path(path, sizeof(path), "links.db");
+  struct store *s = open_store(path);
+  if (!s)
+    return;
+  const char *seed = "http://t.test/";
+  struct store_item *items = NULL;
+  size_t added = 0, n = 0;
+  CHECK(store_add_urls(s, &seed, 1, 0, 0, &added) == 0 && added == 1);
+  CHECK(store_take(s, 1, &items, &n) == 0 && n == 1);
+  if (n != 1) {
+    store_close(s);
+    return;
+  }
+  /* 38 keys, one of them twice and an empty one between: 40 entries. */
+  char keys[40][32];
+  const char *links[40];
+  for (int i = 0; i < 40; i++) {
+    snprintf(keys[i], sizeof(keys[i]), "http://t.test/L%d", i);
+    links[i] = keys[i];
+  }
+  links[20] = "";
+  links[33] = keys[5];
+  struct result *r = make_page(items[0].url, "Links", links, 40);
+  CHECK(store_put_page(s, items[0].id, r, 0, NULL, 0) == 0);
+  result_free(r);
+  store_items_free(items, n);
+  store_close(s);
+  sqlite3 *db = open_db(path);
+  CHECK(query_int(db, "SELECT count(*) FROM links") == 38);
+  CHECK(query_int(db, "SELECT count(*) FROM links WHERE to_url IN"
+                      " ('http://t.test/L0', 'http://t.test/L15',"
+                      " 'http://t.test/L16', 'http://t.test/L39',"
+                      " 'http://t.test/L5')") == 5);
+  CHECK(query_int(db, "SELECT count(*) FROM links WHERE to_url IN"
+                      " ('', 'http://t.test/L20', 'http://t.test/L33')") == 0);
+  sqlite3_close(db);
+}
+
 /* A new store is made with 64 KiB pages; a file that already has its page
  * size (here an empty database made with 4 KiB) keeps it, and works. */
 static void test_page_size(void)
@@ -832,6 +875,7 @@ int main(void)
   test_failed_tx();
   test_crash();
   test_page_size();
+  test_many_links();
   test_upgrade_v1();
   test_host_len();
   char cmd[300];
