@@ -223,6 +223,8 @@ int main(int argc, char **argv)
     while (n < BATCH && stored + (long)n < npages &&
            frontier_next(fr, &line) == 1) {
       rs[n] = make_result(&line, site, &seed, &text);
+      free(line.text);  /* the result has its own copy */
+      free(line.crawl); /* NULL unless the result could not take it */
       if (!rs[n]) {
         fprintf(stderr, "storebench: out of memory\n");
         return 1;
