@@ -492,7 +492,7 @@ int store_open(struct store **out, const char *path, char err[256])
     goto fail;
   }
   /* A new store gets large pages (an existing one keeps its own: the
-   * pragma does nothing once the file has tables). Most of what a crawl
+   * pragma does nothing once the file has been written). Most of what a crawl
    * writes is page text and its full-text index, rows of kilobytes: with
    * 64 KiB pages the log and the checkpoint take far fewer write calls,
    * and the writer spends 30% less CPU per page than with SQLite's 4 KiB
