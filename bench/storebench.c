@@ -223,8 +223,10 @@ int main(int argc, char **argv)
     while (n < BATCH && stored + (long)n < npages &&
            frontier_next(fr, &line) == 1) {
       rs[n] = make_result(&line, site, &seed, &text);
-      free(line.text);  /* the result has its own copy */
-      free(line.crawl); /* NULL unless the result could not take it */
+      /* The result copied the URL and took the crawl part, unless it
+       * could not be made. */
+      free(line.text);
+      result_crawl_free(line.crawl);
       if (!rs[n]) {
         fprintf(stderr, "storebench: out of memory\n");
         return 1;

@@ -1851,12 +1851,6 @@ static void on_free(struct tcpserver *s)
   httpd_free(s->data);
 }
 
-static void on_stop_timer_close(uv_handle_t *hd)
-{
-  struct httpd *h = hd->data;
-  tcpserver_unref(&h->srv);
-}
-
 static const struct tcpserver_calls tcp_calls = {
     .accept = on_accept,
     .read = on_read,
@@ -1870,7 +1864,7 @@ static void stop_check(struct httpd *h)
 {
   if (h->srv.stopping && h->stop_timer_on && !h->nlive) {
     h->stop_timer_on = 0;
-    uv_close((uv_handle_t *)&h->stop_timer, on_stop_timer_close);
+    tcpserver_close_handle(&h->srv, (uv_handle_t *)&h->stop_timer);
   }
 }
 

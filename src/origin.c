@@ -3124,12 +3124,6 @@ static void on_free(struct tcpserver *s)
   origin_free(s->data);
 }
 
-static void on_ws_timer_close(uv_handle_t *h)
-{
-  struct origin *o = h->data;
-  tcpserver_unref(&o->srv);
-}
-
 static const struct tcpserver_calls tcp_calls = {
     .accept = on_accept,
     .read = on_read,
@@ -3298,7 +3292,7 @@ void origin_stop(struct origin *o, void (*done)(void *arg), void *arg)
     return;
   tcpserver_close(&o->srv, done, arg);
   if (o->ws_timer_ready)
-    uv_close((uv_handle_t *)&o->ws_timer, on_ws_timer_close);
+    tcpserver_close_handle(&o->srv, (uv_handle_t *)&o->ws_timer);
   /* conn_close only schedules: the list stays intact while we walk it. */
   for (struct conn *c = o->conns; c; c = c->next)
     conn_close(c);

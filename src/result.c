@@ -40,6 +40,15 @@ struct result *result_new(const char *url, size_t len)
   return r;
 }
 
+void result_crawl_free(struct result_crawl *c)
+{
+  if (!c)
+    return;
+  free(c->text);
+  free(c->follow);
+  free(c);
+}
+
 void result_free(struct result *r)
 {
   if (!r)
@@ -47,11 +56,7 @@ void result_free(struct result *r)
   for (int i = 0; i < r->nfields; i++)
     free(r->fields[i].json);
   free(r->fields);
-  if (r->crawl) {
-    free(r->crawl->text);
-    free(r->crawl->follow);
-    free(r->crawl);
-  }
+  result_crawl_free(r->crawl);
   free(r->meta_robots);
   free(r->canonical);
   free(r->links);

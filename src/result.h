@@ -100,6 +100,9 @@ struct result {
 /* A zeroed result for url (copied). Returns NULL when out of memory. */
 struct result *result_new(const char *url, size_t len);
 void result_free(struct result *r);
+/* A crawl's part of a result, or of an input line not yet admitted.
+ * NULL-safe. */
+void result_crawl_free(struct result_crawl *c);
 
 struct buf;
 /* Formatting shared by the sinks and the crawl store. The put functions

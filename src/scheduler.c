@@ -563,11 +563,7 @@ static int robots_ok(const struct host *h, const char *url)
 static void line_free(struct input_line *line)
 {
   free(line->text);
-  if (line->crawl) {
-    free(line->crawl->text);
-    free(line->crawl->follow);
-    free(line->crawl);
-  }
+  result_crawl_free(line->crawl);
 }
 
 /* Turns line into a job: its one result is certain from here on. Returns

@@ -62,9 +62,16 @@ static void on_connection(uv_stream_t *server, int status)
     spare_take(s);
 }
 
-static void on_listener_close(uv_handle_t *hd)
+static void unref(struct tcpserver *s)
 {
-  tcpserver_unref(hd->data);
+  s->handles--;
+  maybe_free(s);
+}
+
+/* The listener's, and the owner's counted handles': data is s. */
+static void on_counted_close(uv_handle_t *hd)
+{
+  unref(hd->data);
 }
 
 int tcpserver_init(struct tcpserver *s, uv_loop_t *loop,
@@ -91,7 +98,7 @@ void tcpserver_close(struct tcpserver *s, void (*done)(void *arg), void *arg)
   s->stopping = 1;
   s->done = done;
   s->done_arg = arg;
-  uv_close((uv_handle_t *)&s->listener, on_listener_close);
+  uv_close((uv_handle_t *)&s->listener, on_counted_close);
 }
 
 void tcpserver_ref(struct tcpserver *s)
@@ -99,10 +106,10 @@ void tcpserver_ref(struct tcpserver *s)
   s->handles++;
 }
 
-void tcpserver_unref(struct tcpserver *s)
+void tcpserver_close_handle(struct tcpserver *s, uv_handle_t *h)
 {
-  s->handles--;
-  maybe_free(s);
+  h->data = s;
+  uv_close(h, on_counted_close);
 }
 
 int tcpserver_port_of(const struct sockaddr_storage *ss)

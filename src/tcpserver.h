@@ -85,9 +85,10 @@ int tcpserver_listen(struct tcpserver *s, int backlog);
  * Call once. */
 void tcpserver_close(struct tcpserver *s, void (*done)(void *arg), void *arg);
 /* Counts one of the owner's handles (a timer), which then has to close
- * before calls->free: tcpserver_unref from its close callback. */
+ * before calls->free: with tcpserver_close_handle, which takes over its
+ * data pointer. */
 void tcpserver_ref(struct tcpserver *s);
-void tcpserver_unref(struct tcpserver *s);
+void tcpserver_close_handle(struct tcpserver *s, uv_handle_t *h);
 /* The port in a bound address (IPv4 or IPv6). */
 int tcpserver_port_of(const struct sockaddr_storage *ss);
 
