@@ -61,6 +61,7 @@ static int on_commit(void *arg, sqlite3 *db, const char *name, int pages)
 static void *run(void *arg)
 {
   struct checkpointer *c = arg;
+  pthread_setname_np(pthread_self(), "spate-ckpt");
   pthread_mutex_lock(&c->mu);
   for (;;) {
     while (!c->wanted && !c->stop)

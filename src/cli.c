@@ -17,6 +17,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -648,6 +649,7 @@ struct control {
 static void loop_main(void *arg)
 {
   struct run_loop *l = arg;
+  pthread_setname_np(pthread_self(), "spate-loop");
   scheduler_run(&l->s);
   __atomic_store_n(&l->done, 1, __ATOMIC_RELEASE);
   if (l->finished)

@@ -94,6 +94,7 @@ static int push_line(struct input *in, char *line, size_t len, int trunc)
 static void *reader_main(void *arg)
 {
   struct input *in = arg;
+  pthread_setname_np(pthread_self(), "spate-input");
   size_t cap = INPUT_LINE_MAX;
   char *line = malloc(cap + 1);
   char chunk[65536];

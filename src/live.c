@@ -878,6 +878,7 @@ static void on_async(uv_async_t *a)
 static void thread_main(void *arg)
 {
   struct live *l = arg;
+  pthread_setname_np(pthread_self(), "spate-live");
   uv_run(&l->loop, UV_RUN_DEFAULT);
 }
 

@@ -133,6 +133,7 @@ static void *writer_main(void *arg)
   char err[SINK_ERRMSG_MAX];
   int dirty = 0; /* written since the last flush */
 
+  pthread_setname_np(pthread_self(), "spate-sink");
   pthread_mutex_lock(&s->lock);
   for (;;) {
     if (s->nq == 0 && dirty) {
