@@ -873,7 +873,8 @@ static void serve_index(struct conn *c, const struct req *r)
       "/hostile/ssrf.html",       "/hostile/ext.html",
       "/hostile/cal/2024/1.html", "/hostile/grow?x=a",
       "/hostile/deep/a/",         "/hostile/redirect-loop",
-      "/hostile/redirect.html",
+      "/hostile/redirect.html",   "/hostile/noindex.html",
+      "/hostile/nofollow.html",
   };
   struct ob *b = &c->o->body;
   (void)r;
@@ -1556,6 +1557,25 @@ static void hostile_ext(struct conn *c)
   hostile_links(c, "External links", l, sizeof l / sizeof *l);
 }
 
+/* A page with <meta name=robots content=robots>, word in its title and
+ * text, and one link, to href. */
+static void hostile_meta(struct conn *c, const char *robots, const char *title,
+                         const char *href)
+{
+  struct ob *b = &c->o->body;
+  ob_reset(b);
+  ob_puts(b, "<!doctype html><html><head><meta charset=utf-8>"
+             "<meta name=robots content=\"");
+  ob_puts(b, robots);
+  ob_puts(b, "\"><title>");
+  ob_puts(b, title);
+  ob_puts(b, "</title></head><body><h1>");
+  ob_puts(b, title);
+  ob_puts(b, "</h1>\n<ul>\n");
+  hostile_link(b, href, strlen(href));
+  hostile_end(c);
+}
+
 /* cal/Y/M.html: months without end (1 <= Y <= 9999). */
 static void hostile_cal(struct conn *c, const char *s, size_t n)
 {
@@ -1646,6 +1666,15 @@ static void serve_hostile(struct conn *c, const struct req *r)
     redirect(c, 302, "/hostile/redirect-loop", 22);
   else if (rest_is(r, "redirect.html"))
     redirect(c, 301, "/p/6.html", 9);
+  else if (rest_is(r, "noindex.html"))
+    hostile_meta(c, "noindex", "Kept out of the index wombatnoidx",
+                 "/hostile/noindex-next.html");
+  else if (rest_is(r, "nofollow.html"))
+    hostile_meta(c, "nofollow", "Links not followed platypusnofol",
+                 "/hostile/nofollow-target.html");
+  else if (rest_is(r, "noindex-next.html") ||
+           rest_is(r, "nofollow-target.html"))
+    hostile_links(c, "Linked from a meta robots page", NULL, 0);
   else
     not_found(c);
 }

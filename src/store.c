@@ -867,6 +867,9 @@ static int put_links(struct store *s, int64_t id, const struct result *r)
 static int put_text(struct store *s, int64_t id, const struct result *r,
                     const char *text, size_t text_len)
 {
+  /* <meta name=robots content=noindex>: out of the index, title too. */
+  if (r->crawl && r->crawl->noindex)
+    return 0;
   size_t tlen = r->title ? strlen(r->title) : 0;
   const char *title = r->title, *body = text;
   if (title && !(title = index_text(&s->title, title, &tlen, tlen)))

@@ -122,10 +122,10 @@ void store_items_free(struct store_item *items, size_t n);
  * replaces its pages row (url and referrer from the frontier row, the rest
  * from r), replaces its outgoing links with r->links, and indexes r->title
  * and text[0..text_len) (the page's visible text, may be NULL; cut at
- * STORE_TEXT_MAX) in pages_fts. r->links must hold normalised keys (the
- * same form as frontier.url), so the graph joins with frontier and pages;
- * a key repeated on a page is one edge. -ENOENT when frontier_id is not in
- * the frontier.
+ * STORE_TEXT_MAX) in pages_fts, unless r->crawl says noindex. r->links must
+ * hold normalised keys (the same form as frontier.url), so the graph joins
+ * with frontier and pages; a key repeated on a page is one edge. -ENOENT when
+ * frontier_id is not in the frontier.
  *
  * To lose nothing in a crash, add the URLs the page links to
  * (store_add_urls) in the same transaction as its store_put_page. */

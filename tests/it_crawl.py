@@ -208,6 +208,32 @@ def test_site_and_traps(o):
         check(u in links_of(db, ref["id"]) or ref["final_url"] == u,
               f"{u}: not a link (nor the redirect) of its referrer "
               f"{ref['url']}")
+    # <meta name=robots>: a noindex page is stored and its links followed,
+    # but search never finds it; a nofollow page is indexed and its link
+    # recorded, never requested.
+    ni, nf = pg.get(o.url("/hostile/noindex.html")), pg.get(
+        o.url("/hostile/nofollow.html"))
+    check(ni and ni["status"] == 200 and ni["meta_robots"] == "noindex",
+          f"noindex row {ni}")
+    check(o.url("/hostile/noindex-next.html") in pg,
+          "the link of the noindex page was not followed")
+    check(nf and nf["status"] == 200 and nf["meta_robots"] == "nofollow",
+          f"nofollow row {nf}")
+    if nf:
+        check(links_of(db, nf["id"]) == {o.url("/hostile/nofollow-target.html")},
+              f"nofollow page links {links_of(db, nf['id'])}")
+    check("/hostile/nofollow-target.html" not in got
+          and o.url("/hostile/nofollow-target.html") not in pg,
+          "the nofollow page's link was requested")
+    s = search(db, "wombatnoidx", "--json")
+    check(s.returncode == 1 and s.stdout == "",
+          f"search found the noindex page: exit {s.returncode} {s.stdout!r}")
+    check(q(db, "select count(*) from page_text where id = ?",
+            ni["id"] if ni else -1) == [(0,)], "noindex page text stored")
+    s = search(db, "platypusnofol", "--json")
+    found = [json.loads(l)["url"] for l in s.stdout.splitlines() if l]
+    check(s.returncode == 0 and found == [o.url("/hostile/nofollow.html")],
+          f"search for the nofollow page: exit {s.returncode} {found}")
     # Every link of a page, as the origin serves it.
     r = pg.get(o.url("/p/7.html"))
     if r:

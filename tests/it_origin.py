@@ -817,9 +817,19 @@ def test_site_options(cl):
         want = ["/p/0.html", "/private/index.html", "/hostile/ssrf.html",
                 "/hostile/ext.html", "/hostile/cal/2024/1.html",
                 "/hostile/grow?x=a", "/hostile/deep/a/",
-                "/hostile/redirect-loop", "/hostile/redirect.html"]
+                "/hostile/redirect-loop", "/hostile/redirect.html",
+                "/hostile/noindex.html", "/hostile/nofollow.html"]
         check(hrefs_of(body) == want,
               f"--hostile index links {hrefs_of(body)}")
+        for path, robots, link in (
+                ("/hostile/noindex.html", "noindex",
+                 "/hostile/noindex-next.html"),
+                ("/hostile/nofollow.html", "nofollow",
+                 "/hostile/nofollow-target.html")):
+            st, body = c.get(path)
+            check(st.status == 200 and hrefs_of(body) == [link]
+                  and f'<meta name=robots content="{robots}">'.encode()
+                  in body, f"{path}: {st} {body[:200]!r}")
     finally:
         stop_origin(proc)
 
