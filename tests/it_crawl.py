@@ -679,6 +679,16 @@ def test_sigint(o):
                             stderr=subprocess.PIPE, text=True)
     try:
         time.sleep(0.8)
+        # The engine's threads carry their names (top -H, perf).
+        names = set()
+        for t in os.listdir(f"/proc/{proc.pid}/task"):
+            try:
+                with open(f"/proc/{proc.pid}/task/{t}/comm") as f:
+                    names.add(f.read().strip())
+            except OSError:
+                pass  # the thread ended meanwhile
+        check({"spate-sink", "spate-ckpt"} <= names,
+              f"thread names of a running crawl: {sorted(names)}")
         t0 = time.monotonic()
         proc.send_signal(signal.SIGINT)
         err = proc.communicate(timeout=15)[1]
