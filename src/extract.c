@@ -1,6 +1,7 @@
 #include "extract.h"
 
 #include "buf.h"
+#include "charset.h"
 #include "html.h"
 #include "result.h"
 #include "scope.h"
@@ -405,8 +406,17 @@ void extract_run(const struct extract_spec *s, const char *body, size_t len,
     }
   }
   int crawl = s->crawl && r->crawl;
-  int scanned = 0;
-  if (is_html(content_type, body, len)) {
+  int scanned = 0, html = is_html(content_type, body, len);
+  /* The hash above is of the bytes as served; everything below reads the
+   * page in UTF-8. */
+  size_t utf8_len;
+  char *utf8 =
+      html ? charset_to_utf8(content_type, body, len, &utf8_len) : NULL;
+  if (utf8) {
+    body = utf8;
+    len = utf8_len;
+  }
+  if (html) {
     struct html_info h;
     if (html_scan(body, len, s->want_links || crawl, s->max_links, &h) == 0) {
       r->title = h.title;
@@ -426,4 +436,5 @@ void extract_run(const struct extract_spec *s, const char *body, size_t len,
     crawl_page(s, NULL, body, len, r);
   if (s->n)
     run_fields(s, body, len, r);
+  free(utf8);
 }

@@ -751,6 +751,19 @@ def test_search():
         s = search(db, "")
         check(s.returncode == 2 and s.stdout == "",
               f"empty query: exit {s.returncode} {s.stderr!r}")
+        # A Latin-1 page without a charset is indexed as windows-1252:
+        # found by its accented words, with or without the accents.
+        db2 = db_path("latin1")
+        p = crawl(o.url("/nonutf8"), "-o", db2)
+        check(p.returncode == 0, f"latin-1 crawl: exit {p.returncode}")
+        check(q(db2, "select title from pages") == [("caf\u00e9 cr\u00e8me",)],
+              f"latin-1 title {q(db2, 'select title from pages')}")
+        for word in ("br\u00fbl\u00e9e", "brulee", "na\u00efve", "creme"):
+            s = search(db2, word, "--json")
+            found = [json.loads(l)["url"] for l in s.stdout.splitlines() if l]
+            check(s.returncode == 0 and found == [o.url("/nonutf8")],
+                  f"search {word!r} in the latin-1 page: exit "
+                  f"{s.returncode} {found}")
         s = search(os.path.join(TMP, "missing.db"), "x")
         check(s.returncode == 3, f"missing store: exit {s.returncode}")
         check(not os.path.exists(os.path.join(TMP, "missing.db")),

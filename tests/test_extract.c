@@ -250,6 +250,27 @@ static void test_crawl(void)
   CHECK(r->crawl->drops[CRAWL_DROP_SCOPE] == 1);
   result_free(r);
 
+  /* A legacy page is read in its encoding: title, text and links in
+   * UTF-8 (here windows-1252 by its meta); the hash stays the served
+   * bytes'. */
+  const char *latin = "<meta charset=windows-1252><title>Caf\xe9 \x93"
+                      "cr\xe8me\x94</title>"
+                      "<p>na\xef"
+                      "ve \x80</p><a href=\"/men\xfc"
+                      ".html\">m</a>";
+  crawl_run(&s, latin, 200, NULL, &r);
+  CHECK_STR(r->title, "Caf\xc3\xa9 \xe2\x80\x9c"
+                      "cr\xc3\xa8me\xe2\x80\x9d");
+  CHECK(r->crawl->text &&
+        strstr(r->crawl->text, "na\xc3\xafve \xe2\x82\xac") != NULL);
+  CHECK(r->nlinks == 1);
+  CHECK_STR(r->links, "http://x/men%C3%BC.html");
+  struct result *raw = result_new("x", 1);
+  extract_run(&s, latin, strlen(latin), "text/plain", "http://x/", raw);
+  CHECK_STR(r->hash, raw->hash); /* not HTML: no decoding, same bytes */
+  result_free(raw);
+  result_free(r);
+
   extract_spec_free(&s);
   scope_free(sc);
 }
