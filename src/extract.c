@@ -311,6 +311,25 @@ static char *href_clean(const char *href, size_t len)
   return out;
 }
 
+/* One href of the page at base: resolved, normalised, and sorted by
+ * crawl_link(), or counted as dropped. */
+static void crawl_href(const struct extract_spec *s, struct result_crawl *c,
+                       const char *base, const char *href, size_t len,
+                       struct buf *all, struct buf *follow, int *nall)
+{
+  const char *err;
+  /* As a browser does: tabs and newlines go, spaces are %20. */
+  char *clean = strpbrk(href, " \t\n\r") ? href_clean(href, len) : NULL;
+  char *key = urlnorm_resolve_key(base, clean ? clean : href, NULL, &err);
+  if (key)
+    crawl_link(s, c, key, all, follow, nall);
+  else
+    c->drops[ERR_IS(err, ERR_URL_TOO_LONG) ? CRAWL_DROP_LONG_URL
+                                           : CRAWL_DROP_BAD_URL]++;
+  free(key);
+  free(clean);
+}
+
 /* Crawl mode: every link as a normalised key (r->links), the ones to
  * follow (r->crawl->follow), and the text to index. */
 static void crawl_page(const struct extract_spec *s, const struct html_info *h,
@@ -346,18 +365,14 @@ static void crawl_page(const struct extract_spec *s, const struct html_info *h,
     const char *p = h->links, *end = h->links + h->links_len;
     while (p && p < end) {
       size_t l = strlen(p);
-      /* As a browser does: tabs and newlines go, spaces are %20. */
-      char *clean = strpbrk(p, " \t\n\r") ? href_clean(p, l) : NULL;
-      char *key = urlnorm_resolve_key(b, clean ? clean : p, NULL, &err);
-      if (key)
-        crawl_link(s, c, key, &all, &follow, &nall);
-      else
-        c->drops[ERR_IS(err, ERR_URL_TOO_LONG) ? CRAWL_DROP_LONG_URL
-                                               : CRAWL_DROP_BAD_URL]++;
-      free(key);
-      free(clean);
+      crawl_href(s, c, b, p, l, &all, &follow, &nall);
       p += l + 1;
     }
+    /* A <meta http-equiv=refresh> sends a browser on: its URL is
+     * followed like a link (as Scrapy's redirect middleware does). */
+    if (h->refresh)
+      crawl_href(s, c, b, h->refresh, strlen(h->refresh), &all, &follow,
+                 &nall);
     free(base);
     if (!c->noindex) {
       struct buf text = {0};

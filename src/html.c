@@ -497,16 +497,13 @@ static const struct tag_name *tag_lookup(const char *s, size_t n)
   return NULL;
 }
 
-enum attr_id { A_HREF, A_REL, A_NAME, A_CONTENT, A_COUNT };
+enum attr_id { A_HREF, A_REL, A_NAME, A_CONTENT, A_HTTP_EQUIV, A_COUNT };
 
 static const struct {
   const char *name;
   size_t len;
 } attr_names[A_COUNT] = {
-    {"href", 4},
-    {"rel", 3},
-    {"name", 4},
-    {"content", 7},
+    {"href", 4}, {"rel", 3}, {"name", 4}, {"content", 7}, {"http-equiv", 10},
 };
 
 /* A raw attribute value: the bytes between the quotes, or the unquoted
@@ -783,6 +780,78 @@ static int on_anchor(struct scan *s, const struct span *href)
   return 0;
 }
 
+/* The URL in the content of a <meta http-equiv=refresh>, as HTML's shared
+ * declarative refresh steps find it: a time (digits, then digits and
+ * dots), ';' or ',' or white space, then the URL, after an optional
+ * "url =" and between optional quotes. 0 when there is none (a refresh
+ * of the page itself, or a content that is not a refresh). */
+static int refresh_url(const char *p, size_t n, const char **url, size_t *len)
+{
+  size_t i = 0;
+  while (i < n && is_ws((unsigned char)p[i]))
+    i++;
+  if (i == n || !((p[i] >= '0' && p[i] <= '9') || p[i] == '.'))
+    return 0;
+  while (i < n && ((p[i] >= '0' && p[i] <= '9') || p[i] == '.'))
+    i++;
+  if (i < n && p[i] != ';' && p[i] != ',' && !is_ws((unsigned char)p[i]))
+    return 0;
+  while (i < n && is_ws((unsigned char)p[i]))
+    i++;
+  if (i < n && (p[i] == ';' || p[i] == ','))
+    i++;
+  while (i < n && is_ws((unsigned char)p[i]))
+    i++;
+  if (n - i >= 3 && ieq(p + i, "url", 3)) {
+    size_t k = i + 3;
+    while (k < n && is_ws((unsigned char)p[k]))
+      k++;
+    if (k < n && p[k] == '=') {
+      for (i = k + 1; i < n && is_ws((unsigned char)p[i]);)
+        i++;
+    }
+  }
+  size_t end = n;
+  if (i < n && (p[i] == '"' || p[i] == '\'')) {
+    const char *q = memchr(p + i + 1, p[i], n - i - 1);
+    i++;
+    if (q)
+      end = (size_t)(q - p);
+  }
+  while (end > i && is_ws((unsigned char)p[end - 1]))
+    end--;
+  *url = p + i;
+  *len = end - i;
+  return end > i;
+}
+
+static int on_meta(struct scan *s, const struct tag *t)
+{
+  struct html_info *out = s->out;
+  const struct span *content = &t->a[A_CONTENT];
+  const char *p, *u;
+  size_t n, un;
+  if (!content->set)
+    return 0;
+  if (!out->meta_robots && t->a[A_NAME].set) {
+    if (attr_view(s, &t->a[A_NAME], &p, &n))
+      return -ENOMEM;
+    if (n == 6 && ieq(p, "robots", 6))
+      return attr_dup(&out->meta_robots, content);
+  }
+  if (!out->refresh && t->a[A_HTTP_EQUIV].set) {
+    if (attr_view(s, &t->a[A_HTTP_EQUIV], &p, &n))
+      return -ENOMEM;
+    if (n != 7 || !ieq(p, "refresh", 7))
+      return 0;
+    if (attr_view(s, content, &p, &n))
+      return -ENOMEM;
+    if (refresh_url(p, n, &u, &un) && !(out->refresh = strndup(u, un)))
+      return -ENOMEM;
+  }
+  return 0;
+}
+
 static int on_tag(struct scan *s, enum tag_id id, const struct tag *t)
 {
   struct html_info *out = s->out;
@@ -802,13 +871,7 @@ static int on_tag(struct scan *s, enum tag_id id, const struct tag *t)
     return has_token(p, n, "canonical", 9) ? attr_dup(&out->canonical, href)
                                            : 0;
   case T_META:
-    if (out->meta_robots || !t->a[A_NAME].set || !t->a[A_CONTENT].set)
-      return 0;
-    if (attr_view(s, &t->a[A_NAME], &p, &n))
-      return -ENOMEM;
-    return n == 6 && ieq(p, "robots", 6)
-               ? attr_dup(&out->meta_robots, &t->a[A_CONTENT])
-               : 0;
+    return on_meta(s, t);
   case T_BASE:
     return !out->base_href && href->set ? attr_dup(&out->base_href, href) : 0;
   default:
@@ -940,6 +1003,7 @@ void html_info_free(struct html_info *info)
   free(info->canonical);
   free(info->meta_robots);
   free(info->base_href);
+  free(info->refresh);
   free(info->links);
   memset(info, 0, sizeof *info);
 }

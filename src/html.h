@@ -47,6 +47,10 @@ struct html_info {
   char *meta_robots;
   /* href of the first <base> having an href; trimmed, possibly "". */
   char *base_href;
+  /* The URL of the first <meta http-equiv=refresh> whose content names
+   * one ("5; url=/next", quotes and "url=" optional), references decoded,
+   * not resolved; NULL when none does. */
+  char *refresh;
   /* <a> and <area> start tags whose href is non-empty after trimming. */
   int nlinks;
   /* With want_links: the first min(nlinks, max_links) of those hrefs as

@@ -874,7 +874,7 @@ static void serve_index(struct conn *c, const struct req *r)
       "/hostile/cal/2024/1.html", "/hostile/grow?x=a",
       "/hostile/deep/a/",         "/hostile/redirect-loop",
       "/hostile/redirect.html",   "/hostile/noindex.html",
-      "/hostile/nofollow.html",
+      "/hostile/nofollow.html",   "/hostile/refresh.html",
   };
   struct ob *b = &c->o->body;
   (void)r;
@@ -1576,6 +1576,18 @@ static void hostile_meta(struct conn *c, const char *robots, const char *title,
   hostile_end(c);
 }
 
+/* A page whose only way on is a <meta http-equiv=refresh>. */
+static void hostile_refresh(struct conn *c)
+{
+  struct ob *b = &c->o->body;
+  ob_reset(b);
+  ob_puts(b, "<!doctype html><html><head><meta charset=utf-8>"
+             "<meta http-equiv=\"refresh\" content=\"0; "
+             "url='/hostile/refresh-target.html'\">"
+             "<title>Moved on</title></head><body><h1>Moved on</h1>\n<ul>\n");
+  hostile_end(c);
+}
+
 /* cal/Y/M.html: months without end (1 <= Y <= 9999). */
 static void hostile_cal(struct conn *c, const char *s, size_t n)
 {
@@ -1672,8 +1684,11 @@ static void serve_hostile(struct conn *c, const struct req *r)
   else if (rest_is(r, "nofollow.html"))
     hostile_meta(c, "nofollow", "Links not followed platypusnofol",
                  "/hostile/nofollow-target.html");
+  else if (rest_is(r, "refresh.html"))
+    hostile_refresh(c);
   else if (rest_is(r, "noindex-next.html") ||
-           rest_is(r, "nofollow-target.html"))
+           rest_is(r, "nofollow-target.html") ||
+           rest_is(r, "refresh-target.html"))
     hostile_links(c, "Linked from a meta robots page", NULL, 0);
   else
     not_found(c);

@@ -234,6 +234,12 @@ def test_site_and_traps(o):
     found = [json.loads(l)["url"] for l in s.stdout.splitlines() if l]
     check(s.returncode == 0 and found == [o.url("/hostile/nofollow.html")],
           f"search for the nofollow page: exit {s.returncode} {found}")
+    # A <meta http-equiv=refresh> is followed like a link.
+    rf = pg.get(o.url("/hostile/refresh.html"))
+    rt = pg.get(o.url("/hostile/refresh-target.html"))
+    check(rf and rt and rt["status"] == 200 and rt["referrer_id"] == rf["id"]
+          and links_of(db, rf["id"]) == {o.url("/hostile/refresh-target.html")},
+          f"meta refresh: page {rf}, target {rt}")
     # Every link of a page, as the origin serves it.
     r = pg.get(o.url("/p/7.html"))
     if r:

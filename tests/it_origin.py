@@ -818,7 +818,8 @@ def test_site_options(cl):
                 "/hostile/ext.html", "/hostile/cal/2024/1.html",
                 "/hostile/grow?x=a", "/hostile/deep/a/",
                 "/hostile/redirect-loop", "/hostile/redirect.html",
-                "/hostile/noindex.html", "/hostile/nofollow.html"]
+                "/hostile/noindex.html", "/hostile/nofollow.html",
+                "/hostile/refresh.html"]
         check(hrefs_of(body) == want,
               f"--hostile index links {hrefs_of(body)}")
         for path, robots, link in (

@@ -250,6 +250,22 @@ static void test_crawl(void)
   CHECK(r->crawl->drops[CRAWL_DROP_SCOPE] == 1);
   result_free(r);
 
+  /* A <meta http-equiv=refresh> is a link to follow, resolved against
+   * <base>. */
+  crawl_run(&s,
+            "<base href=\"/b/\"><meta http-equiv=refresh "
+            "content=\"0; url=next.html\"><a href=\"/a\">a</a>",
+            200, NULL, &r);
+  CHECK(r->nlinks == 2 && r->crawl->nfollow == 2);
+  CHECK(r->links && count_keys(r->links, strlen(r->links) + 1) >= 1);
+  if (r->links) {
+    const char *k = r->links;
+    CHECK_STR(k, "http://x/a");
+    k += strlen(k) + 1;
+    CHECK_STR(k, "http://x/b/next.html");
+  }
+  result_free(r);
+
   /* A legacy page is read in its encoding: title, text and links in
    * UTF-8 (here windows-1252 by its meta); the hash stays the served
    * bytes'. */

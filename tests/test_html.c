@@ -20,7 +20,7 @@ struct html_case {
   const char *name;
   const char *in;
   size_t len;
-  const char *title, *canonical, *robots, *base;
+  const char *title, *canonical, *robots, *base, *refresh;
   int nlinks;
   const char *links; /* the stored list; NULL: none stored */
   size_t links_len;
@@ -219,6 +219,28 @@ static const struct html_case cases[] = {
      IN("<meta name=\"&#114;obots\" content=' x '>"), .robots = "x"},
     {"base href", IN("<base target=_top><base href=\" /b/ \"><base href=/c/>"),
      .base = "/b/"},
+    {"meta refresh", IN("<meta http-equiv=refresh content=\"5; url=/next\">"),
+     .refresh = "/next"},
+    {"meta refresh, quoted URL with a space",
+     IN("<meta HTTP-EQUIV=\"Refresh\" content=\"0;URL='/q a'\">"),
+     .refresh = "/q a"},
+    {"meta refresh, comma and no url=",
+     IN("<meta http-equiv=refresh content=\"3, /c\">"), .refresh = "/c"},
+    {"meta refresh, spaces, a fraction, text after the quote",
+     IN("<meta http-equiv=refresh content=' 1.5 ;  url = \"/d\" tail'>"),
+     .refresh = "/d"},
+    {"meta refresh without a URL does not count",
+     IN("<meta http-equiv=refresh content=30>"
+        "<meta http-equiv=refresh content=\"0; url=/later\">"),
+     .refresh = "/later"},
+    {"meta refresh with no time, or a bad one, is none",
+     IN("<meta http-equiv=refresh content=\"url=/x\">"
+        "<meta http-equiv=refresh content=\"0x; url=/y\">"
+        "<meta name=refresh content=\"0; url=/z\">")},
+    {"meta refresh with a reference, beside robots",
+     IN("<meta name=robots content=noindex>"
+        "<meta http-equiv=refresh content=\"0;url=/e?a=1&amp;b=2\">"),
+     .robots = "noindex", .refresh = "/e?a=1&b=2"},
     /* libxml2: stops at the NULs or drops them */
     {"NUL bytes",
      IN("<title>a\0b</title><a href=\"x\0y\">\0<a\0 href=no><a href=z>"),
@@ -268,6 +290,7 @@ static void test_cases(void)
     CHECK_STR(h.canonical, c->canonical);
     CHECK_STR(h.meta_robots, c->robots);
     CHECK_STR(h.base_href, c->base);
+    CHECK_STR(h.refresh, c->refresh);
     CHECK(h.nlinks == c->nlinks);
     check_links(c->name, &h, c->links, c->links_len);
     html_info_free(&h);
