@@ -6,6 +6,7 @@
 #include "result.h"
 #include "scope.h"
 #include "search.h"
+#include "sitemap.h"
 #include "store.h"
 #include "urlnorm.h"
 
@@ -330,6 +331,22 @@ static void crawl_href(const struct extract_spec *s, struct result_crawl *c,
   free(clean);
 }
 
+struct loc_ctx {
+  const struct extract_spec *s;
+  struct result_crawl *c;
+  const char *base;
+  struct buf *all, *follow;
+  int *nall;
+};
+
+static int on_loc(void *arg, const char *loc)
+{
+  struct loc_ctx *x = arg;
+  crawl_href(x->s, x->c, x->base, loc, strlen(loc), x->all, x->follow,
+             x->nall);
+  return 0;
+}
+
 /* Crawl mode: every link as a normalised key (r->links), the ones to
  * follow (r->crawl->follow), and the text to index. */
 static void crawl_page(const struct extract_spec *s, const struct html_info *h,
@@ -385,6 +402,12 @@ static void crawl_page(const struct extract_spec *s, const struct html_info *h,
       }
     }
   }
+  if (!h && r->status >= 200 && r->status < 300 &&
+      sitemap_maybe(r->content_type, body, len)) {
+    /* A sitemap's URLs are its links (the protocol allows 50,000). */
+    struct loc_ctx x = {s, c, r->url, &all, &follow, &nall};
+    sitemap_scan(body, len, 50000, on_loc, &x);
+  }
   free(r->links);
   r->links = all.data ? all.data : strdup("");
   r->nlinks = nall;
@@ -397,8 +420,14 @@ static int is_html(const char *ct, const char *body, size_t len)
   if (ct)
     return strncasecmp(ct, "text/html", 9) == 0 ||
            strncasecmp(ct, "application/xhtml", 17) == 0;
-  /* No Content-Type: sniff the start as browsers do, roughly. */
-  for (size_t i = 0; i < len && i < 512; i++)
+  /* No Content-Type: sniff the start as browsers do, roughly; an XML
+   * declaration is XML (a sitemap, a feed). */
+  size_t i = 0;
+  while (i < len && strchr(" \t\r\n", body[i]) && body[i])
+    i++;
+  if (len - i >= 5 && !memcmp(body + i, "<?xml", 5))
+    return 0;
+  for (i = 0; i < len && i < 512; i++)
     if (body[i] == '<')
       return 1;
   return 0;

@@ -875,6 +875,7 @@ static void serve_index(struct conn *c, const struct req *r)
       "/hostile/deep/a/",         "/hostile/redirect-loop",
       "/hostile/redirect.html",   "/hostile/noindex.html",
       "/hostile/nofollow.html",   "/hostile/refresh.html",
+      "/hostile/sitemap.xml",
   };
   struct ob *b = &c->o->body;
   (void)r;
@@ -1588,6 +1589,60 @@ static void hostile_refresh(struct conn *c)
   hostile_end(c);
 }
 
+/* sitemap.xml: an index of sitemap-1.xml (plain) and sitemap-2.xml.gz
+ * (gzipped, as a file, not a Content-Encoding), each listing one page no
+ * link leads to. */
+static void hostile_sitemap(struct conn *c, int which)
+{
+  static const char *const list[][2] = {
+      {"sitemapindex", "sitemap"}, {"urlset", "url"}, {"urlset", "url"}};
+  static const char *const locs[][2] = {
+      {"/hostile/sitemap-1.xml", "/hostile/sitemap-2.xml.gz"},
+      {"/hostile/sitemap-only.html", NULL},
+      {"/hostile/sitemap-gz.html", NULL}};
+  struct origin *o = c->o;
+  struct ob *b = &o->body, *gz = &o->resp;
+  char loc[64];
+  ob_reset(b);
+  ob_puts(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<");
+  ob_puts(b, list[which][0]);
+  ob_puts(b, " xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n");
+  for (int i = 0; i < 2 && locs[which][i]; i++) {
+    snprintf(loc, sizeof loc, "http://127.0.0.1:%d", o->port);
+    ob_puts(b, "  <");
+    ob_puts(b, list[which][1]);
+    ob_puts(b, "><loc>");
+    ob_puts(b, loc);
+    ob_puts(b, locs[which][i]);
+    ob_puts(b, "</loc></");
+    ob_puts(b, list[which][1]);
+    ob_puts(b, ">\n");
+  }
+  ob_puts(b, "</");
+  ob_puts(b, list[which][0]);
+  ob_puts(b, ">\n");
+  if (b->err) {
+    conn_close(c);
+    return;
+  }
+  if (which < 2) {
+    respond(c, 200, NULL, "application/xml", b->b.data, b->b.len);
+    return;
+  }
+  ob_reset(gz);
+  if (gzip_into(o, b->b.data, b->b.len, gz) || gz->err) {
+    respond_msg(c, 500, NULL, NULL);
+    return;
+  }
+  ob_reset(b);
+  ob_put(b, gz->b.data, gz->b.len);
+  if (b->err) {
+    conn_close(c);
+    return;
+  }
+  respond(c, 200, NULL, "application/gzip", b->b.data, b->b.len);
+}
+
 /* cal/Y/M.html: months without end (1 <= Y <= 9999). */
 static void hostile_cal(struct conn *c, const char *s, size_t n)
 {
@@ -1686,9 +1741,16 @@ static void serve_hostile(struct conn *c, const struct req *r)
                  "/hostile/nofollow-target.html");
   else if (rest_is(r, "refresh.html"))
     hostile_refresh(c);
+  else if (rest_is(r, "sitemap.xml"))
+    hostile_sitemap(c, 0);
+  else if (rest_is(r, "sitemap-1.xml"))
+    hostile_sitemap(c, 1);
+  else if (rest_is(r, "sitemap-2.xml.gz"))
+    hostile_sitemap(c, 2);
   else if (rest_is(r, "noindex-next.html") ||
            rest_is(r, "nofollow-target.html") ||
-           rest_is(r, "refresh-target.html"))
+           rest_is(r, "refresh-target.html") ||
+           rest_is(r, "sitemap-only.html") || rest_is(r, "sitemap-gz.html"))
     hostile_links(c, "Linked from a meta robots page", NULL, 0);
   else
     not_found(c);

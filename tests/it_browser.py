@@ -487,8 +487,12 @@ def test_browser(o, chromium):
                 rc = None
             check(rc == 130, f"stopped fetch exits {rc} (want 130): "
                              f"{err.tail()}")
-            # what the page got from the server before it went away
-            seen.add(cdp.eval(LAST_STATE))
+            # What the page got from the server before it went away: the
+            # last tick may still be on its way through a busy browser.
+            def stop_seen():
+                seen.add(cdp.eval(LAST_STATE))
+                return seen & {"stopping", "stopped"}
+            poll(stop_seen, 3)
             seen.discard("")
             print(f"it_browser: states seen after Stop: {sorted(seen)}",
                   flush=True)

@@ -234,6 +234,18 @@ def test_site_and_traps(o):
     found = [json.loads(l)["url"] for l in s.stdout.splitlines() if l]
     check(s.returncode == 0 and found == [o.url("/hostile/nofollow.html")],
           f"search for the nofollow page: exit {s.returncode} {found}")
+    # A sitemap index, its sitemaps (one gzipped) and the pages they list,
+    # which no link leads to.
+    sm = pg.get(o.url("/hostile/sitemap.xml"))
+    check(sm and sm["status"] == 200 and links_of(db, sm["id"]) == {
+        o.url("/hostile/sitemap-1.xml"), o.url("/hostile/sitemap-2.xml.gz")},
+        f"sitemap index row {sm}")
+    for page, via in (("/hostile/sitemap-only.html", "/hostile/sitemap-1.xml"),
+                      ("/hostile/sitemap-gz.html",
+                       "/hostile/sitemap-2.xml.gz")):
+        r, v = pg.get(o.url(page)), pg.get(o.url(via))
+        check(r and v and r["status"] == 200 and r["referrer_id"] == v["id"]
+              and r["depth"] == 3, f"{page} from {via}: {r} {v}")
     # A <meta http-equiv=refresh> is followed like a link.
     rf = pg.get(o.url("/hostile/refresh.html"))
     rt = pg.get(o.url("/hostile/refresh-target.html"))

@@ -819,7 +819,7 @@ def test_site_options(cl):
                 "/hostile/grow?x=a", "/hostile/deep/a/",
                 "/hostile/redirect-loop", "/hostile/redirect.html",
                 "/hostile/noindex.html", "/hostile/nofollow.html",
-                "/hostile/refresh.html"]
+                "/hostile/refresh.html", "/hostile/sitemap.xml"]
         check(hrefs_of(body) == want,
               f"--hostile index links {hrefs_of(body)}")
         for path, robots, link in (
