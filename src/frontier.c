@@ -516,13 +516,15 @@ static int fr_open(struct sink_out **out, const char *path,
 
 /* Queues the keys a page links to (nfollow of them, back to back) that
  * the cache does not already know. */
-static int add_follow(struct frontier *fr, const struct result_crawl *c,
-                      size_t *added)
+/* Queues the keys in p[0..len) (each ended by '\0') that the frontier
+ * does not have, at depth with referrer (0: none). */
+static int add_keys(struct frontier *fr, const char *p, size_t len, int depth,
+                    int64_t referrer, size_t *added)
 {
   enum { CHUNK = 256 };
   const char *keys[CHUNK];
   unsigned char fresh[CHUNK];
-  const char *p = c->follow, *end = c->follow + c->follow_len;
+  const char *end = p + len;
   *added = 0;
   while (p < end) {
     size_t k = 0;
@@ -532,9 +534,9 @@ static int add_follow(struct frontier *fr, const struct result_crawl *c,
       p += strlen(p) + 1;
     }
     size_t a = 0;
-    int rc = k ? store_add_urls_each(fr->store, keys, k, c->depth + 1, c->id,
-                                     &a, fresh)
-               : 0;
+    int rc =
+        k ? store_add_urls_each(fr->store, keys, k, depth, referrer, &a, fresh)
+          : 0;
     if (rc)
       return rc;
     for (size_t i = 0; i < k; i++) {
@@ -582,9 +584,12 @@ static int fr_write(struct sink_out *o, struct result *const *rs, size_t n,
     if (!c || ERR_IS(r->error, ERR_CANCELLED))
       continue;
     rc = store_put_page(fr->store, c->id, r, c->depth, c->text, c->text_len);
-    size_t added = 0;
+    size_t added = 0, more = 0;
     if (!rc && c->nfollow)
-      rc = add_follow(fr, c, &added);
+      rc = add_keys(fr, c->follow, c->follow_len, c->depth + 1, c->id, &added);
+    if (!rc && c->more_len)
+      rc = add_keys(fr, c->more, c->more_len, 1, 0, &more);
+    added += more;
     stored++;
     discovered += (int64_t)added;
     links += r->nlinks;

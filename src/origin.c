@@ -181,12 +181,13 @@
 #define JSON_MAX (UINT64_C(1) << 53) /* exact in a double */
 #define PAGES_DEFAULT 1000
 #define PAGES_MAX 1000000000
-#define PLANT_MAX 16       /* --plant options */
-#define PLANT_WORD_MAX 64  /* bytes of a planted word */
-#define DISALLOW_MAX 16    /* --disallow options */
-#define DISALLOW_LEN 1024  /* bytes of a --disallow path */
-#define CRAWL_DELAY_LEN 19 /* digits and a dot of --crawl-delay */
-#define GROW_MAX 60000     /* /hostile/grow?x= bytes, else 414 */
+#define PLANT_MAX 16        /* --plant options */
+#define PLANT_WORD_MAX 64   /* bytes of a planted word */
+#define DISALLOW_MAX 16     /* --disallow options */
+#define SITEMAP_LINES_MAX 4 /* --robots-sitemap options */
+#define DISALLOW_LEN 1024   /* bytes of a --disallow path */
+#define CRAWL_DELAY_LEN 19  /* digits and a dot of --crawl-delay */
+#define GROW_MAX 60000      /* /hostile/grow?x= bytes, else 414 */
 
 /* The live endpoints (/api/, /feed/, /stream, /control/). */
 #define PERIOD_MAX_MS 86400000 /* --api-period and the others: a day */
@@ -226,6 +227,9 @@ struct site_opts {
   const char *crawl_delay; /* checked decimal seconds, or NULL */
   const char *disallow[DISALLOW_MAX];
   int ndisallow;
+  /* "Sitemap:" lines: a URL, or a path on the origin itself */
+  const char *sitemap[SITEMAP_LINES_MAX];
+  int nsitemap;
   struct plant plant[PLANT_MAX];
   int nplant;
   int hostile; /* the index links to the /hostile/ pages */
@@ -346,6 +350,8 @@ struct origin {
   int robots_status;
   char *robots;
   size_t robots_len;
+  char *sitemap[SITEMAP_LINES_MAX]; /* owned copies of site->sitemap */
+  int nsitemap;
   struct plant plant[PLANT_MAX];
   int nplant;
   int hostile;
@@ -1008,6 +1014,27 @@ static void serve_robots(struct conn *c, const struct req *r)
     send_head(c);
   } else if (status && status != 200) {
     respond_msg(c, status, NULL, NULL);
+  } else if (o->nsitemap) {
+    /* The Sitemap lines name the origin's own address, known once it
+     * listens. */
+    struct ob *b = &o->body;
+    ob_reset(b);
+    if (o->robots)
+      ob_put(b, o->robots, o->robots_len);
+    else
+      ob_puts(b, ROBOTS);
+    for (int i = 0; i < o->nsitemap; i++) {
+      ob_puts(b, "Sitemap: ");
+      if (o->sitemap[i][0] == '/')
+        ob_puts(b, o->base);
+      ob_puts(b, o->sitemap[i]);
+      ob_puts(b, "\n");
+    }
+    if (b->err) {
+      conn_close(c);
+      return;
+    }
+    respond(c, 200, NULL, "text/plain; charset=utf-8", b->b.data, b->b.len);
   } else if (o->robots) {
     respond(c, 200, NULL, "text/plain; charset=utf-8", o->robots,
             o->robots_len);
@@ -1594,12 +1621,15 @@ static void hostile_refresh(struct conn *c)
  * link leads to. */
 static void hostile_sitemap(struct conn *c, int which)
 {
-  static const char *const list[][2] = {
-      {"sitemapindex", "sitemap"}, {"urlset", "url"}, {"urlset", "url"}};
+  static const char *const list[][2] = {{"sitemapindex", "sitemap"},
+                                        {"urlset", "url"},
+                                        {"urlset", "url"},
+                                        {"urlset", "url"}};
   static const char *const locs[][2] = {
       {"/hostile/sitemap-1.xml", "/hostile/sitemap-2.xml.gz"},
       {"/hostile/sitemap-only.html", NULL},
-      {"/hostile/sitemap-gz.html", NULL}};
+      {"/hostile/sitemap-gz.html", NULL},
+      {"/hostile/robots-sitemap-only.html", NULL}};
   struct origin *o = c->o;
   struct ob *b = &o->body, *gz = &o->resp;
   char loc[64];
@@ -1625,7 +1655,7 @@ static void hostile_sitemap(struct conn *c, int which)
     conn_close(c);
     return;
   }
-  if (which < 2) {
+  if (which != 2) {
     respond(c, 200, NULL, "application/xml", b->b.data, b->b.len);
     return;
   }
@@ -1747,10 +1777,13 @@ static void serve_hostile(struct conn *c, const struct req *r)
     hostile_sitemap(c, 1);
   else if (rest_is(r, "sitemap-2.xml.gz"))
     hostile_sitemap(c, 2);
+  else if (rest_is(r, "sitemap-robots.xml"))
+    hostile_sitemap(c, 3);
   else if (rest_is(r, "noindex-next.html") ||
            rest_is(r, "nofollow-target.html") ||
            rest_is(r, "refresh-target.html") ||
-           rest_is(r, "sitemap-only.html") || rest_is(r, "sitemap-gz.html"))
+           rest_is(r, "sitemap-only.html") || rest_is(r, "sitemap-gz.html") ||
+           rest_is(r, "robots-sitemap-only.html"))
     hostile_links(c, "Linked from a meta robots page", NULL, 0);
   else
     not_found(c);
@@ -3207,6 +3240,8 @@ void origin_options_init(struct origin_options *opt)
 
 static void origin_free(struct origin *o)
 {
+  for (int i = 0; i < o->nsitemap; i++)
+    free(o->sitemap[i]);
   if (o->log)
     fclose(o->log);
   if (o->z_ready)
@@ -3298,7 +3333,8 @@ static int origin_start_site(struct origin **out, uv_loop_t *loop,
       (site->robots_status &&
        (site->robots_status < 100 || site->robots_status > 599)) ||
       site->nplant < 0 || site->nplant > PLANT_MAX || site->ndisallow < 0 ||
-      site->ndisallow > DISALLOW_MAX)
+      site->ndisallow > DISALLOW_MAX || site->nsitemap < 0 ||
+      site->nsitemap > SITEMAP_LINES_MAX)
     return -EINVAL;
   for (int i = 0; i < site->nplant; i++)
     if (site->plant[i].page < 0 || site->plant[i].page >= pages ||
@@ -3325,6 +3361,9 @@ static int origin_start_site(struct origin **out, uv_loop_t *loop,
   o->hostile = site->hostile;
   if (robots_build(o, site))
     goto fail;
+  for (int i = 0; i < site->nsitemap && i < SITEMAP_LINES_MAX; i++)
+    if (!(o->sitemap[o->nsitemap++] = strdup(site->sitemap[i])))
+      goto fail;
   o->host = strdup(host);
   o->fill = malloc(FILL_SIZE);
   o->flaky = calloc(FLAKY_MAX, sizeof *o->flaky);
@@ -3432,38 +3471,42 @@ static void on_signal(uv_signal_t *h, int signum)
 
 static void usage(FILE *f)
 {
-  fputs("usage: spate origin [options]\n"
-        "Serve a synthetic website with fault endpoints on loopback "
-        "(docs/ORIGIN.md).\n\n"
-        "  --host ADDR       address to listen on (default 127.0.0.1)\n"
-        "  -p, --port PORT   port, 0 for any free one (default 0)\n"
-        "  --pages N         pages in the site (default 1000)\n"
-        "  --seed N          content seed (default 7)\n"
-        "  --latency MS      delay every response by MS ms (default 0)\n"
-        "  --log FILE        append one line per request to FILE\n"
-        "  -q, --quiet       no summary on stderr at exit\n"
-        "  -h, --help        show this help\n\n"
-        "For crawler tests (off by default):\n"
-        "  --robots-status CODE  /robots.txt answers CODE (100-599) instead\n"
-        "  --crawl-delay SECS    add \"Crawl-delay: SECS\" (e.g. 0.2) to "
-        "robots.txt\n"
-        "  --disallow PATH       add \"Disallow: PATH\" to robots.txt (up to "
-        "16)\n"
-        "  --plant N:WORD        put WORD ([A-Za-z0-9]{1,64}) in page N (up "
-        "to 16)\n"
-        "  --hostile             the index links to the /hostile/ crawler "
-        "traps\n\n"
-        "The live endpoints (/api/weather.json, /feed/rss.xml, "
-        "/feed/atom.xml, /stream):\n"
-        "  --api-period MS       /api/weather.json changes every MS ms "
-        "(default 1000)\n"
-        "  --feed-period MS      the feeds gain an item every MS ms (default "
-        "1000)\n"
-        "  --stream-period MS    /stream sends a message every MS ms "
-        "(default 200)\n\n"
-        "Prints \"origin listening on http://HOST:PORT/ (N pages)\" once "
-        "ready;\nstops on SIGINT or SIGTERM.\n",
-        f);
+  fputs(
+      "usage: spate origin [options]\n"
+      "Serve a synthetic website with fault endpoints on loopback "
+      "(docs/ORIGIN.md).\n\n"
+      "  --host ADDR       address to listen on (default 127.0.0.1)\n"
+      "  -p, --port PORT   port, 0 for any free one (default 0)\n"
+      "  --pages N         pages in the site (default 1000)\n"
+      "  --seed N          content seed (default 7)\n"
+      "  --latency MS      delay every response by MS ms (default 0)\n"
+      "  --log FILE        append one line per request to FILE\n"
+      "  -q, --quiet       no summary on stderr at exit\n"
+      "  -h, --help        show this help\n\n"
+      "For crawler tests (off by default):\n"
+      "  --robots-status CODE  /robots.txt answers CODE (100-599) instead\n"
+      "  --crawl-delay SECS    add \"Crawl-delay: SECS\" (e.g. 0.2) to "
+      "robots.txt\n"
+      "  --disallow PATH       add \"Disallow: PATH\" to robots.txt (up to "
+      "16)\n"
+      "  --robots-sitemap URL  add \"Sitemap: URL\" to robots.txt; a /path is "
+      "on\n"
+      "                        the origin itself (up to 4)\n"
+      "  --plant N:WORD        put WORD ([A-Za-z0-9]{1,64}) in page N (up "
+      "to 16)\n"
+      "  --hostile             the index links to the /hostile/ crawler "
+      "traps\n\n"
+      "The live endpoints (/api/weather.json, /feed/rss.xml, "
+      "/feed/atom.xml, /stream):\n"
+      "  --api-period MS       /api/weather.json changes every MS ms "
+      "(default 1000)\n"
+      "  --feed-period MS      the feeds gain an item every MS ms (default "
+      "1000)\n"
+      "  --stream-period MS    /stream sends a message every MS ms "
+      "(default 200)\n\n"
+      "Prints \"origin listening on http://HOST:PORT/ (N pages)\" once "
+      "ready;\nstops on SIGINT or SIGTERM.\n",
+      f);
 }
 
 /* A numeric option value in [min, max], or -1 after printing why not. */
@@ -3536,6 +3579,24 @@ static int option_disallow(struct site_opts *site, const char *v)
   return 0;
 }
 
+/* --robots-sitemap URL|PATH: a "Sitemap:" line in robots.txt. */
+static int option_sitemap(struct site_opts *site, const char *v)
+{
+  size_t n = strlen(v);
+  int ok = n >= 1 && n <= DISALLOW_LEN;
+  for (size_t i = 0; ok && i < n; i++)
+    ok = (unsigned char)v[i] > 0x20 && v[i] != 0x7f;
+  if (!ok || site->nsitemap == SITEMAP_LINES_MAX) {
+    fprintf(stderr,
+            "spate origin: --robots-sitemap wants a URL or a /path of 1 to "
+            "%d bytes without spaces, at most %d times\n",
+            DISALLOW_LEN, SITEMAP_LINES_MAX);
+    return -1;
+  }
+  site->sitemap[site->nsitemap++] = v;
+  return 0;
+}
+
 /* --crawl-delay SECS: digits, optionally a dot and more digits. */
 static int option_crawl_delay(struct site_opts *site, const char *v)
 {
@@ -3577,6 +3638,7 @@ int origin_main(int argc, char **argv)
       {"robots-status", required_argument, NULL, 'R'},
       {"crawl-delay", required_argument, NULL, 'C'},
       {"disallow", required_argument, NULL, 'D'},
+      {"robots-sitemap", required_argument, NULL, 'M'},
       {"plant", required_argument, NULL, 'W'},
       {"hostile", no_argument, NULL, 'X'},
       {"api-period", required_argument, NULL, 'A'},
@@ -3632,6 +3694,9 @@ int origin_main(int argc, char **argv)
       break;
     case 'D':
       v = option_disallow(&cli.site, optarg);
+      break;
+    case 'M':
+      v = option_sitemap(&cli.site, optarg);
       break;
     case 'W':
       v = option_plant(&cli.site, optarg);

@@ -45,6 +45,7 @@ void result_crawl_free(struct result_crawl *c)
   if (!c)
     return;
   free(c->text);
+  free(c->more);
   free(c->follow);
   free(c);
 }

@@ -68,6 +68,11 @@ struct result_crawl {
   char *follow; /* normalised keys to queue, each ended by '\0' */
   size_t follow_len;
   int nfollow;
+  /* Keys to queue that the page does not link to, likewise: the Sitemap
+   * lines of its host's robots.txt, queued at depth 1 with no referrer
+   * (handed to the first result of the host after robots.txt). */
+  char *more;
+  size_t more_len;
   int noindex, nofollow;
   unsigned drops[CRAWL_DROP_N];
 };

@@ -1,13 +1,17 @@
 #include "scheduler.h"
 
 #include "breaker.h"
+#include "buf.h"
+#include "extract.h"
 #include "failpoint.h"
 #include "ratelimit.h"
 #include "result.h"
 #include "retry.h"
 #include "robots.h"
+#include "scope.h"
 #include "sink.h"
 #include "url.h"
+#include "urlnorm.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -48,6 +52,10 @@ struct host {
   struct scheduler *s;
   enum robots_state robots_state; /* with opt.robots_agent */
   struct robots *robots;
+  /* A crawl: its robots.txt's Sitemap lines in scope, as keys each ended
+   * by '\0', until the host's next result takes them to the frontier. */
+  char *sitemaps;
+  size_t sitemaps_len;
   int private_ok;        /* may connect to private addresses */
   uint64_t done, failed; /* URLs finished here (the dashboard's table) */
   /* Why robots.txt could not be fetched when the host was unreachable
@@ -146,6 +154,7 @@ static void host_closed(uv_handle_t *t)
 {
   struct host *h = t->data;
   robots_free(h->robots);
+  free(h->sitemaps);
   free(h->key);
   free(h);
 }
@@ -420,6 +429,12 @@ static void job_finish(struct scheduler *s, struct job *j, const char *err)
         strdup(j->record_redirect && t->location ? t->location : j->url);
   }
   r->error = err ? err : (r->status >= 400 ? ERR_HTTP : NULL);
+  if (r->crawl && j->host && j->host->sitemaps && !r->crawl->more) {
+    r->crawl->more = j->host->sitemaps;
+    r->crawl->more_len = j->host->sitemaps_len;
+    j->host->sitemaps = NULL;
+    j->host->sitemaps_len = 0;
+  }
   /* A crawl needs the extraction step even without a body: a redirect's
    * target becomes a link there. */
   if ((t->body.len || (r->crawl && j->attempts && !err)) && s->opt.extract) {
@@ -460,6 +475,28 @@ static void job_free(struct scheduler *s, struct job *j)
   free(j);
 }
 
+/* A crawl follows the Sitemap lines of robots.txt (RFC 9309 §2.2.4), as
+ * wget2 does: those the crawl's scope admits at depth 1 wait on h for
+ * its next result. Out of memory loses them, nothing else. */
+static void take_sitemaps(struct scheduler *s, struct host *h,
+                          const struct robots *rb)
+{
+  const char *const *urls;
+  size_t n = robots_sitemaps(rb, &urls);
+  if (!n || !s->opt.extract || !s->opt.extract->crawl || h->sitemaps)
+    return;
+  struct buf keys = {0};
+  for (size_t i = 0; i < n; i++) {
+    const char *why;
+    char *key = urlnorm_normalize(urls[i], NULL, &why);
+    if (key && scope_check(s->opt.extract->crawl, key, 1) < 0)
+      buf_append(&keys, key, strlen(key) + 1);
+    free(key);
+  }
+  h->sitemaps_len = keys.len;
+  h->sitemaps = buf_steal(&keys);
+}
+
 /* A host's robots.txt has an outcome (RFC 9309 §2.3.1): a 2xx is parsed
  * (its first 500 KiB); a 4xx other than 429, or redirects that lead
  * nowhere, allow everything; a 5xx, a 429 that outlasted the retries, or
@@ -494,6 +531,8 @@ static void robots_done(struct scheduler *s, struct job *j, const char *err)
         !ERR_IS(err, ERR_CANCELLED))
       h->robots_err = err;
   }
+  if (rb)
+    take_sitemaps(s, h, rb);
   robots_free(h->robots);
   h->robots = rb; /* NULL (out of memory) disallows everything */
   h->robots_state = ROBOTS_READY;

@@ -464,6 +464,35 @@ def test_complete_and_other_crawl(o):
 
 # ---- robots.txt ----------------------------------------------------------
 
+def test_robots_sitemaps():
+    """robots.txt's Sitemap lines are followed: in scope at depth 1 with no
+    referrer; out of scope never queued; not at --max-depth 0."""
+    with Origin(pages=20, extra=["--robots-sitemap",
+                                 "/hostile/sitemap-robots.xml",
+                                 "--robots-sitemap",
+                                 "http://10.0.0.1/sitemap.xml"]) as o:
+        db = db_path("robots-sitemap")
+        p = crawl(o.url("/p/3.html"), "-o", db, "--max-depth", "2")
+        check(p.returncode == 0, f"robots sitemap crawl: exit {p.returncode}")
+        pg = pages(db)
+        sm = pg.get(o.url("/hostile/sitemap-robots.xml"))
+        only = pg.get(o.url("/hostile/robots-sitemap-only.html"))
+        check(sm and sm["status"] == 200 and sm["depth"] == 1
+              and sm["referrer_id"] is None, f"robots.txt's sitemap: {sm}")
+        check(only and sm and only["depth"] == 2
+              and only["referrer_id"] == sm["id"],
+              f"the page only the sitemap names: {only}")
+        front = [u for (u,) in q(db, "select url from frontier")]
+        check(not [u for u in front if "10.0.0.1" in u],
+              "an out-of-scope Sitemap line was queued")
+        check(page_requests(o).count("/hostile/sitemap-robots.xml") == 1,
+              "the sitemap was not requested exactly once")
+        db0 = db_path("robots-sitemap-depth0")
+        p = crawl(o.url("/p/3.html"), "-o", db0, "--max-depth", "0")
+        check(p.returncode == 0 and list(pages(db0)) == [o.url("/p/3.html")],
+              f"--max-depth 0 crawl: {p.returncode} {list(pages(db0))}")
+
+
 def test_robots_status():
     # A 4xx robots.txt allows everything, /private/ included.
     with Origin(pages=50, extra=["--robots-status", "404"]) as o:
@@ -865,6 +894,7 @@ try:
         test_ssrf(origin)
         test_usage(origin)
     test_robots_status()
+    test_robots_sitemaps()
     test_crawl_delay()
     test_host_fairness()
     test_unreachable_seed()

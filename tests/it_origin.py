@@ -789,14 +789,22 @@ def test_site_options(cl):
     proc, port = start_origin(
         "--pages", str(pages), "--crawl-delay", "0.2", "--disallow", "/a/",
         "--disallow", "/b*.pdf$", "--plant", "7:Zebra42", "--plant",
-        "7:quokka", "--plant", "12:xylophone", "--hostile")
+        "7:quokka", "--plant", "12:xylophone", "--hostile",
+        "--robots-sitemap", "/hostile/sitemap-robots.xml", "--robots-sitemap",
+        "http://example.com/s.xml")
     try:
         c = Client(port)
         r, body = c.get("/robots.txt")
         check(r.status == 200 and body ==
               b"User-agent: *\nDisallow: /private/\nDisallow: /a/\n"
-              b"Disallow: /b*.pdf$\nCrawl-delay: 0.2\n",
+              b"Disallow: /b*.pdf$\nCrawl-delay: 0.2\n"
+              + f"Sitemap: http://127.0.0.1:{port}/hostile/sitemap-robots.xml\n"
+              .encode() + b"Sitemap: http://example.com/s.xml\n",
               f"robots.txt with the options: {body!r}")
+        r, body = c.get("/hostile/sitemap-robots.xml")
+        check(r.status == 200 and
+              f"<loc>http://127.0.0.1:{port}/hostile/robots-sitemap-only.html"
+              "</loc>".encode() in body, f"sitemap-robots.xml: {body!r}")
 
         _, plain = cl.get("/p/7.html")  # the main origin: nothing planted
         _, body = c.get("/p/7.html")
