@@ -1,5 +1,6 @@
-/* extract_run on arbitrary bodies with JSON-pointer and regex extractors
- * and link resolution: never crash, fields always valid JSON texts. */
+/* extract_run on arbitrary bodies with JSON-pointer, regex and XPath
+ * extractors and link resolution: never crash, fields always valid JSON
+ * texts. */
 #include "extract.h"
 #include "result.h"
 
@@ -20,7 +21,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (extract_spec_init(&spec) ||
         extract_spec_add(&spec, "a=json:/a/0/b~1c", err, sizeof(err)) ||
         extract_spec_add(&spec, "all=json:", err, sizeof(err)) ||
-        extract_spec_add(&spec, "t=re:<h1>([^<]*)</h1>", err, sizeof(err)))
+        extract_spec_add(&spec, "t=re:<h1>([^<]*)</h1>", err, sizeof(err)) ||
+        extract_spec_add(&spec, "x=xpath://a/@href", err, sizeof(err)) ||
+        extract_spec_add(&spec, "y=xpath:normalize-space(//title)", err,
+                         sizeof(err)) ||
+        extract_spec_add(&spec, "z=xpath:count(//*) div 3", err, sizeof(err)))
       abort();
     spec.want_links = 1;
     spec.max_links = 50;

@@ -14,6 +14,9 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
+#include <libxml/HTMLparser.h>
+#include <libxml/xpath.h>
+#include <math.h>
 #include <openssl/evp.h>
 #include <pcre2.h>
 #include <stdio.h>
@@ -21,14 +24,31 @@
 #include <string.h>
 #include <strings.h>
 
-enum extractor_kind { EXTRACT_JSON, EXTRACT_RE };
+enum extractor_kind { EXTRACT_JSON, EXTRACT_RE, EXTRACT_XPATH };
+
+/* An xpath: field reads a page of at most this many bytes (libxml2's tree
+ * of a page takes several times its size), and keeps at most this many
+ * nodes and bytes of their text. */
+#define XPATH_DOC_MAX (8u << 20)
+#define XPATH_NODES_MAX 1000
+#define XPATH_TEXT_MAX (64u << 10)
 
 struct extractor {
   char *name;
   enum extractor_kind kind;
-  char *expr; /* JSON pointer, or the regex source */
+  char *expr; /* JSON pointer, the regex source, or the XPath */
   pcre2_code *re;
 };
+
+#if LIBXML_VERSION >= 21200
+static void quiet_xml(void *arg, const xmlError *e)
+#else
+static void quiet_xml(void *arg, xmlErrorPtr e)
+#endif
+{
+  (void)arg;
+  (void)e;
+}
 
 int extract_spec_init(struct extract_spec *s)
 {
@@ -44,8 +64,8 @@ int extract_spec_add(struct extract_spec *s, const char *arg, char *err,
   const char *eq = strchr(arg, '=');
   if (!eq || eq == arg) {
     snprintf(err, errlen,
-             "--extract wants NAME=json:/pointer or "
-             "NAME=re:REGEX, got '%s'",
+             "--extract wants NAME=json:/pointer, NAME=re:REGEX or "
+             "NAME=xpath:EXPR, got '%s'",
              arg);
     return -EINVAL;
   }
@@ -80,10 +100,30 @@ int extract_spec_add(struct extract_spec *s, const char *arg, char *err,
     }
     /* JIT is an optimisation; matching works without it. */
     pcre2_jit_compile(x.re, PCRE2_JIT_COMPLETE);
+  } else if (strncmp(spec, "xpath:", 6) == 0) {
+    x.kind = EXTRACT_XPATH;
+    x.expr = strdup(spec + 6);
+    /* Compiled now so that a typo is a usage error, not a null in every
+     * result; each page compiles its own (contexts are per thread).
+     * libxml2 wants its first call on the main thread, before workers. */
+    xmlInitParser();
+    xmlStructuredErrorFunc was = xmlStructuredError;
+    void *was_arg = xmlStructuredErrorContext;
+    xmlSetStructuredErrorFunc(NULL, quiet_xml);
+    xmlXPathCompExprPtr c =
+        x.expr && x.expr[0] ? xmlXPathCompile((const xmlChar *)x.expr) : NULL;
+    xmlSetStructuredErrorFunc(was_arg, was);
+    if (!c) {
+      snprintf(err, errlen, "--extract %.*s: bad XPath expression '%s'",
+               (int)(eq - arg), arg, spec + 6);
+      free(x.expr);
+      return -EINVAL;
+    }
+    xmlXPathFreeCompExpr(c);
   } else {
     snprintf(err, errlen,
-             "--extract %.*s: unknown kind; use json:/pointer "
-             "or re:REGEX",
+             "--extract %.*s: unknown kind; use json:/pointer, "
+             "re:REGEX or xpath:EXPR",
              (int)(eq - arg), arg);
     return -EINVAL;
   }
@@ -102,6 +142,8 @@ int extract_spec_add(struct extract_spec *s, const char *arg, char *err,
   s->v[s->n++] = x;
   if (x.kind == EXTRACT_JSON)
     s->any_json = 1;
+  if (x.kind == EXTRACT_XPATH)
+    s->any_xpath = 1;
   return 0;
 }
 
@@ -194,10 +236,100 @@ static char *regex_field(const struct extractor *x, const char *body,
   return out;
 }
 
+/* The text of a node as JSON, cut at XPATH_TEXT_MAX on a UTF-8 boundary. */
+static int put_node_text(struct buf *b, xmlNodePtr n)
+{
+  xmlChar *t = xmlXPathCastNodeToString(n);
+  if (!t)
+    return -ENOMEM;
+  size_t len = strlen((const char *)t);
+  if (len > XPATH_TEXT_MAX) {
+    len = XPATH_TEXT_MAX;
+    while (len > 0 && (t[len] & 0xC0) == 0x80)
+      len--;
+  }
+  int rc = buf_json_str(b, (const char *)t, len);
+  xmlFree(t);
+  return rc;
+}
+
+/* An xpath: field of doc as JSON: a node set is the text of its one node,
+ * an array of the texts of several (at most XPATH_NODES_MAX), or NULL
+ * (JSON null) when empty; a string, number or boolean is itself. */
+static char *xpath_field(const struct extractor *x, xmlDocPtr doc)
+{
+  xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+  xmlXPathObjectPtr o = NULL;
+  struct buf b = {0};
+  int rc = -1;
+  if (!ctx)
+    return NULL;
+  ctx->error = quiet_xml; /* an evaluation error is a null, not a line */
+  o = xmlXPathEvalExpression((const xmlChar *)x->expr, ctx);
+  if (!o)
+    goto out;
+  switch (o->type) {
+  case XPATH_NODESET: {
+    int n = o->nodesetval ? o->nodesetval->nodeNr : 0;
+    if (n == 1) {
+      rc = put_node_text(&b, o->nodesetval->nodeTab[0]);
+    } else if (n > 1) {
+      rc = buf_putc(&b, '[');
+      for (int i = 0; !rc && i < n && i < XPATH_NODES_MAX; i++) {
+        if (i)
+          rc = buf_putc(&b, ',');
+        if (!rc)
+          rc = put_node_text(&b, o->nodesetval->nodeTab[i]);
+      }
+      if (!rc)
+        rc = buf_putc(&b, ']');
+    }
+    break;
+  }
+  case XPATH_STRING:
+    rc = buf_json_str(&b, (const char *)o->stringval,
+                      strlen((const char *)o->stringval));
+    break;
+  case XPATH_NUMBER:
+    if (isfinite(o->floatval))
+      rc = o->floatval == (double)(long long)o->floatval &&
+                   fabs(o->floatval) < 1e15
+               ? buf_printf(&b, "%lld", (long long)o->floatval)
+               : buf_printf(&b, "%.17g", o->floatval);
+    break;
+  case XPATH_BOOLEAN:
+    rc = buf_puts(&b, o->boolval ? "true" : "false");
+    break;
+  default:
+    break;
+  }
+out:
+  xmlXPathFreeObject(o);
+  xmlXPathFreeContext(ctx);
+  if (rc) {
+    buf_free(&b);
+    return NULL;
+  }
+  return buf_steal(&b);
+}
+
+/* The page as libxml2's HTML tree, for xpath: fields; NULL when it is not
+ * HTML or too large to parse. body is UTF-8 by now (charset.h). */
+static xmlDocPtr xpath_doc(const char *body, size_t len, int html)
+{
+  if (!html || len > XPATH_DOC_MAX)
+    return NULL;
+  return htmlReadMemory(body, (int)len, NULL, "UTF-8",
+                        HTML_PARSE_RECOVER | HTML_PARSE_NOERROR |
+                            HTML_PARSE_NOWARNING | HTML_PARSE_NONET |
+                            HTML_PARSE_COMPACT);
+}
+
 static void run_fields(const struct extract_spec *s, const char *body,
-                       size_t len, struct result *r)
+                       size_t len, int html, struct result *r)
 {
   json_t *doc = NULL;
+  xmlDocPtr hdoc = s->any_xpath ? xpath_doc(body, len, html) : NULL;
   if (s->any_json)
     doc = json_loadb(body, len, JSON_DECODE_ANY, NULL);
   r->fields = calloc((size_t)s->n, sizeof(*r->fields));
@@ -209,6 +341,8 @@ static void run_fields(const struct extract_spec *s, const char *body,
     char *v = NULL;
     if (x->kind == EXTRACT_JSON)
       v = doc ? pointer_in(doc, x->expr) : NULL;
+    else if (x->kind == EXTRACT_XPATH)
+      v = hdoc ? xpath_field(x, hdoc) : NULL;
     else
       v = regex_field(x, body, len);
     r->fields[i].name = x->name;
@@ -216,6 +350,7 @@ static void run_fields(const struct extract_spec *s, const char *body,
   }
 out:
   json_decref(doc);
+  xmlFreeDoc(hdoc);
 }
 
 /* Resolves each raw href against base; keeps http(s) links only. */
@@ -479,6 +614,6 @@ void extract_run(const struct extract_spec *s, const char *body, size_t len,
   if (crawl && !scanned)
     crawl_page(s, NULL, body, len, r);
   if (s->n)
-    run_fields(s, body, len, r);
+    run_fields(s, body, len, html, r);
   free(utf8);
 }

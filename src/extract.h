@@ -17,6 +17,7 @@ struct extract_spec {
   int want_links; /* --links: the resolved list, not just the count */
   int max_links;  /* cap on the stored list */
   int any_json;   /* some extractor needs the body parsed as JSON */
+  int any_xpath;  /* some extractor needs the page's HTML tree */
   void *md;       /* the SHA-256 implementation, fetched once */
   /* A crawl's scope: links become normalised keys (urlnorm.h), sorted
    * into followed and dropped by it, and the page's visible text is kept

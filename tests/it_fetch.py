@@ -92,7 +92,8 @@ def test_faults(o):
     code, res, lines, err = fetch(
         [c[0] for c in cases], "--retries", "0", "--max-body", "1M",
         "--stall-timeout", "1", "--first-byte-timeout", "1",
-        "--extract", "name=json:/name", "--extract", "val=json:/nested/value")
+        "--extract", "name=json:/name", "--extract", "val=json:/nested/value",
+        "--extract", "h1=xpath://h1", "--extract", "n=xpath:count(//li/a)")
     check(code == 1, f"exit {code}")
     check(len(lines) == len(cases), f"{len(lines)} lines, {len(cases)} URLs")
     for url, want_err, want_status in cases:
@@ -111,7 +112,18 @@ def test_faults(o):
         check(r["attempts"] == 1, "redirect hops are not attempts")
     r = one(res, u("/json/5"))
     if r:
-        check(r["fields"] == {"name": "item 5", "val": 10}, f"{r['fields']}")
+        check(r["fields"] == {"name": "item 5", "val": 10, "h1": None,
+                              "n": None}, f"{r['fields']}")
+    r = one(res, u("/gzip/3.html"))
+    if r:
+        # libxml2's count of the list's links is the scanner's count
+        check(r["fields"]["h1"] == "Page 3" and r["links"] > 0
+              and r["fields"]["n"] == r["links"],
+              f"xpath fields of a page: {r['fields']}, links {r['links']}")
+    r = one(res, u("/nonutf8"))
+    if r:
+        check(r["fields"]["h1"] == "caf\u00e9 cr\u00e8me",
+              f"xpath on a Latin-1 page: {r['fields']}")
     r = one(res, u("/nonutf8"))
     if r:
         # Latin-1 bytes, no charset: read as windows-1252.
@@ -223,6 +235,9 @@ def test_usage(o):
           f"missing file: {p.returncode} {p.stderr}")
     p = run("fetch", "--extract", "x=css:h1", "http://x/")
     check(p.returncode == 2 and "unknown kind" in p.stderr, p.stderr)
+    p = run("fetch", "--extract", "x=xpath://[", "http://x/")
+    check(p.returncode == 2 and p.stderr.count("\n") == 1
+          and "bad XPath" in p.stderr, f"bad xpath: {p.stderr!r}")
     p = run("fetch", "-o", "/nonexistent/dir/out.db", o.url("/"))
     check(p.returncode == 3 and "out.db" in p.stderr, p.stderr)
     p = run("fetch", "--timeout", "soon", "http://x/")

@@ -6,6 +6,7 @@
 #include "scope.h"
 
 #include <curl/curl.h>
+#include <jansson.h>
 #include <errno.h>
 #include <stdlib.h>
 
@@ -68,7 +69,68 @@ static void test_spec_errors(void)
   CHECK(extract_spec_add(&s, "x=json:a", err, sizeof(err)) == -EINVAL);
   CHECK(extract_spec_add(&s, "x=re:(unclosed", err, sizeof(err)) == -EINVAL);
   CHECK(strstr(err, "bad regex") != NULL);
+  CHECK(extract_spec_add(&s, "x=xpath://[", err, sizeof(err)) == -EINVAL);
+  CHECK(strstr(err, "bad XPath") != NULL);
+  CHECK(extract_spec_add(&s, "x=xpath:", err, sizeof(err)) == -EINVAL);
   CHECK(s.n == 0);
+  extract_spec_free(&s);
+}
+
+/* xpath: fields on the page's HTML tree: one node is its text, several an
+ * array, none null; strings, numbers and booleans as themselves; not
+ * HTML, null. */
+static void test_xpath(void)
+{
+  struct extract_spec s;
+  char err[256];
+  static const char *const specs[] = {
+      "h=xpath://h1",
+      "hrefs=xpath://a/@href",
+      "n=xpath:count(//a)",
+      "half=xpath:count(//a) div 2",
+      "has=xpath:boolean(//table)",
+      "t=xpath:normalize-space(//title)",
+      "none=xpath://table",
+      "runtime=xpath:count(1)", /* a type error when evaluated: null */
+  };
+  CHECK(extract_spec_init(&s) == 0);
+  for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++)
+    CHECK(extract_spec_add(&s, specs[i], err, sizeof(err)) == 0);
+  const char *page =
+      "<html><head><title> A  \"quoted\"\n title </title></head><body>"
+      "<h1>Caf&eacute; <b>bold</b></h1><p>unclosed <a href=/x>1</a>"
+      "<a href='/y?a=1&amp;b=2'>2</a><a href=/z>3</a></body>";
+  struct result *r = result_new("http://x/", 9);
+  extract_run(&s, page, strlen(page), "text/html", "http://x/", r);
+  static const char *const want[] = {
+      "\"Caf\u00e9 bold\"",
+      "[\"/x\",\"/y?a=1&b=2\",\"/z\"]",
+      "3",
+      "1.5",
+      "false",
+      "\"A \\\"quoted\\\" title\"",
+      "null",
+      "null",
+  };
+  CHECK(r->nfields == 8);
+  for (int i = 0; i < r->nfields && i < 8; i++) {
+    /* Compare parsed, so the JSON's spelling of é does not matter. */
+    json_t *g = json_loads(r->fields[i].json, JSON_DECODE_ANY, NULL);
+    json_t *w = json_loads(want[i], JSON_DECODE_ANY, NULL);
+    CHECK(g && w && json_equal(g, w));
+    if (!(g && w && json_equal(g, w)))
+      fprintf(stderr, "field %s: %s, want %s\n", r->fields[i].name,
+              r->fields[i].json, want[i]);
+    json_decref(g);
+    json_decref(w);
+  }
+  result_free(r);
+  /* Not HTML: every xpath: field is null. */
+  r = result_new("http://x/", 9);
+  extract_run(&s, "{\"a\":1}", 7, "application/json", "http://x/", r);
+  CHECK(r->nfields == 8 && !strcmp(r->fields[0].json, "null") &&
+        !strcmp(r->fields[2].json, "null"));
+  result_free(r);
   extract_spec_free(&s);
 }
 
@@ -298,6 +360,7 @@ int main(void)
   test_pointer();
   test_spec_errors();
   test_run();
+  test_xpath();
   curl_global_cleanup();
   return check_report("test_extract");
 }
