@@ -2,6 +2,7 @@
 
 #include "buf.h"
 #include "charset.h"
+#include "css.h"
 #include "html.h"
 #include "result.h"
 #include "scope.h"
@@ -64,8 +65,8 @@ int extract_spec_add(struct extract_spec *s, const char *arg, char *err,
   const char *eq = strchr(arg, '=');
   if (!eq || eq == arg) {
     snprintf(err, errlen,
-             "--extract wants NAME=json:/pointer, NAME=re:REGEX or "
-             "NAME=xpath:EXPR, got '%s'",
+             "--extract wants NAME=json:/pointer, NAME=re:REGEX, "
+             "NAME=xpath:EXPR or NAME=css:SELECTOR, got '%s'",
              arg);
     return -EINVAL;
   }
@@ -100,9 +101,21 @@ int extract_spec_add(struct extract_spec *s, const char *arg, char *err,
     }
     /* JIT is an optimisation; matching works without it. */
     pcre2_jit_compile(x.re, PCRE2_JIT_COMPLETE);
-  } else if (strncmp(spec, "xpath:", 6) == 0) {
+  } else if (strncmp(spec, "xpath:", 6) == 0 ||
+             strncmp(spec, "css:", 4) == 0) {
     x.kind = EXTRACT_XPATH;
-    x.expr = strdup(spec + 6);
+    if (spec[0] == 'c') {
+      /* A CSS selector is its XPath from here on (css.h). */
+      char why[160];
+      x.expr = css_to_xpath(spec + 4, why, sizeof(why));
+      if (!x.expr) {
+        snprintf(err, errlen, "--extract %.*s: bad CSS selector: %s",
+                 (int)(eq - arg), arg, why);
+        return strcmp(why, "out of memory") ? -EINVAL : -ENOMEM;
+      }
+    } else {
+      x.expr = strdup(spec + 6);
+    }
     /* Compiled now so that a typo is a usage error, not a null in every
      * result; each page compiles its own (contexts are per thread).
      * libxml2 wants its first call on the main thread, before workers. */
@@ -115,7 +128,7 @@ int extract_spec_add(struct extract_spec *s, const char *arg, char *err,
     xmlSetStructuredErrorFunc(was_arg, was);
     if (!c) {
       snprintf(err, errlen, "--extract %.*s: bad XPath expression '%s'",
-               (int)(eq - arg), arg, spec + 6);
+               (int)(eq - arg), arg, x.expr ? x.expr : spec);
       free(x.expr);
       return -EINVAL;
     }
@@ -123,7 +136,7 @@ int extract_spec_add(struct extract_spec *s, const char *arg, char *err,
   } else {
     snprintf(err, errlen,
              "--extract %.*s: unknown kind; use json:/pointer, "
-             "re:REGEX or xpath:EXPR",
+             "re:REGEX, xpath:EXPR or css:SELECTOR",
              (int)(eq - arg), arg);
     return -EINVAL;
   }
@@ -264,7 +277,8 @@ static char *xpath_field(const struct extractor *x, xmlDocPtr doc)
   int rc = -1;
   if (!ctx)
     return NULL;
-  ctx->error = quiet_xml; /* an evaluation error is a null, not a line */
+  ctx->error = quiet_xml;      /* an evaluation error is a null, not a line */
+  ctx->node = (xmlNodePtr)doc; /* a relative path starts at the document */
   o = xmlXPathEvalExpression((const xmlChar *)x->expr, ctx);
   if (!o)
     goto out;

@@ -4,6 +4,7 @@ the sinks, and clean answers to bad input."""
 import calendar
 import json
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -93,7 +94,8 @@ def test_faults(o):
         [c[0] for c in cases], "--retries", "0", "--max-body", "1M",
         "--stall-timeout", "1", "--first-byte-timeout", "1",
         "--extract", "name=json:/name", "--extract", "val=json:/nested/value",
-        "--extract", "h1=xpath://h1", "--extract", "n=xpath:count(//li/a)")
+        "--extract", "h1=xpath://h1", "--extract", "n=xpath:count(//li/a)",
+        "--extract", "first=css:ul > li:first-child a::attr(href)")
     check(code == 1, f"exit {code}")
     check(len(lines) == len(cases), f"{len(lines)} lines, {len(cases)} URLs")
     for url, want_err, want_status in cases:
@@ -113,12 +115,13 @@ def test_faults(o):
     r = one(res, u("/json/5"))
     if r:
         check(r["fields"] == {"name": "item 5", "val": 10, "h1": None,
-                              "n": None}, f"{r['fields']}")
+                              "n": None, "first": None}, f"{r['fields']}")
     r = one(res, u("/gzip/3.html"))
     if r:
         # libxml2's count of the list's links is the scanner's count
         check(r["fields"]["h1"] == "Page 3" and r["links"] > 0
-              and r["fields"]["n"] == r["links"],
+              and r["fields"]["n"] == r["links"]
+              and re.fullmatch(r"/p/\d+\.html", r["fields"]["first"] or ""),
               f"xpath fields of a page: {r['fields']}, links {r['links']}")
     r = one(res, u("/nonutf8"))
     if r:
@@ -233,8 +236,11 @@ def test_usage(o):
     p = run("fetch", "-i", "/nonexistent/urls.txt")
     check(p.returncode == 3 and "/nonexistent/urls.txt" in p.stderr,
           f"missing file: {p.returncode} {p.stderr}")
-    p = run("fetch", "--extract", "x=css:h1", "http://x/")
+    p = run("fetch", "--extract", "x=yaml:h1", "http://x/")
     check(p.returncode == 2 and "unknown kind" in p.stderr, p.stderr)
+    p = run("fetch", "--extract", "x=css:li:nth-child(2n)", "http://x/")
+    check(p.returncode == 2 and p.stderr.count("\n") == 1
+          and "bad CSS selector" in p.stderr, f"bad css: {p.stderr!r}")
     p = run("fetch", "--extract", "x=xpath://[", "http://x/")
     check(p.returncode == 2 and p.stderr.count("\n") == 1
           and "bad XPath" in p.stderr, f"bad xpath: {p.stderr!r}")

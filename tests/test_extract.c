@@ -64,8 +64,10 @@ static void test_spec_errors(void)
   CHECK(extract_spec_init(&s) == 0);
   CHECK(extract_spec_add(&s, "noequals", err, sizeof(err)) == -EINVAL);
   CHECK(extract_spec_add(&s, "=json:/a", err, sizeof(err)) == -EINVAL);
-  CHECK(extract_spec_add(&s, "x=css:h1", err, sizeof(err)) == -EINVAL);
+  CHECK(extract_spec_add(&s, "x=yaml:h1", err, sizeof(err)) == -EINVAL);
   CHECK(strstr(err, "unknown kind") != NULL);
+  CHECK(extract_spec_add(&s, "x=css:a:hover", err, sizeof(err)) == -EINVAL);
+  CHECK(strstr(err, "bad CSS selector") && strstr(err, ":hover"));
   CHECK(extract_spec_add(&s, "x=json:a", err, sizeof(err)) == -EINVAL);
   CHECK(extract_spec_add(&s, "x=re:(unclosed", err, sizeof(err)) == -EINVAL);
   CHECK(strstr(err, "bad regex") != NULL);
@@ -92,6 +94,7 @@ static void test_xpath(void)
       "t=xpath:normalize-space(//title)",
       "none=xpath://table",
       "runtime=xpath:count(1)", /* a type error when evaluated: null */
+      "css=css:p > a::attr(href)",
   };
   CHECK(extract_spec_init(&s) == 0);
   for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++)
@@ -111,9 +114,10 @@ static void test_xpath(void)
       "\"A \\\"quoted\\\" title\"",
       "null",
       "null",
+      "[\"/x\",\"/y?a=1&b=2\",\"/z\"]",
   };
-  CHECK(r->nfields == 8);
-  for (int i = 0; i < r->nfields && i < 8; i++) {
+  CHECK(r->nfields == 9);
+  for (int i = 0; i < r->nfields && i < 9; i++) {
     /* Compare parsed, so the JSON's spelling of é does not matter. */
     json_t *g = json_loads(r->fields[i].json, JSON_DECODE_ANY, NULL);
     json_t *w = json_loads(want[i], JSON_DECODE_ANY, NULL);
@@ -128,7 +132,7 @@ static void test_xpath(void)
   /* Not HTML: every xpath: field is null. */
   r = result_new("http://x/", 9);
   extract_run(&s, "{\"a\":1}", 7, "application/json", "http://x/", r);
-  CHECK(r->nfields == 8 && !strcmp(r->fields[0].json, "null") &&
+  CHECK(r->nfields == 9 && !strcmp(r->fields[0].json, "null") &&
         !strcmp(r->fields[2].json, "null"));
   result_free(r);
   extract_spec_free(&s);

@@ -1,0 +1,501 @@
+/* css: see css.h. A recursive-descent reading of the selector that writes
+ * the XPath as it goes. */
+#include "css.h"
+
+#include "buf.h"
+#include "charset.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct rd {
+  const char *p;
+  struct buf out;
+  int nomem;
+  char *err;
+  size_t errlen;
+  int failed;
+};
+
+static void fail(struct rd *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void fail(struct rd *r, const char *fmt, ...)
+{
+  if (r->failed)
+    return;
+  r->failed = 1;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(r->err, r->errlen, fmt, ap);
+  va_end(ap);
+}
+
+static void put(struct rd *r, const char *s)
+{
+  if (buf_puts(&r->out, s))
+    r->nomem = 1;
+}
+
+static void putn(struct rd *r, const char *s, size_t n)
+{
+  if (buf_append(&r->out, s, n))
+    r->nomem = 1;
+}
+
+static int is_ws(char c)
+{
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
+}
+
+static void skip_ws(struct rd *r)
+{
+  while (is_ws(*r->p))
+    r->p++;
+}
+
+static int name_start(unsigned char c)
+{
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+static int name_char(unsigned char c)
+{
+  return name_start(c) || (c >= '0' && c <= '9') || c == '-';
+}
+
+/* An identifier for a value (id, class): name characters, or any byte
+ * from 0x80 (UTF-8). Its span, or 0 when there is none. */
+static size_t ident(const char *p)
+{
+  size_t n = 0;
+  while (name_char((unsigned char)p[n]) || (unsigned char)p[n] >= 0x80)
+    n++;
+  return n;
+}
+
+/* A name that goes into the XPath as a name (element, attribute): ASCII,
+ * starting with a letter or '_', written lower-case (HTML's names are). */
+static size_t name(struct rd *r, const char *what)
+{
+  size_t n = 0;
+  if (!name_start((unsigned char)*r->p)) {
+    fail(r, "expected %s at '%.20s'", what, r->p);
+    return 0;
+  }
+  while (name_char((unsigned char)r->p[n]))
+    n++;
+  for (size_t i = 0; i < n; i++) {
+    char c = r->p[i];
+    putn(r, &(char){c >= 'A' && c <= 'Z' ? (char)(c + 32) : c}, 1);
+  }
+  r->p += n;
+  return n;
+}
+
+/* s[0..n) as an XPath string literal. */
+static void literal(struct rd *r, const char *s, size_t n)
+{
+  int sq = memchr(s, '\'', n) != NULL, dq = memchr(s, '"', n) != NULL;
+  if (!sq || !dq) {
+    const char *q = sq ? "\"" : "'";
+    put(r, q);
+    putn(r, s, n);
+    put(r, q);
+    return;
+  }
+  /* Both quotes: concat('a', "'", 'b', ...). */
+  put(r, "concat(''");
+  size_t i = 0;
+  while (i < n) {
+    size_t j = i;
+    while (j < n && s[j] != '\'')
+      j++;
+    if (j > i) {
+      put(r, ",'");
+      putn(r, s + i, j - i);
+      put(r, "'");
+    }
+    if (j < n)
+      put(r, ",\"'\"");
+    i = j + 1;
+  }
+  put(r, ")");
+}
+
+/* A value's span: an identifier or a quoted string. */
+static int value_span(struct rd *r, const char **v, size_t *n)
+{
+  if (*r->p == '"' || *r->p == '\'') {
+    const char *end = strchr(r->p + 1, *r->p);
+    if (!end) {
+      fail(r, "unterminated string at '%.20s'", r->p);
+      return -1;
+    }
+    *v = r->p + 1;
+    *n = (size_t)(end - r->p - 1);
+    r->p = end + 1;
+    return 0;
+  }
+  *n = ident(r->p);
+  if (!*n) {
+    fail(r, "expected a value at '%.20s'", r->p);
+    return -1;
+  }
+  *v = r->p;
+  r->p += *n;
+  return 0;
+}
+
+/* Whether s[0..n) may stand in an XPath string literal: XML characters
+ * only (valid UTF-8; no C0 controls but tab, LF and CR; not U+FFFE or
+ * U+FFFF). */
+static int xml_chars(const char *s, size_t n)
+{
+  if (!charset_is_utf8(s, n))
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
+      return 0;
+    if (c == 0xEF && i + 2 < n && (unsigned char)s[i + 1] == 0xBF &&
+        ((unsigned char)s[i + 2] == 0xBE || (unsigned char)s[i + 2] == 0xBF))
+      return 0;
+  }
+  return 1;
+}
+
+/* A value: an identifier or a quoted string, of XML characters. */
+static int value(struct rd *r, const char **v, size_t *n)
+{
+  int rc = value_span(r, v, n);
+  if (!rc && !xml_chars(*v, *n)) {
+    fail(r, "a value with control characters or bytes that are not UTF-8");
+    return -1;
+  }
+  return rc;
+}
+
+/* "contains(concat(' ', normalize-space(@A), ' '), ' V ')" for @A given
+ * as its XPath text a[0..an). */
+static void has_word(struct rd *r, const char *a, size_t an, const char *v,
+                     size_t vn)
+{
+  put(r, "contains(concat(' ',normalize-space(");
+  putn(r, a, an);
+  put(r, "),' '),");
+  char *w = malloc(vn + 3);
+  if (!w) {
+    r->nomem = 1;
+    return;
+  }
+  w[0] = ' ';
+  memcpy(w + 1, v, vn);
+  w[vn + 1] = ' ';
+  literal(r, w, vn + 2);
+  free(w);
+  put(r, ")");
+}
+
+/* [attr OP value], from just after '['. */
+static void attribute(struct rd *r)
+{
+  char a[80];
+  skip_ws(r);
+  size_t start = r->out.len;
+  put(r, "@");
+  if (!name(r, "an attribute name") || r->out.len - start >= sizeof(a)) {
+    fail(r, "attribute name too long");
+    return;
+  }
+  size_t an = r->out.len - start;
+  memcpy(a, r->out.data + start, an);
+  r->out.len = start; /* written below as the operator needs it */
+  skip_ws(r);
+  char op = 0;
+  if (*r->p == ']') {
+    r->p++;
+    putn(r, a, an);
+    return;
+  }
+  if (*r->p == '=') {
+    op = '=';
+    r->p++;
+  } else if (strchr("~|^$*", *r->p) && *r->p && r->p[1] == '=') {
+    op = *r->p;
+    r->p += 2;
+  } else {
+    {
+      fail(r, "expected ], = or an operator at '%.20s'", r->p);
+      return;
+    }
+  }
+  skip_ws(r);
+  const char *v;
+  size_t vn;
+  if (value(r, &v, &vn))
+    return;
+  skip_ws(r);
+  if (*r->p != ']') {
+    fail(r, "expected ] at '%.20s'", r->p);
+    return;
+  }
+  r->p++;
+  switch (op) {
+  case '=':
+    putn(r, a, an);
+    put(r, "=");
+    literal(r, v, vn);
+    break;
+  case '~':
+    has_word(r, a, an, v, vn);
+    break;
+  case '|':
+    putn(r, a, an);
+    put(r, "=");
+    literal(r, v, vn);
+    put(r, " or starts-with(");
+    putn(r, a, an);
+    put(r, ",concat(");
+    literal(r, v, vn);
+    put(r, ",'-'))");
+    break;
+  case '^':
+    put(r, "starts-with(");
+    putn(r, a, an);
+    put(r, ",");
+    literal(r, v, vn);
+    put(r, ")");
+    break;
+  case '$':
+    put(r, "substring(");
+    putn(r, a, an);
+    put(r, ",string-length(");
+    putn(r, a, an);
+    put(r, ")-string-length(");
+    literal(r, v, vn);
+    put(r, ")+1)=");
+    literal(r, v, vn);
+    break;
+  default: /* '*' */
+    put(r, "contains(");
+    putn(r, a, an);
+    put(r, ",");
+    literal(r, v, vn);
+    put(r, ")");
+    break;
+  }
+  /* The Selectors spec: an empty value never matches ^= $= *=. */
+  if (!vn && (op == '^' || op == '$' || op == '*'))
+    put(r, " and false()");
+}
+
+static void simple_pred(struct rd *r, int in_not);
+
+/* :pseudo-class, from just after ':'. */
+static void pseudo(struct rd *r, int in_not)
+{
+  static const struct {
+    const char *name, *xpath;
+  } fixed[] = {
+      {"first-child", "not(preceding-sibling::*)"},
+      {"last-child", "not(following-sibling::*)"},
+      {"only-child",
+       "not(preceding-sibling::*) and not(following-sibling::*)"},
+  };
+  for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+    size_t n = strlen(fixed[i].name);
+    if (!strncmp(r->p, fixed[i].name, n) &&
+        !name_char((unsigned char)r->p[n])) {
+      r->p += n;
+      put(r, fixed[i].xpath);
+      return;
+    }
+  }
+  if (!strncmp(r->p, "nth-child(", 10)) {
+    char *end;
+    r->p += 10;
+    skip_ws(r);
+    long k = strtol(r->p, &end, 10);
+    if (end == r->p || k < 1 || k > 1000000 || *r->p == '+' || *r->p == '-') {
+      fail(r, ":nth-child wants a number from 1 (no An+B)");
+      return;
+    }
+    r->p = end;
+    skip_ws(r);
+    if (*r->p != ')') {
+      fail(r, ":nth-child wants a number from 1 (no An+B)");
+      return;
+    }
+    r->p++;
+    char buf[64];
+    snprintf(buf, sizeof(buf), "count(preceding-sibling::*)=%ld", k - 1);
+    put(r, buf);
+    return;
+  }
+  if (!strncmp(r->p, "not(", 4) && !in_not) {
+    r->p += 4;
+    skip_ws(r);
+    put(r, "not(");
+    simple_pred(r, 1);
+    skip_ws(r);
+    if (*r->p != ')') {
+      fail(r, ":not() takes one simple selector");
+      return;
+    }
+    r->p++;
+    put(r, ")");
+    return;
+  }
+  fail(r, "unsupported pseudo-class ':%.20s'", r->p);
+}
+
+/* One simple selector other than a type, as a predicate's expression
+ * (no brackets); in :not() a type selector too (as self::NAME). */
+static void simple_pred(struct rd *r, int in_not)
+{
+  const char *v;
+  size_t vn;
+  char c = *r->p;
+  if (c == '#' || c == '.') {
+    r->p++;
+    vn = ident(r->p);
+    if (vn && !xml_chars(r->p, vn)) {
+      fail(r, "a name with bytes that are not UTF-8");
+      return;
+    }
+    if (!vn) {
+      fail(r, "expected a name after '%c'", c);
+      return;
+    }
+    v = r->p;
+    r->p += vn;
+    if (c == '#') {
+      put(r, "@id=");
+      literal(r, v, vn);
+    } else {
+      has_word(r, "@class", 6, v, vn);
+    }
+  } else if (c == '[') {
+    r->p++;
+    attribute(r);
+  } else if (c == ':' && r->p[1] != ':') {
+    r->p++;
+    pseudo(r, in_not);
+  } else if (in_not && (name_start((unsigned char)c) || c == '*')) {
+    if (c == '*') {
+      r->p++;
+      put(r, "self::*");
+    } else {
+      put(r, "self::");
+      name(r, "an element name");
+    }
+  } else {
+    fail(r, "expected a selector at '%.20s'", r->p);
+  }
+}
+
+/* A compound selector: the node test, then its predicates. */
+static void compound(struct rd *r)
+{
+  int any = 0;
+  if (*r->p == '*') {
+    r->p++;
+    put(r, "*");
+    any = 1;
+  } else if (name_start((unsigned char)*r->p)) {
+    name(r, "an element name");
+    any = 1;
+  } else {
+    put(r, "*");
+  }
+  while (!r->failed && (*r->p == '#' || *r->p == '.' || *r->p == '[' ||
+                        (*r->p == ':' && r->p[1] != ':'))) {
+    put(r, "[");
+    simple_pred(r, 0);
+    put(r, "]");
+    any = 1;
+  }
+  if (!any && !r->failed)
+    fail(r, "expected a selector at '%.20s'", r->p);
+}
+
+/* One selector of a group, up to ',' or the end. */
+static void selector(struct rd *r)
+{
+  skip_ws(r);
+  put(r, "descendant-or-self::");
+  compound(r);
+  while (!r->failed) {
+    const char *before = r->p;
+    skip_ws(r);
+    char c = *r->p;
+    if (c == '\0' || c == ',')
+      return;
+    if (c == ':' && r->p[1] == ':') {
+      r->p += 2;
+      if (!strncmp(r->p, "text", 4) && !name_char((unsigned char)r->p[4])) {
+        r->p += 4;
+        put(r, "/text()");
+      } else if (!strncmp(r->p, "attr(", 5)) {
+        r->p += 5;
+        skip_ws(r);
+        put(r, "/@");
+        name(r, "an attribute name in ::attr()");
+        skip_ws(r);
+        if (*r->p != ')') {
+          fail(r, "::attr() takes one attribute name");
+          return;
+        }
+        r->p++;
+      } else {
+        {
+          fail(r, "unsupported pseudo-element '::%.20s'", r->p);
+          return;
+        }
+      }
+      skip_ws(r);
+      if (*r->p != '\0' && *r->p != ',')
+        fail(r, "a pseudo-element ends its selector");
+      return;
+    }
+    if (c == '>' || c == '+' || c == '~') {
+      r->p++;
+      skip_ws(r);
+      put(r, c == '>'   ? "/"
+             : c == '+' ? "/following-sibling::*[1]/self::"
+                        : "/following-sibling::");
+    } else if (r->p > before) {
+      put(r, "/descendant::");
+    } else {
+      {
+        fail(r, "unexpected '%.20s'", r->p);
+        return;
+      }
+    }
+    compound(r);
+  }
+}
+
+char *css_to_xpath(const char *sel, char *err, size_t errlen)
+{
+  struct rd r = {.p = sel, .err = err, .errlen = errlen};
+  for (;;) {
+    selector(&r);
+    if (r.failed || *r.p != ',')
+      break;
+    r.p++;
+    put(&r, " | ");
+  }
+  if (!r.failed && *r.p != '\0')
+    fail(&r, "unexpected '%.20s'", r.p);
+  if (!r.failed && r.nomem)
+    fail(&r, "out of memory");
+  if (r.failed) {
+    buf_free(&r.out);
+    return NULL;
+  }
+  return buf_steal(&r.out);
+}

@@ -1,0 +1,28 @@
+/* css: a CSS selector turned into the XPath 1.0 expression that selects
+ * the same elements of an HTML tree, for --extract NAME=css:SELECTOR.
+ *
+ * The subset, which covers what scrapers write:
+ * - groups: A, B
+ * - compound selectors: a type (any case) or *, #id, .class, [attr],
+ *   [attr=v], [attr~=v], [attr|=v], [attr^=v], [attr$=v], [attr*=v]
+ *   (v an identifier or a quoted string), :first-child, :last-child,
+ *   :only-child, :nth-child(N) for a number N >= 1, :not(SIMPLE) where
+ *   SIMPLE is one of the above but a combinator-free, single simple
+ *   selector;
+ * - combinators: descendant (white space), child (>), next sibling (+),
+ *   later sibling (~);
+ * - as in Scrapy, a final ::text (the element's own text nodes) or
+ *   ::attr(NAME) (an attribute's value).
+ * Anything else (other pseudo-classes, namespaces, An+B) is refused with
+ * the reason, rather than guessed at. Identifiers are ASCII letters,
+ * digits, '-' and '_' (and bytes >= 0x80); escapes are not supported. */
+#ifndef SPATE_CSS_H
+#define SPATE_CSS_H
+
+#include <stddef.h>
+
+/* The selector's XPath (owned), or NULL with a one-line reason in err
+ * (out of memory included). */
+char *css_to_xpath(const char *selector, char *err, size_t errlen);
+
+#endif
