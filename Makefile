@@ -35,10 +35,10 @@ test-asan:
 	  ctest --output-on-failure -j$(JOBS)
 
 format:
-	clang-format -i src/*.c src/*.h tests/*.c tests/*.h fuzz/*.c bench/*.c
+	clang-format -i src/*.c src/*.h tests/*.c tests/*.h fuzz/*.c fuzz/*.h bench/*.c
 
 format-check:
-	clang-format --dry-run --Werror src/*.c src/*.h tests/*.c tests/*.h fuzz/*.c bench/*.c
+	clang-format --dry-run --Werror src/*.c src/*.h tests/*.c tests/*.h fuzz/*.c fuzz/*.h bench/*.c
 
 fuzz:
 	scripts/fuzz $(SECONDS)

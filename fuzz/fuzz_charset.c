@@ -6,6 +6,7 @@
  * printable ASCII; and a decoded page must be valid UTF-8, NUL-terminated
  * at its length. */
 #include "charset.h"
+#include "fuzz.h"
 
 #include <errno.h>
 #include <iconv.h>
@@ -13,14 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define ENSURE(cond)                                                          \
-  do {                                                                        \
-    if (!(cond))                                                              \
-      abort();                                                                \
-  } while (0)
 
 static int oracle_utf8(const char *p, size_t n)
 {

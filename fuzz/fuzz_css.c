@@ -4,19 +4,12 @@
  * that libxml2 compiles (nothing in a selector can break out of its
  * string literals or names). */
 #include "css.h"
+#include "fuzz.h"
 
 #include <libxml/xpath.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define ENSURE(cond)                                                          \
-  do {                                                                        \
-    if (!(cond))                                                              \
-      abort();                                                                \
-  } while (0)
 
 #if LIBXML_VERSION >= 21200
 static void quiet(void *arg, const xmlError *e)

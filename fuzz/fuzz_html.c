@@ -1,19 +1,12 @@
 /* Fuzzes html_scan: any bytes must scan without a sanitizer report, and
  * the outputs must keep the header's promises, with and without the link
  * list and whatever the cap. */
+#include "fuzz.h"
 #include "html.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define ENSURE(cond)                                                          \
-  do {                                                                        \
-    if (!(cond))                                                              \
-      abort();                                                                \
-  } while (0)
 
 static int is_ws(unsigned char c)
 {

@@ -6,19 +6,12 @@
  * valid UTF-8 in, no white space at either end; and its vectorised inner
  * step (search_text_span) must agree with its byte-by-byte definition. */
 #include "buf.h"
+#include "fuzz.h"
 #include "search.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define ENSURE(cond)                                                          \
-  do {                                                                        \
-    if (!(cond))                                                              \
-      abort();                                                                \
-  } while (0)
 
 /* Strict UTF-8: no overlongs, surrogates or code points past U+10FFFF. */
 static int utf8_valid(const unsigned char *s, size_t n)

@@ -3,20 +3,13 @@
  * sanitizer report, every <loc> handed over must be a non-empty string of
  * at most SITEMAP_LOC_MAX bytes with no blank at either end, the count must
  * be -1 or at least the number handed over, and max must be obeyed. */
+#include "fuzz.h"
 #include "sitemap.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define ENSURE(cond)                                                          \
-  do {                                                                        \
-    if (!(cond))                                                              \
-      abort();                                                                \
-  } while (0)
 
 static int blank(char c)
 {

@@ -961,10 +961,31 @@ static int gzip_into(struct origin *o, const char *src, size_t n,
   return 0;
 }
 
-static void serve_gzip(struct conn *c, const struct req *r)
+/* A 200 whose body is the gzip of what o->body holds. */
+static void respond_gzip(struct conn *c, const char *extra, const char *type)
 {
   struct origin *o = c->o;
   struct ob *b = &o->body, *gz = &o->resp;
+  /* Compress into resp, then move the result to body: respond() builds the
+   * head in resp. */
+  ob_reset(gz);
+  if (gzip_into(o, b->b.data, b->b.len, gz) || gz->err) {
+    respond_msg(c, 500, NULL, NULL);
+    return;
+  }
+  ob_reset(b);
+  ob_put(b, gz->b.data, gz->b.len);
+  if (b->err) {
+    conn_close(c);
+    return;
+  }
+  respond(c, 200, extra, type, b->b.data, b->b.len);
+}
+
+static void serve_gzip(struct conn *c, const struct req *r)
+{
+  struct origin *o = c->o;
+  struct ob *b = &o->body;
   int n = page_number(o, r->rest, r->rlen);
   if (n < 0) {
     not_found(c);
@@ -980,21 +1001,7 @@ static void serve_gzip(struct conn *c, const struct req *r)
     respond(c, 200, "Vary: Accept-Encoding\r\n", HTML, b->b.data, b->b.len);
     return;
   }
-  /* Compress into resp, then move the result to body: respond() builds the
-   * head in resp. */
-  ob_reset(gz);
-  if (gzip_into(o, b->b.data, b->b.len, gz) || gz->err) {
-    respond_msg(c, 500, NULL, NULL);
-    return;
-  }
-  ob_reset(b);
-  ob_put(b, gz->b.data, gz->b.len);
-  if (b->err) {
-    conn_close(c);
-    return;
-  }
-  respond(c, 200, "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n", HTML,
-          b->b.data, b->b.len);
+  respond_gzip(c, "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n", HTML);
 }
 
 static const char ROBOTS[] = "User-agent: *\nDisallow: /private/\n";
@@ -1631,7 +1638,7 @@ static void hostile_sitemap(struct conn *c, int which)
       {"/hostile/sitemap-gz.html", NULL},
       {"/hostile/robots-sitemap-only.html", NULL}};
   struct origin *o = c->o;
-  struct ob *b = &o->body, *gz = &o->resp;
+  struct ob *b = &o->body;
   char loc[64];
   ob_reset(b);
   ob_puts(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<");
@@ -1655,22 +1662,10 @@ static void hostile_sitemap(struct conn *c, int which)
     conn_close(c);
     return;
   }
-  if (which != 2) {
+  if (which != 2)
     respond(c, 200, NULL, "application/xml", b->b.data, b->b.len);
-    return;
-  }
-  ob_reset(gz);
-  if (gzip_into(o, b->b.data, b->b.len, gz) || gz->err) {
-    respond_msg(c, 500, NULL, NULL);
-    return;
-  }
-  ob_reset(b);
-  ob_put(b, gz->b.data, gz->b.len);
-  if (b->err) {
-    conn_close(c);
-    return;
-  }
-  respond(c, 200, NULL, "application/gzip", b->b.data, b->b.len);
+  else
+    respond_gzip(c, NULL, "application/gzip");
 }
 
 /* cal/Y/M.html: months without end (1 <= Y <= 9999). */
