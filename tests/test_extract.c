@@ -332,6 +332,26 @@ static void test_crawl(void)
   }
   result_free(r);
 
+  /* A sitemap, even without a Content-Type (an XML declaration is not
+   * HTML): its <loc>s are the links, sorted by the scope like any. */
+  {
+    const char *sm = "<?xml version=\"1.0\"?><urlset><url><loc>http://x/s1"
+                     "</loc></url><url><loc>/rel</loc></url><url><loc>"
+                     "http://other/s2</loc></url></urlset>";
+    const char *url = "http://x/sitemap.xml";
+    r = result_new(url, strlen(url));
+    r->crawl = calloc(1, sizeof(*r->crawl));
+    r->status = 200;
+    r->final_url = strdup(url);
+    extract_run(&s, sm, strlen(sm), NULL, url, r);
+    CHECK(r->nlinks == 3 && r->crawl->nfollow == 2);
+    CHECK(r->crawl->drops[CRAWL_DROP_SCOPE] == 1);
+    CHECK(r->crawl->follow && !strcmp(r->crawl->follow, "http://x/s1") &&
+          !strcmp(r->crawl->follow + strlen(r->crawl->follow) + 1,
+                  "http://x/rel"));
+    result_free(r);
+  }
+
   /* A legacy page is read in its encoding: title, text and links in
    * UTF-8 (here windows-1252 by its meta); the hash stays the served
    * bytes'. */
