@@ -12,7 +12,17 @@ int charset_is_utf8(const char *s, size_t n)
 {
   const unsigned char *p = (const unsigned char *)s, *e = p + n;
   while (p < e) {
-    /* ASCII eight bytes at a time: most of any page. */
+    /* ASCII 32 and then eight bytes at a time: most of any page. */
+    while (e - p >= 32) {
+      uint64_t a, b, c, d;
+      memcpy(&a, p, 8);
+      memcpy(&b, p + 8, 8);
+      memcpy(&c, p + 16, 8);
+      memcpy(&d, p + 24, 8);
+      if ((a | b | c | d) & 0x8080808080808080ull)
+        break;
+      p += 32;
+    }
     while (e - p >= 8) {
       uint64_t w;
       memcpy(&w, p, 8);

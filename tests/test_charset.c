@@ -60,6 +60,18 @@ static void test_is_utf8(void)
       fprintf(stderr, "case %zu\n", i);
     CHECK(got == cases[i].ok);
   }
+  /* One bad byte, or one good sequence, at every offset of a long ASCII
+   * run: the 32- and 8-byte fast paths must hand over at any point. */
+  for (size_t at = 0; at < 100; at++) {
+    char run[104];
+    memset(run, 'a', sizeof(run));
+    run[at] = (char)0xff;
+    CHECK(!charset_is_utf8(run, sizeof(run)));
+    memcpy(run + at, "\xc3\xa9", 2);
+    CHECK(charset_is_utf8(run, sizeof(run)));
+    run[at + 1] = 'a'; /* a lead byte without its continuation */
+    CHECK(!charset_is_utf8(run, sizeof(run)));
+  }
   /* Random mixes of ASCII runs, valid sequences and bad bytes, at every
    * alignment of the eight-byte fast path, against the oracle. */
   iconv_t cd = iconv_open("UTF-32LE", "UTF-8");
