@@ -442,7 +442,12 @@ static void job_finish(struct scheduler *s, struct job *j, const char *err)
      * to a worker thread and back costs (two wake-ups): do those here.
      * Large bodies and regex/JSON extractors, whose cost grows with the
      * input, go to the thread pool so the loop never stalls on them. */
-    if (t->body.len <= s->opt.inline_extract_max && s->opt.extract->n == 0) {
+    /* Gzip bytes (a compressed sitemap) may inflate a thousandfold: never
+     * on the loop. */
+    int gz = t->body.len >= 2 && (unsigned char)t->body.data[0] == 0x1f &&
+             (unsigned char)t->body.data[1] == 0x8b;
+    if (t->body.len <= s->opt.inline_extract_max && s->opt.extract->n == 0 &&
+        !gz) {
       extract_work(&j->work);
     } else {
       j->state = JOB_EXTRACTING;

@@ -154,6 +154,45 @@ static void test_gzip_and_caps(void)
   free(gz);
   buf_free(&doc);
 
+  /* A gzip bomb: 64 MiB of white space after <urlset>, then a URL past
+   * SITEMAP_MAX_BYTES that is never read. */
+  {
+    const size_t blank = 64u << 20;
+    z_stream zs;
+    memset(&zs, 0, sizeof(zs));
+    CHECK(deflateInit2(&zs, 9, Z_DEFLATED, 16 + MAX_WBITS, 9,
+                       Z_DEFAULT_STRATEGY) == Z_OK);
+    size_t zcap2 = 1 << 20, zl = 0;
+    unsigned char *bomb = malloc(zcap2);
+    char *spaces = malloc(1 << 20);
+    memset(spaces, ' ', 1 << 20);
+    const char *head = "<urlset><url><loc>http://s.test/first</loc></url>";
+    const char *tail = "<url><loc>http://s.test/late</loc></url></urlset>";
+    for (size_t part = 0; part < blank / (1 << 20) + 2; part++) {
+      const char *in = part == 0                   ? head
+                       : part <= blank / (1 << 20) ? spaces
+                                                   : tail;
+      zs.next_in = (Bytef *)in;
+      zs.avail_in =
+          (uInt)(part == 0 || part > blank / (1 << 20) ? strlen(in) : 1 << 20);
+      int last = part == blank / (1 << 20) + 1;
+      do {
+        zs.next_out = bomb + zl;
+        zs.avail_out = (uInt)(zcap2 - zl);
+        deflate(&zs, last ? Z_FINISH : Z_NO_FLUSH);
+        zl = zcap2 - zs.avail_out;
+      } while (zs.avail_in);
+    }
+    deflateEnd(&zs);
+    CHECK(zl < 200000); /* a bomb indeed */
+    got = scan((char *)bomb, zl, 10, &n);
+    CHECK(n == 1);
+    CHECK_STR(got, "http://s.test/first\n");
+    free(got);
+    free(bomb);
+    free(spaces);
+  }
+
   /* A loc longer than SITEMAP_LOC_MAX is cut to it. */
   struct buf big = {0};
   buf_puts(&big, "<urlset><url><loc>http://s.test/");
