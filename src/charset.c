@@ -174,6 +174,8 @@ static int meta_charset(const char *p, size_t n, char name[CHARSET_NAME_MAX])
       const char *end = p + 4;
       while (end + 3 <= e && memcmp(end, "-->", 3))
         end++;
+      if (end + 3 > e)
+        break; /* the comment runs to the end */
       p = end + 3;
       continue;
     }
@@ -230,9 +232,9 @@ int charset_declared(const char *content_type, const char *body, size_t len,
   return 1;
 }
 
-/* The Encoding Standard's names where iconv's differ or mean less: the
- * labels browsers decode as windows-1252, GBK, windows-31J and
- * windows-949. */
+/* The encoding a label names, as the Encoding Standard reads labels (the
+ * ones browsers decode as windows-1252, GBK, windows-31J, windows-949...),
+ * in iconv's spelling; windows-1252 for a label outside the Standard. */
 static const char *iconv_name(const char *label)
 {
   static const struct {
@@ -270,11 +272,55 @@ static const char *iconv_name(const char *label)
       {"windows-949", "cp949"},
       {"x-mac-roman", "macintosh"},
       {"iso-8859-8-i", "iso-8859-8"},
+      {"utf-16", "utf-16le"},
+      {"latin2", "iso-8859-2"},
+      {"latin3", "iso-8859-3"},
+      {"latin4", "iso-8859-4"},
+      {"cyrillic", "iso-8859-5"},
+      {"arabic", "iso-8859-6"},
+      {"greek", "iso-8859-7"},
+      {"hebrew", "iso-8859-8"},
+      {"latin6", "iso-8859-10"},
+      {"iso-8859-9", "windows-1254"},
+      {"latin5", "windows-1254"},
+      {"iso-8859-11", "windows-874"},
+      {"tis-620", "windows-874"},
+      {"cp1250", "windows-1250"},
+      {"cp1251", "windows-1251"},
+      {"cp1253", "windows-1253"},
+      {"cp1254", "windows-1254"},
+      {"cp1255", "windows-1255"},
+      {"cp1256", "windows-1256"},
+      {"cp1257", "windows-1257"},
+      {"cp1258", "windows-1258"},
+      {"cp866", "ibm866"},
+      {"koi8-ru", "koi8-u"},
+      {"big5-hkscs", "big5"},
+      {"x-euc-jp", "euc-jp"},
+      {"csiso2022jp", "iso-2022-jp"},
+  };
+  /* The Encoding Standard's encodings: no other decoder of the system's
+   * iconv (UTF-7, EBCDIC, ...) ever sees a page's bytes. */
+  static const char *const allowed[] = {
+      "utf-8",        "ibm866",       "iso-8859-2",   "iso-8859-3",
+      "iso-8859-4",   "iso-8859-5",   "iso-8859-6",   "iso-8859-7",
+      "iso-8859-8",   "iso-8859-10",  "iso-8859-13",  "iso-8859-14",
+      "iso-8859-15",  "iso-8859-16",  "koi8-r",       "koi8-u",
+      "macintosh",    "windows-874",  "windows-1250", "windows-1251",
+      "windows-1252", "windows-1253", "windows-1254", "windows-1255",
+      "windows-1256", "windows-1257", "windows-1258", "gbk",
+      "gb18030",      "big5",         "euc-jp",       "iso-2022-jp",
+      "cp932",        "cp949",        "utf-16be",     "utf-16le",
   };
   for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-    if (!strcmp(label, map[i].label))
-      return map[i].name;
-  return label;
+    if (!strcmp(label, map[i].label)) {
+      label = map[i].name;
+      break;
+    }
+  for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
+    if (!strcmp(label, allowed[i]))
+      return label;
+  return "windows-1252";
 }
 
 /* Appends U+FFFD at *o; the caller made room. */
@@ -343,13 +389,15 @@ char *charset_to_utf8(const char *content_type, const char *body, size_t len,
   if (!strcmp(name, "utf-8"))
     return NULL;
   iconv_t cd = iconv_open("UTF-8", name);
-  if (cd == (iconv_t)-1)
+  if (cd == (iconv_t)-1) /* a system without that decoder */
     cd = iconv_open("UTF-8", "WINDOWS-1252");
   if (cd == (iconv_t)-1)
     return NULL;
   /* A BOM says what the page is and is not part of it. */
+  const unsigned char *u = (const unsigned char *)body;
   size_t skip = 0;
-  if (!strncmp(name, "utf-16", 6) && len >= 2)
+  if (!strncmp(name, "utf-16", 6) && len >= 2 &&
+      ((u[0] == 0xFF && u[1] == 0xFE) || (u[0] == 0xFE && u[1] == 0xFF)))
     skip = 2;
   char *out = convert(cd, body + skip, len - skip, out_len);
   iconv_close(cd);

@@ -8,13 +8,13 @@
  * charset parameter of the Content-Type, then a <meta charset> or
  * <meta http-equiv=Content-Type content="...; charset=..."> in the first
  * 1024 bytes; with none, windows-1252, the web's legacy default. Labels are
- * mapped as the Encoding Standard maps them where that differs from
- * iconv's names (latin1, iso-8859-1 and us-ascii are windows-1252; gb2312
- * is GBK), the rest go to iconv as written, and one iconv does not know
- * falls back to windows-1252. A declaration of UTF-8 (or, in a meta,
- * UTF-16) on invalid bytes leaves them as they are: the scanners and the
- * sinks replace what is not UTF-8 with U+FFFD. Bytes the decoder rejects
- * become U+FFFD too. */
+ * mapped as the Encoding Standard maps them (latin1, iso-8859-1 and
+ * us-ascii are windows-1252; gb2312 is GBK; shift_jis is windows-31J),
+ * and only the Standard's encodings are decoded: any other label (UTF-7,
+ * EBCDIC, an unknown name) is read as windows-1252. A declaration of UTF-8
+ * (or, in a meta, UTF-16) on invalid bytes leaves them as they are: the
+ * scanners and the sinks replace what is not UTF-8 with U+FFFD. Bytes the
+ * decoder rejects become U+FFFD too. */
 #ifndef SPATE_CHARSET_H
 #define SPATE_CHARSET_H
 

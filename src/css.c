@@ -300,10 +300,11 @@ static void pseudo(struct rd *r, int in_not)
   static const struct {
     const char *name, *xpath;
   } fixed[] = {
-      {"first-child", "not(preceding-sibling::*)"},
-      {"last-child", "not(following-sibling::*)"},
+      /* Positional forms: libxml2 stops at the first sibling. */
+      {"first-child", "not(preceding-sibling::*[1])"},
+      {"last-child", "not(following-sibling::*[1])"},
       {"only-child",
-       "not(preceding-sibling::*) and not(following-sibling::*)"},
+       "not(preceding-sibling::*[1]) and not(following-sibling::*[1])"},
   };
   for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
     size_t n = strlen(fixed[i].name);
@@ -330,8 +331,15 @@ static void pseudo(struct rd *r, int in_not)
       return;
     }
     r->p++;
-    char buf[64];
-    snprintf(buf, sizeof(buf), "count(preceding-sibling::*)=%ld", k - 1);
+    char buf[96];
+    /* The k-1th sibling back exists and the kth does not: no count() of a
+     * whole axis. */
+    if (k == 1)
+      snprintf(buf, sizeof(buf), "not(preceding-sibling::*[1])");
+    else
+      snprintf(buf, sizeof(buf),
+               "preceding-sibling::*[%ld] and not(preceding-sibling::*[%ld])",
+               k - 1, k);
     put(r, buf);
     return;
   }
@@ -426,6 +434,8 @@ static void compound(struct rd *r)
 static void selector(struct rd *r)
 {
   skip_ws(r);
+  size_t start = r->out.len;
+  int ncomb = 0; /* combinators so far */
   put(r, "descendant-or-self::");
   compound(r);
   while (!r->failed) {
@@ -460,6 +470,30 @@ static void selector(struct rd *r)
       if (*r->p != '\0' && *r->p != ',')
         fail(r, "a pseudo-element ends its selector");
       return;
+    }
+    ncomb++;
+    if (c == '~' && ncomb == 1) {
+      /* "X ~ Y" as Y[preceding-sibling::X]: the axis form merges one
+       * overlapping node set per X, cubic time on a long list of
+       * siblings; the predicate stops at the first X it meets. */
+      r->p++;
+      skip_ws(r);
+      size_t from = start + strlen("descendant-or-self::");
+      size_t xn = r->out.len - from;
+      char *x = malloc(xn + 1);
+      if (!x) {
+        r->nomem = 1;
+        return;
+      }
+      memcpy(x, r->out.data + from, xn);
+      x[xn] = '\0';
+      r->out.len = from;
+      compound(r);
+      put(r, "[preceding-sibling::");
+      put(r, x);
+      put(r, "]");
+      free(x);
+      continue;
     }
     if (c == '>' || c == '+' || c == '~') {
       r->p++;

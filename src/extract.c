@@ -33,6 +33,11 @@ enum extractor_kind { EXTRACT_JSON, EXTRACT_RE, EXTRACT_XPATH };
 #define XPATH_DOC_MAX (8u << 20)
 #define XPATH_NODES_MAX 1000
 #define XPATH_TEXT_MAX (64u << 10)
+/* All of a field's text, at most; and libxml2's operation budget for one
+ * evaluation (hostile pages can make sibling axes cost cubic time: past
+ * the budget the field is null). */
+#define XPATH_FIELD_MAX (1u << 20)
+#define XPATH_OPS_MAX 5000000
 
 struct extractor {
   char *name;
@@ -249,20 +254,51 @@ static char *regex_field(const struct extractor *x, const char *body,
   return out;
 }
 
-/* The text of a node as JSON, cut at XPATH_TEXT_MAX on a UTF-8 boundary. */
-static int put_node_text(struct buf *b, xmlNodePtr n)
+/* Appends to t the text of n's subtree (its string value), up to cap
+ * bytes: walked here, so a huge subtree costs no more than cap. */
+static int node_text(xmlNodePtr n, struct buf *t, size_t cap)
 {
-  xmlChar *t = xmlXPathCastNodeToString(n);
-  if (!t)
-    return -ENOMEM;
-  size_t len = strlen((const char *)t);
-  if (len > XPATH_TEXT_MAX) {
-    len = XPATH_TEXT_MAX;
-    while (len > 0 && (t[len] & 0xC0) == 0x80)
-      len--;
+  if (n->type == XML_NAMESPACE_DECL) { /* an xmlNs in XPath's node sets */
+    const xmlChar *h = ((xmlNsPtr)(void *)n)->href;
+    size_t l = h ? strlen((const char *)h) : 0;
+    return buf_append(t, h, l < cap ? l : cap);
   }
-  int rc = buf_json_str(b, (const char *)t, len);
-  xmlFree(t);
+  if (n->type == XML_TEXT_NODE || n->type == XML_CDATA_SECTION_NODE ||
+      n->type == XML_COMMENT_NODE || n->type == XML_PI_NODE) {
+    size_t l = n->content ? strlen((const char *)n->content) : 0;
+    return buf_append(t, n->content, l < cap - t->len ? l : cap - t->len);
+  }
+  xmlNodePtr top = n, c = n->children;
+  while (c && t->len < cap) {
+    if (c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) {
+      size_t l = c->content ? strlen((const char *)c->content) : 0;
+      if (buf_append(t, c->content, l < cap - t->len ? l : cap - t->len))
+        return -ENOMEM;
+    }
+    if (c->children && c->type == XML_ELEMENT_NODE) {
+      c = c->children;
+      continue;
+    }
+    while (c && !c->next && c != top)
+      c = c->parent;
+    c = c && c != top ? c->next : NULL;
+  }
+  return 0;
+}
+
+/* The text of a node as JSON, at most cap bytes, cut on a UTF-8
+ * boundary. */
+static int put_node_text(struct buf *b, xmlNodePtr n, size_t cap)
+{
+  struct buf t = {0};
+  int rc = node_text(n, &t, cap);
+  size_t len = t.len;
+  if (len == cap && t.data)
+    while (len > 0 && ((unsigned char)t.data[len] & 0xC0) == 0x80)
+      len--;
+  if (!rc)
+    rc = buf_json_str(b, t.data ? t.data : "", len);
+  buf_free(&t);
   return rc;
 }
 
@@ -279,6 +315,7 @@ static char *xpath_field(const struct extractor *x, xmlDocPtr doc)
     return NULL;
   ctx->error = quiet_xml;      /* an evaluation error is a null, not a line */
   ctx->node = (xmlNodePtr)doc; /* a relative path starts at the document */
+  ctx->opLimit = XPATH_OPS_MAX;
   o = xmlXPathEvalExpression((const xmlChar *)x->expr, ctx);
   if (!o)
     goto out;
@@ -286,14 +323,20 @@ static char *xpath_field(const struct extractor *x, xmlDocPtr doc)
   case XPATH_NODESET: {
     int n = o->nodesetval ? o->nodesetval->nodeNr : 0;
     if (n == 1) {
-      rc = put_node_text(&b, o->nodesetval->nodeTab[0]);
+      rc = put_node_text(&b, o->nodesetval->nodeTab[0], XPATH_TEXT_MAX);
     } else if (n > 1) {
+      /* Nodes while the field has room: at most XPATH_FIELD_MAX of text
+       * in all, each at most XPATH_TEXT_MAX. */
+      size_t room = XPATH_FIELD_MAX;
       rc = buf_putc(&b, '[');
-      for (int i = 0; !rc && i < n && i < XPATH_NODES_MAX; i++) {
+      for (int i = 0; !rc && i < n && i < XPATH_NODES_MAX && room; i++) {
+        size_t before = b.len;
         if (i)
           rc = buf_putc(&b, ',');
         if (!rc)
-          rc = put_node_text(&b, o->nodesetval->nodeTab[i]);
+          rc = put_node_text(&b, o->nodesetval->nodeTab[i],
+                             room < XPATH_TEXT_MAX ? room : XPATH_TEXT_MAX);
+        room = b.len - before >= room ? 0 : room - (b.len - before);
       }
       if (!rc)
         rc = buf_putc(&b, ']');
@@ -305,9 +348,10 @@ static char *xpath_field(const struct extractor *x, xmlDocPtr doc)
                       strlen((const char *)o->stringval));
     break;
   case XPATH_NUMBER:
+    /* The range test first: a cast of 2^63 or more is undefined. */
     if (isfinite(o->floatval))
-      rc = o->floatval == (double)(long long)o->floatval &&
-                   fabs(o->floatval) < 1e15
+      rc = fabs(o->floatval) < 1e15 &&
+                   o->floatval == (double)(long long)o->floatval
                ? buf_printf(&b, "%lld", (long long)o->floatval)
                : buf_printf(&b, "%.17g", o->floatval);
     break;
@@ -333,10 +377,15 @@ static xmlDocPtr xpath_doc(const char *body, size_t len, int html)
 {
   if (!html || len > XPATH_DOC_MAX)
     return NULL;
-  return htmlReadMemory(body, (int)len, NULL, "UTF-8",
-                        HTML_PARSE_RECOVER | HTML_PARSE_NOERROR |
-                            HTML_PARSE_NOWARNING | HTML_PARSE_NONET |
-                            HTML_PARSE_COMPACT);
+  xmlDocPtr doc = htmlReadMemory(body, (int)len, NULL, "UTF-8",
+                                 HTML_PARSE_RECOVER | HTML_PARSE_NOERROR |
+                                     HTML_PARSE_NOWARNING | HTML_PARSE_NONET |
+                                     HTML_PARSE_COMPACT);
+  /* Numbered in document order, node comparisons are O(1): without it
+   * sorting a sibling axis's nodes costs cubic time on long lists. */
+  if (doc)
+    xmlXPathOrderDocElems(doc);
+  return doc;
 }
 
 static void run_fields(const struct extract_spec *s, const char *body,
@@ -571,7 +620,7 @@ static int is_html(const char *ct, const char *body, size_t len)
            strncasecmp(ct, "application/xhtml", 17) == 0;
   /* No Content-Type: sniff the start as browsers do, roughly; an XML
    * declaration is XML (a sitemap, a feed). */
-  size_t i = 0;
+  size_t i = len >= 3 && !memcmp(body, "\xEF\xBB\xBF", 3) ? 3 : 0;
   while (i < len && strchr(" \t\r\n", body[i]) && body[i])
     i++;
   if (len - i >= 5 && !memcmp(body + i, "<?xml", 5))

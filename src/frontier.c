@@ -514,8 +514,6 @@ static int fr_open(struct sink_out **out, const char *path,
   return 0;
 }
 
-/* Queues the keys a page links to (nfollow of them, back to back) that
- * the cache does not already know. */
 /* Queues the keys in p[0..len) (each ended by '\0') that the frontier
  * does not have, at depth with referrer (0: none). */
 static int add_keys(struct frontier *fr, const char *p, size_t len, int depth,

@@ -75,6 +75,7 @@ struct walk {
   int in_entry, in_loc;
   char *loc; /* SITEMAP_LOC_MAX + 1 bytes */
   size_t loc_len;
+  int loc_long; /* the <loc> had more than SITEMAP_LOC_MAX bytes */
   long n, max;
   int (*each)(void *arg, const char *loc);
   void *arg;
@@ -109,6 +110,7 @@ static void on_start(void *ctx, const xmlChar *name, const xmlChar *prefix,
   } else if (d == 2 && w->in_entry && is_name(name, "loc")) {
     w->in_loc = 1;
     w->loc_len = 0;
+    w->loc_long = 0;
   } else if (d > 2) {
     w->in_loc = 0; /* text of an element inside <loc> is not the URL */
   }
@@ -139,6 +141,12 @@ static void on_end(void *ctx, const xmlChar *name, const xmlChar *prefix,
     }
     if (a == b)
       return;
+    /* A URL cut short is another URL: one too long is counted, not
+     * handed over. */
+    if (w->loc_long) {
+      w->n++;
+      return;
+    }
     if (w->n++ < w->max && w->each(w->arg, w->loc + a))
       xmlStopParser(w->ctxt);
   }
@@ -150,8 +158,10 @@ static void on_text(void *ctx, const xmlChar *p, int len)
   if (!w->in_loc || len <= 0)
     return;
   size_t n = (size_t)len;
-  if (n > SITEMAP_LOC_MAX - w->loc_len)
+  if (n > SITEMAP_LOC_MAX - w->loc_len) {
     n = SITEMAP_LOC_MAX - w->loc_len;
+    w->loc_long = 1;
+  }
   memcpy(w->loc + w->loc_len, p, n);
   w->loc_len += n;
 }

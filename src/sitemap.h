@@ -5,9 +5,10 @@
  * Safety as in feed.c: no network, no DTD loading, no entity substitution
  * and no validation, set on the reader itself; a <loc> is the text and
  * CDATA directly inside it (an entity reference other than the five
- * predefined ones is skipped, never expanded), at most SITEMAP_LOC_MAX
- * bytes. Decompressed and read, a sitemap is at most SITEMAP_MAX_BYTES,
- * the protocol's own limit; past that it is cut. */
+ * predefined ones is skipped, never expanded); one longer than
+ * SITEMAP_LOC_MAX bytes is counted but not handed over. Decompressed and read,
+ * a sitemap is at most SITEMAP_MAX_BYTES, the protocol's own limit; past that
+ * it is cut. */
 #ifndef SPATE_SITEMAP_H
 #define SPATE_SITEMAP_H
 

@@ -222,6 +222,14 @@ static void test_to_utf8(void)
           "\xd0\x9c\xd0\xb8\xd1\x80");
   /* UTF-16LE by its BOM, which goes: "<p>é" */
   decodes(NULL, "\xff\xfe<\0p\0>\0\xe9\0", 10, "<p>\xc3\xa9");
+  /* By its Content-Type, without a BOM: nothing skipped; a bare utf-16
+   * is little-endian. */
+  decodes("text/html; charset=utf-16le", "<\0p\0>\0\xe9\0", 8, "<p>\xc3\xa9");
+  decodes("text/html; charset=utf-16", "<\0p\0>\0\xe9\0", 8, "<p>\xc3\xa9");
+  /* Outside the Encoding Standard: windows-1252, not the system's
+   * decoder. */
+  decodes("text/html; charset=utf-7", "+AOk-\xe9", 6, "+AOk-\xc3\xa9");
+  decodes("text/html; charset=ebcdic-us", "\xe9", 1, "\xc3\xa9");
   /* Bytes the encoding has no character for, and a sequence cut by the
    * end, become U+FFFD, and decoding goes on. */
   decodes("text/html; charset=shift_jis",

@@ -38,10 +38,20 @@ static void test_text(void)
       {"ul > li", "descendant-or-self::ul/li"},
       {"ul li", "descendant-or-self::ul/descendant::li"},
       {"h1 + p", "descendant-or-self::h1/following-sibling::*[1]/self::p"},
-      {"h1 ~ p", "descendant-or-self::h1/following-sibling::p"},
-      {"li:first-child", "descendant-or-self::li[not(preceding-sibling::*)]"},
-      {"li:nth-child(3)",
-       "descendant-or-self::li[count(preceding-sibling::*)=2]"},
+      {"h1 ~ p", "descendant-or-self::p[preceding-sibling::h1]"},
+      {".a ~ p.b > i",
+       "descendant-or-self::p[contains(concat(' ',normalize-space(@class),' "
+       "'),"
+       "' b ')][preceding-sibling::*[contains(concat(' ',normalize-space(@"
+       "class),' '),' a ')]]/i"},
+      {"ul li ~ li", "descendant-or-self::ul/descendant::li/following-sibling"
+                     "::li"},
+      {"li:first-child",
+       "descendant-or-self::li[not(preceding-sibling::*[1])]"},
+      {"li:nth-child(3)", "descendant-or-self::li[preceding-sibling::*[2] and "
+                          "not(preceding-sibling::*[3])]"},
+      {"li:nth-child(1)",
+       "descendant-or-self::li[not(preceding-sibling::*[1])]"},
       {"li:not(.x)",
        "descendant-or-self::li[not(contains(concat(' ',normalize-space(@class)"
        ",' '),' x '))]"},
@@ -140,6 +150,8 @@ static void test_select(void)
       {"div.box.narrow h1", ""},
       {"h1 + p", "one"},
       {"h1 ~ p", "one|two"},
+      {"h1 ~ ul li ~ li", "b|c pdf"},
+      {"p ~ p", "two"},
       {"li:first-child", "a"},
       {"li:last-child", "c pdf"},
       {"li:nth-child(2)", "b"},

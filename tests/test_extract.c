@@ -1,5 +1,6 @@
 /* extract: JSON pointer (RFC 6901's own examples), regex fields, body hash,
  * link resolution and the HTML fields of a result. */
+#include "buf.h"
 #include "check.h"
 #include "extract.h"
 #include "result.h"
@@ -129,6 +130,41 @@ static void test_xpath(void)
     json_decref(w);
   }
   result_free(r);
+  /* Bounds: a field's text stops at 1 MiB however many nodes match (four
+   * nests of 250 <div>s around 64 KiB each would give 65 MB); an
+   * expression past libxml2's operation budget is null. */
+  {
+    struct extract_spec b;
+    CHECK(extract_spec_init(&b) == 0);
+    CHECK(extract_spec_add(&b, "divs=css:div", err, sizeof(err)) == 0);
+    CHECK(extract_spec_add(
+              &b, "quad=xpath:count(//*[count(//*[count(//*) > 0]) > 0])", err,
+              sizeof(err)) == 0);
+    CHECK(extract_spec_add(&b, "ok=xpath:count(//div)", err, sizeof(err)) ==
+          0);
+    struct buf nest = {0};
+    for (int k = 0; k < 4; k++) {
+      for (int i = 0; i < 250; i++)
+        buf_puts(&nest, "<div>");
+      for (int i = 0; i < 65536 / 8; i++)
+        buf_puts(&nest, "yyyyyyy ");
+      for (int i = 0; i < 250; i++)
+        buf_puts(&nest, "</div>");
+    }
+    r = result_new("http://x/", 9);
+    extract_run(&b, nest.data, nest.len, "text/html", "http://x/", r);
+    CHECK(r->nfields == 3);
+    if (r->nfields == 3) {
+      size_t n = strlen(r->fields[0].json);
+      CHECK(n > 1000000 && n < (1u << 20) + 70000);
+      CHECK_STR(r->fields[1].json, "null");
+      CHECK_STR(r->fields[2].json, "1000");
+    }
+    result_free(r);
+    buf_free(&nest);
+    extract_spec_free(&b);
+  }
+
   /* Not HTML: every xpath: field is null. */
   r = result_new("http://x/", 9);
   extract_run(&s, "{\"a\":1}", 7, "application/json", "http://x/", r);
