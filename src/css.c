@@ -434,9 +434,12 @@ static void compound(struct rd *r)
 static void selector(struct rd *r)
 {
   skip_ws(r);
-  size_t start = r->out.len;
-  int ncomb = 0; /* combinators so far */
   put(r, "descendant-or-self::");
+  /* Where the last compound's text starts, and whether it is a plain
+   * step (after the start, a descendant, a child or a rewritten '~')
+   * that a '~' may wrap; after '+' it is not. */
+  size_t last = r->out.len;
+  int plain = 1;
   compound(r);
   while (!r->failed) {
     const char *before = r->p;
@@ -461,33 +464,30 @@ static void selector(struct rd *r)
         }
         r->p++;
       } else {
-        {
-          fail(r, "unsupported pseudo-element '::%.20s'", r->p);
-          return;
-        }
+        fail(r, "unsupported pseudo-element '::%.20s'", r->p);
+        return;
       }
       skip_ws(r);
       if (*r->p != '\0' && *r->p != ',')
         fail(r, "a pseudo-element ends its selector");
       return;
     }
-    ncomb++;
-    if (c == '~' && ncomb == 1) {
-      /* "X ~ Y" as Y[preceding-sibling::X]: the axis form merges one
-       * overlapping node set per X, cubic time on a long list of
+    if (c == '~' && plain) {
+      /* "X ~ Y" as Y[preceding-sibling::X] in X's place (siblings share
+       * X's ancestors, so what led to X leads to Y): the axis form merges
+       * one overlapping node set per X, cubic time on a long list of
        * siblings; the predicate stops at the first X it meets. */
       r->p++;
       skip_ws(r);
-      size_t from = start + strlen("descendant-or-self::");
-      size_t xn = r->out.len - from;
+      size_t xn = r->out.len - last;
       char *x = malloc(xn + 1);
       if (!x) {
         r->nomem = 1;
         return;
       }
-      memcpy(x, r->out.data + from, xn);
+      memcpy(x, r->out.data + last, xn);
       x[xn] = '\0';
-      r->out.len = from;
+      r->out.len = last;
       compound(r);
       put(r, "[preceding-sibling::");
       put(r, x);
@@ -504,11 +504,11 @@ static void selector(struct rd *r)
     } else if (r->p > before) {
       put(r, "/descendant::");
     } else {
-      {
-        fail(r, "unexpected '%.20s'", r->p);
-        return;
-      }
+      fail(r, "unexpected '%.20s'", r->p);
+      return;
     }
+    plain = c != '+' && c != '~';
+    last = r->out.len;
     compound(r);
   }
 }

@@ -44,8 +44,13 @@ static void test_text(void)
        "'),"
        "' b ')][preceding-sibling::*[contains(concat(' ',normalize-space(@"
        "class),' '),' a ')]]/i"},
-      {"ul li ~ li", "descendant-or-self::ul/descendant::li/following-sibling"
-                     "::li"},
+      {"ul li ~ li",
+       "descendant-or-self::ul/descendant::li[preceding-sibling::li]"},
+      {"ul > li ~ li ~ b",
+       "descendant-or-self::ul/b[preceding-sibling::li[preceding-sibling::li]"
+       "]"},
+      {"h1 + p ~ ul", "descendant-or-self::h1/following-sibling::*[1]/self::p"
+                      "/following-sibling::ul"},
       {"li:first-child",
        "descendant-or-self::li[not(preceding-sibling::*[1])]"},
       {"li:nth-child(3)", "descendant-or-self::li[preceding-sibling::*[2] and "
@@ -151,6 +156,9 @@ static void test_select(void)
       {"h1 + p", "one"},
       {"h1 ~ p", "one|two"},
       {"h1 ~ ul li ~ li", "b|c pdf"},
+      {"#main > h1 ~ p ~ ul > li:last-child", "c pdf"},
+      {"h1 + p ~ p", "two"},
+      {"h1 + p ~ h1", ""},
       {"p ~ p", "two"},
       {"li:first-child", "a"},
       {"li:last-child", "c pdf"},
