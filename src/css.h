@@ -15,11 +15,25 @@
  *   ::attr(NAME) (an attribute's value).
  * Anything else (other pseudo-classes, namespaces, An+B) is refused with
  * the reason, rather than guessed at. Identifiers are ASCII letters,
- * digits, '-' and '_' (and bytes >= 0x80); escapes are not supported. */
+ * digits, '-' and '_' (and bytes >= 0x80); escapes are not supported.
+ * The selectors of a group end alike (all ::text, all the same ::attr(),
+ * or none), at most CSS_MAX_SELECTORS of them, each of at most
+ * CSS_MAX_COMPOUNDS compounds.
+ *
+ * The XPath matches right to left, as browsers do: one step over the
+ * elements, "descendant-or-self::LAST[...]", with what must hold to the
+ * left as predicates (ancestor::, parent::, preceding-sibling::), so each
+ * element is tested once and the work is counted by libxml2's operation
+ * budget. A path (ul/descendant::li) or a union (A | B) would have
+ * libxml2 merge node sets, which it does not count: quadratic or worse on
+ * a hostile page. */
 #ifndef SPATE_CSS_H
 #define SPATE_CSS_H
 
 #include <stddef.h>
+
+#define CSS_MAX_COMPOUNDS 32
+#define CSS_MAX_SELECTORS 64
 
 /* The selector's XPath (owned), or NULL with a one-line reason in err
  * (out of memory included). */

@@ -35,22 +35,24 @@ static void test_text(void)
       {"a[lang|=en]",
        "descendant-or-self::a[@lang='en' or starts-with(@lang,concat('en','-'"
        "))]"},
-      {"ul > li", "descendant-or-self::ul/li"},
-      {"ul li", "descendant-or-self::ul/descendant::li"},
-      {"h1 + p", "descendant-or-self::h1/following-sibling::*[1]/self::p"},
+      {"ul > li", "descendant-or-self::li[parent::ul]"},
+      {"ul li", "descendant-or-self::li[ancestor::ul]"},
+      {"h1 + p", "descendant-or-self::p[preceding-sibling::*[1]/self::h1]"},
       {"h1 ~ p", "descendant-or-self::p[preceding-sibling::h1]"},
       {".a ~ p.b > i",
-       "descendant-or-self::p[contains(concat(' ',normalize-space(@class),' "
-       "'),"
-       "' b ')][preceding-sibling::*[contains(concat(' ',normalize-space(@"
-       "class),' '),' a ')]]/i"},
+       "descendant-or-self::i[parent::p[contains(concat(' ',normalize-space("
+       "@class),' '),' b ')][preceding-sibling::*[contains(concat(' ',"
+       "normalize-space(@class),' '),' a ')]]]"},
+      /* A run of siblings shares its parent: tested once, on the last. */
       {"ul li ~ li",
-       "descendant-or-self::ul/descendant::li[preceding-sibling::li]"},
-      {"ul > li ~ li ~ b",
-       "descendant-or-self::ul/b[preceding-sibling::li[preceding-sibling::li]"
-       "]"},
-      {"h1 + p ~ ul", "descendant-or-self::h1/following-sibling::*[1]/self::p"
-                      "/following-sibling::ul"},
+       "descendant-or-self::li[preceding-sibling::li][ancestor::ul]"},
+      {"ul > li ~ li ~ b", "descendant-or-self::b[preceding-sibling::li["
+                           "preceding-sibling::li]][parent::ul]"},
+      {"h1 + p ~ ul", "descendant-or-self::ul[preceding-sibling::p[preceding-"
+                      "sibling::*[1]/self::h1]]"},
+      {"div > h1 + p a",
+       "descendant-or-self::a[ancestor::p[preceding-sibling::*[1]/self::h1]"
+       "[parent::div][1]]"},
       {"li:first-child",
        "descendant-or-self::li[not(preceding-sibling::*[1])]"},
       {"li:nth-child(3)", "descendant-or-self::li[preceding-sibling::*[2] and "
@@ -63,7 +65,11 @@ static void test_text(void)
       {"a:not(b)", "descendant-or-self::a[not(self::b)]"},
       {"a::text", "descendant-or-self::a/text()"},
       {"a::attr(href)", "descendant-or-self::a/@href"},
-      {"h1, h2", "descendant-or-self::h1 | descendant-or-self::h2"},
+      /* A group is one step, its selectors or'ed: no union to merge. */
+      {"h1, h2", "descendant-or-self::*[self::h1 or self::h2]"},
+      {"a::text, b::text", "descendant-or-self::*[self::a or self::b]/text()"},
+      {"a::attr(href),link::attr(href)",
+       "descendant-or-self::*[self::a or self::link]/@href"},
       /* refused */
       {"", NULL},
       {"a,", NULL},
@@ -81,6 +87,12 @@ static void test_text(void)
       {"a[1x]", NULL},
       {"ns|a", NULL},
       {"a)", NULL},
+      {"a::text, b", NULL}, /* a group's selectors end alike */
+      {"a::attr(x), b::attr(y)", NULL},
+      {"a::attr(", NULL}, /* fuzz_css: read past the end */
+      {"a::attr(1)", NULL},
+      {"a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a",
+       NULL}, /* 33 compounds */
       /* XPath takes XML characters only (fuzz_css found the first). */
       {"a[c='x\fy']", NULL},
       {".caf\xe9", NULL},
@@ -187,10 +199,119 @@ static void test_select(void)
   xmlFreeDoc(doc);
 }
 
+#if LIBXML_VERSION >= 21200
+static void quiet(void *arg, const xmlError *e)
+#else
+static void quiet(void *arg, xmlErrorPtr e)
+#endif
+{
+  (void)arg;
+  (void)e;
+}
+
+/* The selector's node count on doc, and libxml2's operation count for it
+ * in *ops; -1 when the evaluation failed (the budget ran out). */
+static int select_count(htmlDocPtr doc, const char *sel, unsigned long *ops)
+{
+  char err[160];
+  char *x = css_to_xpath(sel, err, sizeof(err));
+  CHECK(x != NULL);
+  if (!x)
+    return -1;
+  xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+  ctx->node = (xmlNodePtr)doc;
+  ctx->opLimit = 5000000; /* extract.c's XPATH_OPS_MAX */
+  ctx->error = quiet;
+  xmlXPathObjectPtr o = xmlXPathEvalExpression((const xmlChar *)x, ctx);
+  free(x);
+  int n = o && o->nodesetval ? o->nodesetval->nodeNr : o ? 0 : -1;
+  *ops = ctx->opCount;
+  xmlXPathFreeObject(o);
+  xmlXPathFreeContext(ctx);
+  return n;
+}
+
+static htmlDocPtr parse(const char *html, size_t len)
+{
+  htmlDocPtr doc =
+      htmlReadMemory(html, (int)len, NULL, "UTF-8",
+                     HTML_PARSE_RECOVER | HTML_PARSE_NOERROR |
+                         HTML_PARSE_NOWARNING | HTML_PARSE_COMPACT);
+  if (doc)
+    xmlXPathOrderDocElems(doc); /* as extract.c does */
+  return doc;
+}
+
+/* Hostile shapes: 200 nested <div> over a list of 5,000 <li>. Matched right
+ * to left, each element is tested once: the whole answer, in operations
+ * linear in the elements (the paths these selectors used to become merged
+ * one node set per ancestor, 1.6 s for "div li", uncounted by the
+ * budget). A '~' after conditions on a list this long runs into the
+ * budget and stops there. */
+static void test_hostile(void)
+{
+  enum { DEPTH = 200, ITEMS = 5000 };
+  struct {
+    char *p;
+    size_t n;
+  } h = {malloc(DEPTH * 11 + ITEMS * 20 + 64), 0};
+  CHECK(h.p != NULL);
+  if (!h.p)
+    return;
+  for (int i = 0; i < DEPTH; i++)
+    h.n += (size_t)sprintf(h.p + h.n, "<div>");
+  h.n += (size_t)sprintf(h.p + h.n, "<ul>");
+  for (int i = 0; i < ITEMS; i++)
+    h.n +=
+        (size_t)sprintf(h.p + h.n, "<li%s>x</li>", i == 7 ? " class=x" : "");
+  h.n += (size_t)sprintf(h.p + h.n, "</ul>");
+  for (int i = 0; i < DEPTH; i++)
+    h.n += (size_t)sprintf(h.p + h.n, "</div>");
+  htmlDocPtr doc = parse(h.p, h.n);
+  free(h.p);
+  CHECK(doc != NULL);
+  if (!doc)
+    return;
+  static const struct {
+    const char *css;
+    int want;
+  } cases[] = {
+      {"div li", ITEMS},
+      {"div div ul li", ITEMS},
+      {"div > ul > li:last-child", 1},
+      {"ul li ~ li", ITEMS - 1},
+      {"div > ul li + li", ITEMS - 1},
+      {"li:first-child + li", 1},
+      {"div li, ul li", ITEMS},
+      {"li::text", ITEMS},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    unsigned long ops;
+    int n = select_count(doc, cases[i].css, &ops);
+    /* Each element once, with a walk up its ancestors at most. */
+    if (n != cases[i].want || ops > 2UL * (DEPTH + 20) * ITEMS)
+      fprintf(stderr, "'%s': %d nodes, %lu operations\n", cases[i].css, n,
+              ops);
+    CHECK(n == cases[i].want);
+    CHECK(ops <= 2UL * (DEPTH + 20) * ITEMS);
+  }
+  /* Conditions on the left of '~' over 5,000 siblings: quadratic, ended
+   * by the budget (a null field), not left to run. */
+  static const char *const quadratic[] = {"li + li ~ li", "li.x ~ li",
+                                          "ul > li.x + li ~ li"};
+  for (size_t i = 0; i < sizeof(quadratic) / sizeof(quadratic[0]); i++) {
+    unsigned long ops;
+    CHECK(select_count(doc, quadratic[i], &ops) == -1);
+    CHECK(ops >= 5000000);
+  }
+  xmlFreeDoc(doc);
+}
+
 int main(void)
 {
   xmlInitParser();
   test_text();
   test_select();
+  test_hostile();
   return check_report("test_css");
 }
