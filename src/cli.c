@@ -242,6 +242,16 @@ static void usage_fetch(FILE *out)
       "      --dashboard [ADDR:]PORT   live dashboard, /metrics, /health "
       "(loopback\n"
       "                            unless ADDR says otherwise: then a token)\n"
+      "  -H, --header 'NAME: VALUE'  send with every request (repeatable; "
+      "'NAME:'\n"
+      "                            leaves curl's own out)\n"
+      "  -b, --cookie FILE|NAME=VALUE  cookies from a Netscape cookie file "
+      "into\n"
+      "                            the jar, or these on every request\n"
+      "      --cookie-jar FILE     save the jar there at the end\n"
+      "      --cookies             keep the cookies responses set (off; on "
+      "with\n"
+      "                            -b FILE or --cookie-jar)\n"
       "  -k, --insecure            do not verify TLS certificates\n"
       "      --progress / --no-progress   force the progress line on/off\n"
       "  -q, --quiet               no progress line and no summary\n"
@@ -283,6 +293,9 @@ enum {
   OPT_ALLOW_PRIVATE,
   OPT_MAX_CRAWL_DELAY,
   OPT_DASHBOARD,
+  OPT_COOKIE_JAR,
+  OPT_COOKIES,
+  OPT_NO_COOKIES,
 };
 
 static const struct option fetch_longopts[] = {
@@ -323,6 +336,11 @@ static const struct option fetch_longopts[] = {
     {"allow-private", no_argument, NULL, OPT_ALLOW_PRIVATE},
     {"max-crawl-delay", required_argument, NULL, OPT_MAX_CRAWL_DELAY},
     {"dashboard", required_argument, NULL, OPT_DASHBOARD},
+    {"header", required_argument, NULL, 'H'},
+    {"cookie", required_argument, NULL, 'b'},
+    {"cookie-jar", required_argument, NULL, OPT_COOKIE_JAR},
+    {"cookies", no_argument, NULL, OPT_COOKIES},
+    {"no-cookies", no_argument, NULL, OPT_NO_COOKIES},
     {NULL, 0, NULL, 0},
 };
 
@@ -356,7 +374,11 @@ void cli_usage_crawl(FILE *out)
       "      --timeout, --connect-timeout, --first-byte-timeout,\n"
       "      --stall-timeout, --retries, --max-retry-after, --user-agent,\n"
       "      --max-body, --max-headers, --max-url-length (2048), --breaker,\n"
-      "      --breaker-cooldown, -k    as for spate fetch\n"
+      "      --breaker-cooldown, -k, -H, -b, --cookie-jar   as for spate "
+      "fetch\n"
+      "      --no-cookies          forget the cookies responses set (kept "
+      "for\n"
+      "                            the run by default, as a browser would)\n"
       "      --progress / --no-progress   force the progress line on/off\n"
       "  -q, --quiet               no progress line and no summary\n"
       "  -h, --help                this help\n\n"
@@ -417,6 +439,7 @@ void cli_defaults(struct fetch_cli *fc, const char *cmd)
   o->fetch.user_agent = DEFAULT_UA;
   o->fetch.buffer_size = 16384;
   fc->progress = -1;
+  fc->cookies = -1;
   fc->loops = (int)uv_available_parallelism();
   if (fc->loops > 8)
     fc->loops = 8;
@@ -425,7 +448,19 @@ void cli_defaults(struct fetch_cli *fc, const char *cmd)
 int cli_bad(const char *cmd, const char *opt, const char *val,
             const char *want)
 {
-  fprintf(stderr, "spate %s: %s '%s': %s\n", cmd, opt, val, want);
+  /* One line whatever val holds: control characters as \n, \xNN. */
+  fprintf(stderr, "spate %s: %s '", cmd, opt);
+  for (const unsigned char *p = (const unsigned char *)val; *p; p++) {
+    if (*p == '\n')
+      fputs("\\n", stderr);
+    else if (*p == '\r')
+      fputs("\\r", stderr);
+    else if (*p < 0x20 || *p == 0x7f)
+      fprintf(stderr, "\\x%02x", *p);
+    else
+      fputc(*p, stderr);
+  }
+  fprintf(stderr, "': %s\n", want);
   return CLI_EXIT_USAGE;
 }
 
@@ -440,6 +475,90 @@ int cli_int_arg(const char *s, long lo, long hi, int *out)
   return 0;
 }
 
+/* Why h is not a request header curl should send as given, or NULL. The
+ * forms curl takes: "Name: value", "Name:" (curl's own header of that
+ * name is left out) and "Name;" (sent with an empty value). The name is an
+ * RFC 9110 token; no control characters anywhere, so nothing can end the
+ * header early or add another. */
+static const char *header_problem(const char *h)
+{
+  static const char tchar[] = "!#$%&'*+-.^_`|~";
+  size_t n = 0;
+  while (h[n] &&
+         ((h[n] >= 'a' && h[n] <= 'z') || (h[n] >= 'A' && h[n] <= 'Z') ||
+          (h[n] >= '0' && h[n] <= '9') || strchr(tchar, h[n])))
+    n++;
+  if (n == 0 || (h[n] != ':' && h[n] != ';'))
+    return "want 'Name: value' (or 'Name:' to leave a header out, 'Name;' "
+           "for an empty one)";
+  if (h[n] == ';' && h[n + 1])
+    return "'Name;' takes nothing after the ';'";
+  size_t len = strlen(h);
+  if (len > CLI_HEADER_MAX)
+    return "longer than 8 KiB";
+  for (size_t i = n; i < len; i++)
+    if (((unsigned char)h[i] < 0x20 && h[i] != '\t') || h[i] == 0x7f)
+      return "control characters (a line break?) in the header";
+  return NULL;
+}
+
+int cli_jar_open(struct fetch_cli *fc)
+{
+  fc->so.fetch.headers = fc->headers;
+  int on = fc->cookies >= 0 ? fc->cookies : strcmp(fc->cmd, "fetch") != 0;
+  if (fc->cookie_file || fc->cookie_jar) {
+    if (fc->cookies == 0) {
+      fprintf(stderr, "spate %s: --no-cookies with %s\n", fc->cmd,
+              fc->cookie_file ? "-b FILE" : "--cookie-jar");
+      return CLI_EXIT_USAGE;
+    }
+    on = 1;
+  }
+  if (!on)
+    return -1;
+  char err[512];
+  long loaded;
+  if (cookies_init(&fc->jar, fc->cookie_file, &loaded, err, sizeof(err))) {
+    fprintf(stderr, "spate %s: -b %s\n", fc->cmd, err);
+    return CLI_EXIT_INPUT;
+  }
+  fc->have_jar = 1;
+  fc->so.fetch.cookies = &fc->jar;
+  if (fc->cookie_file && !loaded && !fc->quiet)
+    fprintf(stderr,
+            "spate %s: no cookies in %s (a Netscape cookie file, "
+            "as curl -c writes, is expected; expired ones are "
+            "left out)\n",
+            fc->cmd, fc->cookie_file);
+  return -1;
+}
+
+int cli_jar_close(struct fetch_cli *fc, int code)
+{
+  if (fc->have_jar) {
+    char err[512];
+    long cleared = __atomic_load_n(&fc->jar.cleared, __ATOMIC_RELAXED);
+    if (cleared && !fc->quiet)
+      fprintf(stderr,
+              "spate %s: the cookie jar passed %d cookies and was "
+              "emptied %ld time%s\n",
+              fc->cmd, COOKIES_MAX, cleared, cleared == 1 ? "" : "s");
+    if (fc->cookie_jar && code != CLI_EXIT_USAGE &&
+        cookies_save(&fc->jar, fc->cookie_jar, err, sizeof(err))) {
+      fprintf(stderr, "spate %s: --cookie-jar %s\n", fc->cmd, err);
+      if (code == CLI_EXIT_OK || code == CLI_EXIT_SOME_FAILED)
+        code = CLI_EXIT_OUTPUT;
+    }
+    cookies_free(&fc->jar);
+    fc->have_jar = 0;
+  }
+  curl_slist_free_all(fc->headers);
+  fc->headers = NULL;
+  fc->so.fetch.headers = NULL;
+  fc->so.fetch.cookies = NULL;
+  return code;
+}
+
 /* Parses fetch options into fc. Returns -1 to go on, or an exit code. */
 int cli_parse(struct fetch_cli *fc, int argc, char **argv)
 {
@@ -449,8 +568,8 @@ int cli_parse(struct fetch_cli *fc, int argc, char **argv)
   int c;
   optind = 1;
   opterr = 0;
-  while ((c = getopt_long(argc, argv, ":i:o:c:kqh", fetch_longopts, NULL)) !=
-         -1) {
+  while ((c = getopt_long(argc, argv, ":i:o:c:kqhH:b:", fetch_longopts,
+                          NULL)) != -1) {
     const char *name = argv[optind - 1];
     if (crawl_only(fc, c)) {
       fprintf(stderr, "spate %s: option '%s' is not for %s (see --help)\n",
@@ -612,6 +731,42 @@ int cli_parse(struct fetch_cli *fc, int argc, char **argv)
       break;
     case 'k':
       o->fetch.insecure = 1;
+      break;
+    case 'H': {
+      const char *why = header_problem(optarg);
+      if (why)
+        return cli_bad(fc->cmd, "-H", optarg, why);
+      if (fc->nheaders == CLI_MAX_HEADERS)
+        return cli_bad(fc->cmd, "-H", optarg, "at most 64 headers");
+      struct curl_slist *l = curl_slist_append(fc->headers, optarg);
+      if (!l) {
+        fprintf(stderr, "spate %s: out of memory\n", fc->cmd);
+        return CLI_EXIT_INTERNAL;
+      }
+      fc->headers = l;
+      fc->nheaders++;
+      break;
+    }
+    case 'b':
+      /* curl's rule: with a '=' it is the cookies themselves, sent on
+       * every request; else a file of them for the jar. */
+      if (strchr(optarg, '=')) {
+        if (strpbrk(optarg, "\r\n") || strlen(optarg) > CLI_HEADER_MAX)
+          return cli_bad(fc->cmd, "-b", optarg,
+                         "want NAME=VALUE pairs on one line, or a file");
+        o->fetch.cookie = optarg;
+      } else {
+        fc->cookie_file = optarg;
+      }
+      break;
+    case OPT_COOKIE_JAR:
+      fc->cookie_jar = optarg;
+      break;
+    case OPT_COOKIES:
+      fc->cookies = 1;
+      break;
+    case OPT_NO_COOKIES:
+      fc->cookies = 0;
       break;
     case OPT_PROGRESS:
       fc->progress = 1;
@@ -1014,8 +1169,12 @@ int cli_fetch(int argc, char **argv)
     }
     fc.input_path = "-";
   }
+  code = cli_jar_open(&fc);
+  if (code >= 0)
+    goto out;
   code = run_fetch(&fc, args, nargs);
 out:
+  code = cli_jar_close(&fc, code);
   extract_spec_free(&fc.ex);
   return code;
 }

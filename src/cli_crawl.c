@@ -339,13 +339,16 @@ int cli_crawl(int argc, char **argv)
   crawl_defaults(&fc);
   int code = cli_parse(&fc, argc, argv);
   if (code >= 0)
-    return code;
+    return cli_jar_close(&fc, code);
   int nseeds = argc - optind;
   if (nseeds == 0) {
     fprintf(stderr, "spate crawl: no seed URL (see --help)\n");
-    return CLI_EXIT_USAGE;
+    return cli_jar_close(&fc, CLI_EXIT_USAGE);
   }
-  return run_crawl(&fc, argv + optind, nseeds);
+  code = cli_jar_open(&fc);
+  if (code < 0)
+    code = run_crawl(&fc, argv + optind, nseeds);
+  return cli_jar_close(&fc, code);
 }
 
 /* ---- search --------------------------------------------------------- */
@@ -513,7 +516,10 @@ int cli_demo(int argc, char **argv, const char *prog)
     fprintf(stderr, "spate demo: origin on %s (%d pages), crawling into %s\n",
             seed, pages, fc.output);
   fc.linger = isatty(2) && !fc.quiet;
-  code = run_crawl(&fc, seeds, 1);
+  code = cli_jar_open(&fc);
+  if (code < 0)
+    code = run_crawl(&fc, seeds, 1);
+  code = cli_jar_close(&fc, code);
   if (!fc.quiet && code <= CLI_EXIT_SOME_FAILED)
     fprintf(stderr,
             "spate demo: the crawl is in %s; try\n"

@@ -4,6 +4,7 @@
 #ifndef SPATE_CLI_IMPL_H
 #define SPATE_CLI_IMPL_H
 
+#include "cookies.h"
 #include "extract.h"
 #include "frontier.h"
 #include "input.h"
@@ -15,6 +16,8 @@
 #include <uv.h>
 
 #define CLI_MAX_PATTERNS 64
+#define CLI_MAX_HEADERS 64
+#define CLI_HEADER_MAX 8192
 
 /* A crawl's own options (spate crawl). */
 struct crawl_cli {
@@ -39,6 +42,13 @@ struct fetch_cli {
   /* spate demo on a terminal: the dashboard stays up after the job until
    * Ctrl-C, so there is time to look at it. */
   int linger;
+  struct curl_slist *headers; /* -H, in order */
+  int nheaders;
+  const char *cookie_file; /* -b FILE */
+  const char *cookie_jar;  /* --cookie-jar FILE */
+  int cookies;             /* the cookie engine: -1 the command's default */
+  struct cookies jar;
+  int have_jar;
 };
 
 /* One loop of a run and the thread that drives it. */
@@ -51,6 +61,14 @@ struct run_loop {
   uv_async_t *finished; /* the control loop's, when there is one */
 };
 
+/* Opens the run's cookie jar when fc asks for one (a crawl does unless
+ * --no-cookies) and points fc->so.fetch at it and at the -H list. -1 to
+ * go on, or an exit code (its message printed). */
+int cli_jar_open(struct fetch_cli *fc);
+/* Saves the jar if --cookie-jar asked, frees it and the -H list, after
+ * every curl handle is gone. Returns code, or CLI_EXIT_OUTPUT when the
+ * jar could not be written. */
+int cli_jar_close(struct fetch_cli *fc, int code);
 /* Fills fc with the defaults of command cmd ("fetch" or "crawl"). */
 void cli_defaults(struct fetch_cli *fc, const char *cmd);
 /* Parses options into fc (crawl options only when fc->cmd is "crawl").

@@ -291,6 +291,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
     char **slot = is_etag ? &t->etag : &t->last_modified;
     free(*slot);
     *slot = e - v < 1024 ? strndup(v, (size_t)(e - v)) : NULL;
+  } else if (len > 11 && strncasecmp(p, "set-cookie:", 11) == 0) {
+    t->set_cookies++;
   } else if (len > 12 && strncasecmp(p, "retry-after:", 12) == 0) {
     char v[128];
     size_t k = len - 12 < sizeof(v) - 1 ? len - 12 : sizeof(v) - 1;
@@ -492,6 +494,10 @@ static void configure_easy(struct fetcher *f, CURL *e)
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
   }
+  if (o->cookies)
+    cookies_attach(o->cookies, e);
+  if (o->cookie)
+    curl_easy_setopt(e, CURLOPT_COOKIE, o->cookie);
 }
 
 static CURL *take_easy(struct fetcher *f)
@@ -565,7 +571,12 @@ int fetcher_start(struct fetcher *f, struct transfer *t, const char *url,
   curl_easy_setopt(e, CURLOPT_PRIVATE, t);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->req_headers);
+  /* curl only reads the list: the run's -H list is shared by every
+   * handle of every loop. */
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER,
+                   t->req_headers ? t->req_headers
+                                  : (struct curl_slist *)o->headers);
+  t->set_cookies = 0;
   if (t->timeout_ms > 0 || o->total_timeout_ms > 0)
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
                      t->timeout_ms > 0 ? t->timeout_ms : o->total_timeout_ms);
@@ -617,6 +628,8 @@ static void finish(struct fetcher *f, struct transfer *t, CURLcode rc)
   if (status >= 300 && status < 400 &&
       curl_easy_getinfo(e, CURLINFO_REDIRECT_URL, &s) == CURLE_OK && s)
     t->location = strdup(s);
+  if (t->set_cookies && f->opt.cookies)
+    cookies_seen(f->opt.cookies, e, t->set_cookies);
 
   curl_multi_remove_handle(t->lane->multi, e);
   t->lane->active--;

@@ -8,6 +8,7 @@
 #define SPATE_FETCHER_H
 
 #include "buf.h"
+#include "cookies.h"
 #include "netguard.h"
 
 #include <curl/curl.h>
@@ -28,6 +29,11 @@ struct fetcher_options {
    * transfer's guard.allow_private says whether private ones may be
    * used. A refusal ends the transfer with ERR_BLOCKED_ADDRESS. */
   int guard;
+  /* -H: sent with every request (curl's rules: "Name:" takes a header
+   * away, "Name;" sends it empty); NULL for none. Read only, shared. */
+  const struct curl_slist *headers;
+  const char *cookie;      /* -b NAME=VALUE: a Cookie on every request */
+  struct cookies *cookies; /* the run's jar; NULL: no cookie engine */
 };
 
 /* One request. The caller embeds it (in its job) and owns it; the fetcher
@@ -54,6 +60,7 @@ struct transfer {
    * kept until done; NULL for none. */
   struct curl_slist *req_headers;
   int want_validators; /* keep ETag and Last-Modified of the response */
+  int set_cookies;     /* Set-Cookie headers in the response */
   long timeout_ms;     /* whole transfer; 0: the fetcher's total_timeout */
 
   /* Filled in when done: */

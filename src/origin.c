@@ -199,11 +199,13 @@
 #define WS_QUEUE_CAP (64 * 1024) /* /stream messages queued per client */
 #define WS_CTRL_ROOM (16 * 1024) /* then room for pongs and a close */
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11" /* RFC 6455 */
-#define INM_CAP 80   /* If-None-Match bytes kept (more: no match) */
-#define IMS_CAP 40   /* If-Modified-Since bytes kept */
-#define UPG_CAP 16   /* Upgrade bytes kept, lowercased */
-#define WSKEY_CAP 28 /* Sec-WebSocket-Key bytes kept (24 are valid) */
-#define WSVER_CAP 4  /* Sec-WebSocket-Version bytes kept */
+#define INM_CAP 80     /* If-None-Match bytes kept (more: no match) */
+#define IMS_CAP 40     /* If-Modified-Since bytes kept */
+#define UPG_CAP 16     /* Upgrade bytes kept, lowercased */
+#define WSKEY_CAP 28   /* Sec-WebSocket-Key bytes kept (24 are valid) */
+#define WSVER_CAP 4    /* Sec-WebSocket-Version bytes kept */
+#define COOKIE_CAP 200 /* Cookie bytes kept, for /cookie/check */
+#define ECHO_CAP 200   /* X-Echo bytes kept, for /echo */
 
 /* Sticky-error output buffer: appends after a failed one are no-ops, so a
  * response is built without a check per line and checked once at the end,
@@ -316,6 +318,9 @@ struct conn {
   char wskey[WSKEY_CAP];
   char wsver[WSVER_CAP];
   unsigned char inm_len, ims_len, upg_len, wskey_len, wsver_len;
+  char cookie[COOKIE_CAP]; /* Cookie (several lines joined by "; ") */
+  char xecho[ECHO_CAP];    /* X-Echo */
+  unsigned char cookie_len, xecho_len;
   struct ws *ws; /* ST_WS (and after it, until freed) */
 
   /* The response being sent. */
@@ -1440,6 +1445,87 @@ static void serve_nonutf8(struct conn *c, const struct req *r)
   respond(c, 200, NULL, "text/html", page, sizeof page - 1);
 }
 
+/* A page titled "LABEL: VALUE" (VALUE escaped; "none" when n is 0), with
+ * a link to link when there is one, and extra head lines. */
+static void echo_page(struct conn *c, const char *extra, const char *label,
+                      const char *v, size_t n, const char *link)
+{
+  struct ob *b = &c->o->body;
+  ob_reset(b);
+  for (int i = 0; i < 2; i++) {
+    ob_puts(b, i ? "</title></head><body><h1>"
+                 : "<!doctype html><html><head><meta charset=utf-8><title>");
+    ob_puts(b, label);
+    ob_puts(b, ": ");
+    if (n)
+      ob_put_html(b, v, n);
+    else
+      ob_puts(b, "none");
+  }
+  ob_puts(b, "</h1>");
+  if (link) {
+    ob_puts(b, "<p><a href=\"");
+    ob_puts(b, link);
+    ob_puts(b, "\">next</a></p>");
+  }
+  ob_puts(b, "</body></html>\n");
+  if (b->err) {
+    conn_close(c);
+    return;
+  }
+  respond(c, 200, extra, HTML, b->b.data, b->b.len);
+}
+
+static int cookie_name_char(char ch)
+{
+  return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+         (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
+}
+
+/* RFC 6265's cookie-octet: visible ASCII but for '"', ',', ';' and '\'. */
+static int cookie_value_char(char ch)
+{
+  return ch > 0x20 && ch < 0x7f && ch != '"' && ch != ',' && ch != ';' &&
+         ch != '\\';
+}
+
+/* /cookie/set?NAME=VALUE sets a cookie (Path=/) and links to /cookie/check,
+ * which shows the Cookie header it was sent. */
+static void serve_cookie(struct conn *c, const struct req *r)
+{
+  if (r->rlen == 5 && !memcmp(r->rest, "check", 5)) {
+    echo_page(c, NULL, "cookie", c->cookie, c->cookie_len, NULL);
+    return;
+  }
+  if (r->rlen != 3 || memcmp(r->rest, "set", 3)) {
+    not_found(c);
+    return;
+  }
+  const char *eq = r->query ? memchr(r->query, '=', r->qlen) : NULL;
+  size_t nlen = eq ? (size_t)(eq - r->query) : 0;
+  size_t vlen = eq ? r->qlen - nlen - 1 : 0;
+  int ok = eq && nlen >= 1 && nlen <= 64 && vlen <= 64;
+  for (size_t i = 0; ok && i < nlen; i++)
+    ok = cookie_name_char(r->query[i]);
+  for (size_t i = 0; ok && i < vlen; i++)
+    ok = cookie_value_char(eq[1 + i]);
+  if (!ok) {
+    bad_param(c);
+    return;
+  }
+  char extra[160];
+  snprintf(extra, sizeof extra, "Set-Cookie: %.*s; Path=/\r\n", (int)r->qlen,
+           r->query);
+  echo_page(c, extra, "cookie set", r->query, r->qlen, "/cookie/check");
+}
+
+/* /echo: a page titled with the X-Echo request header. */
+static void serve_echo(struct conn *c, const struct req *r)
+{
+  (void)r;
+  echo_page(c, NULL, "x-echo", c->xecho, c->xecho_len, NULL);
+}
+
 /* Broken on purpose: a title inside a comment before the real one, unclosed
  * tags, stray '<', unquoted and mismatched-quote attributes, a second title
  * in the body and a tag cut off at the end. The title an HTML5 parser (and
@@ -1831,6 +1917,8 @@ static const struct route routes[] = {
     R("/items/", 1, serve_item),
     R("/stream", 0, serve_stream),
     R("/control/", 1, serve_control),
+    R("/cookie/", 1, serve_cookie),
+    R("/echo", 0, serve_echo),
 };
 #undef R
 
@@ -2005,6 +2093,8 @@ enum {
   HDR_UPGRADE,
   HDR_WSKEY,
   HDR_WSVER,
+  HDR_COOKIE,
+  HDR_ECHO,
 };
 
 static struct conn *conn_of(http_parser *p)
@@ -2030,6 +2120,7 @@ static int on_message_begin(http_parser *p)
   c->accept_gzip = 0;
   c->upgrade = 0;
   c->inm_len = c->ims_len = c->upg_len = c->wskey_len = c->wsver_len = 0;
+  c->cookie_len = c->xecho_len = 0;
   return 0;
 }
 
@@ -2108,6 +2199,8 @@ static int header_kind(const struct conn *c)
          : header_is(c, "upgrade")               ? HDR_UPGRADE
          : header_is(c, "sec-websocket-key")     ? HDR_WSKEY
          : header_is(c, "sec-websocket-version") ? HDR_WSVER
+         : header_is(c, "cookie")                ? HDR_COOKIE
+         : header_is(c, "x-echo")                ? HDR_ECHO
                                                  : HDR_OTHER;
 }
 
@@ -2119,6 +2212,8 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
     c->hcur = header_kind(c);
     if (c->hcur == HDR_INM && c->inm_len) /* another line: one list */
       field_put(c->inm, &c->inm_len, sizeof c->inm, ",", 1, 0);
+    if (c->hcur == HDR_COOKIE && c->cookie_len)
+      field_put(c->cookie, &c->cookie_len, sizeof c->cookie, "; ", 2, 0);
   }
   if (count_head(c, n))
     return -1;
@@ -2137,6 +2232,12 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
     return 0;
   case HDR_WSVER:
     field_put(c->wsver, &c->wsver_len, sizeof c->wsver, at, n, 0);
+    return 0;
+  case HDR_COOKIE:
+    field_put(c->cookie, &c->cookie_len, sizeof c->cookie, at, n, 0);
+    return 0;
+  case HDR_ECHO:
+    field_put(c->xecho, &c->xecho_len, sizeof c->xecho, at, n, 0);
     return 0;
   default:
     break;

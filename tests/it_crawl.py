@@ -845,6 +845,23 @@ def test_usage(o):
         check(p.returncode == 0 and "--max-pages" in p.stdout, "crawl --help")
 
 
+def test_cookies(o):
+    """A crawl keeps the cookies its pages set, as a browser, wget2 and
+    Scrapy do; --no-cookies forgets them; -H goes with every request."""
+    seed = o.url("/cookie/set?s=crawl")
+    for args, want in [([], "cookie: s=crawl"),
+                       (["--no-cookies"], "cookie: none")]:
+        db = db_path("cookies" + "".join(args))
+        p = crawl(seed, "-o", db, "-q", *args)
+        got = pages(db).get(o.url("/cookie/check"), {}).get("title")
+        check(p.returncode == 0 and got == want,
+              f"crawl {args}: exit {p.returncode} {got!r} {p.stderr!r}")
+    db = db_path("header")
+    p = crawl(o.url("/echo"), "-o", db, "-q", "-H", "X-Echo: crawler")
+    got = pages(db).get(o.url("/echo"), {}).get("title")
+    check(p.returncode == 0 and got == "x-echo: crawler", f"-H: {got!r}")
+
+
 def test_unreachable_seed():
     """A seed whose host refuses connections: robots.txt cannot be had, so
     nothing is fetched there, and the page says why (connect), not
@@ -893,6 +910,7 @@ try:
         test_complete_and_other_crawl(origin)
         test_ssrf(origin)
         test_usage(origin)
+        test_cookies(origin)
     test_robots_status()
     test_robots_sitemaps()
     test_crawl_delay()

@@ -441,6 +441,66 @@ def test_admit_without_memory(o):
           f"summary: {p.stderr[-300:]}")
 
 
+def test_headers_and_cookies(o):
+    def title(res, url):
+        r = one(res, url)
+        return r["title"] if r else None
+    # -H goes with every request.
+    echo = [o.url(f"/echo?i={i}") for i in range(40)]
+    code, res, _, err = fetch(echo, "-c", "8", "-H", "X-Echo: hello there")
+    check(code == 0, f"-H: exit {code} {err}")
+    for u in echo:
+        check(title(res, u) == "x-echo: hello there", f"-H {u}")
+
+    # Cookies: off by default in fetch (one result per URL, whatever the
+    # order), kept for the run with --cookies.
+    set_a, check_url = o.url("/cookie/set?a=1"), o.url("/cookie/check")
+    code, res, _, _ = fetch([set_a, check_url], "-c", "1")
+    check(title(res, check_url) == "cookie: none", "cookies off by default")
+    code, res, _, _ = fetch([set_a, check_url], "-c", "1", "--cookies")
+    check(title(res, check_url) == "cookie: a=1", "--cookies keeps them")
+    # -b NAME=VALUE: sent as given.
+    code, res, _, _ = fetch([check_url], "-b", "x=1; y=2")
+    check(title(res, check_url) == "cookie: x=1; y=2", "-b NAME=VALUE")
+    with tempfile.TemporaryDirectory() as d:
+        jar = os.path.join(d, "jar.txt")
+        code, res, _, err = fetch([o.url("/cookie/set?s=abc")],
+                                  "--cookie-jar", jar)
+        check(code == 0 and os.path.exists(jar), f"--cookie-jar: {err}")
+        text = open(jar).read() if os.path.exists(jar) else ""
+        check(text.startswith("# Netscape HTTP Cookie File")
+              and "\ts\tabc" in text, f"jar: {text!r}")
+        # The jar read back: a later run sends what an earlier one got.
+        code, res, _, err = fetch([check_url], "-b", jar)
+        check(title(res, check_url) == "cookie: s=abc", f"-b FILE: {err}")
+        # A file that is not a cookie file loads nothing, and says so.
+        junk = os.path.join(d, "junk.txt")
+        with open(junk, "w") as f:
+            f.write("not a cookie file\n")
+        code, res, _, err = fetch([check_url], "-b", junk)
+        check(title(res, check_url) == "cookie: none"
+              and "no cookies in" in err, f"junk jar: {err!r}")
+        # A jar that cannot be written: the results are still there, the
+        # exit status says writing failed.
+        code, res, _, err = fetch([check_url], "--cookie-jar",
+                                  os.path.join(d, "no", "jar.txt"))
+        check(code == 4 and title(res, check_url) == "cookie: none"
+              and "--cookie-jar" in err, f"unwritable jar: {code} {err!r}")
+    for args, want, what in [
+            (["-H", "no colon here"], 2, "Name: value"),
+            (["-H", "X-A: 1\r\nX-B: 2"], 2, "control characters"),
+            (["-H", ": x"], 2, "Name: value"),
+            (["-H", "X-A; y"], 2, "nothing after"),
+            (["-b", "/nonexistent/cookies.txt"], 3, "No such file"),
+            (["-b", "a=1\nb=2"], 2, "one line"),
+            (["--no-cookies", "--cookie-jar", "j.txt"], 2, "--no-cookies")]:
+        p = subprocess.run([SPATE, "fetch", "-q"] + args + [echo[0]],
+                           capture_output=True, text=True, timeout=30)
+        check(p.returncode == want and p.stderr.count("\n") == 1
+              and what in p.stderr and p.stdout == "",
+              f"{args}: exit {p.returncode} {p.stderr!r}")
+
+
 with Origin(pages=200) as origin:
     test_site(origin)
     test_faults(origin)
@@ -453,4 +513,5 @@ with Origin(pages=200) as origin:
     test_streamed_stdin(origin)
     test_sinks(origin)
     test_usage(origin)
+    test_headers_and_cookies(origin)
 finish("it_fetch")
