@@ -9,12 +9,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* A compound selector's XPath text, at [start, end) of the output so far,
  * and the combinator before it (' ', '>', '+', '~'; 0 for the first). */
 struct part {
   char comb;
   size_t start, end;
+  /* Its first :nth-child(An+B) with A != 0, at [anb_start, anb_end)
+   * (anb_end == 0: none), which as the last compound becomes a step. */
+  size_t anb_start, anb_end;
+  long a, b;
 };
 
 /* One selector of a group: its compounds left to right, and where its
@@ -26,6 +31,10 @@ struct sel {
 };
 
 struct rd {
+  /* The first :nth-child(An+B) with A != 0 of the compound being read. */
+  int anb_set;
+  size_t anb_start, anb_end;
+  long anb_a, anb_b;
   const char *p;
   struct buf out;
   int nomem;
@@ -309,6 +318,117 @@ static void attribute(struct rd *r)
 
 static void simple_pred(struct rd *r, int in_not);
 
+/* A signed decimal of at most 7 digits at r->p; 0, or -1 (no digits). */
+static int small_int(struct rd *r, long *v)
+{
+  int neg = 0;
+  if (*r->p == '+' || *r->p == '-')
+    neg = *r->p++ == '-';
+  if (*r->p < '0' || *r->p > '9')
+    return -1;
+  long n = 0;
+  for (int d = 0; *r->p >= '0' && *r->p <= '9'; d++, r->p++) {
+    if (d == 7)
+      return -1;
+    n = n * 10 + (*r->p - '0');
+  }
+  *v = neg ? -n : n;
+  return 0;
+}
+
+/* The argument of :nth-child() up to its ')': odd, even, B, or An+B with
+ * A as '', '+', '-' or a number ("-n+3", "2n - 1"), as CSS Syntax reads
+ * it; numbers of at most 7 digits. */
+static int an_plus_b(struct rd *r, long *a, long *b)
+{
+  static const char want[] =
+      ":nth-child wants odd, even, B or An+B (\"2n+1\", \"-n+3\")";
+  skip_ws(r);
+  *a = 0;
+  *b = 0;
+  if (!strncasecmp(r->p, "odd", 3) && !name_char((unsigned char)r->p[3])) {
+    r->p += 3;
+    *a = 2;
+    *b = 1;
+  } else if (!strncasecmp(r->p, "even", 4) &&
+             !name_char((unsigned char)r->p[4])) {
+    r->p += 4;
+    *a = 2;
+  } else {
+    const char *start = r->p;
+    long v = 1;
+    int sign = 0, digits;
+    if (*r->p == '+' || *r->p == '-')
+      sign = *r->p == '-' ? -1 : 1;
+    digits = r->p[sign != 0] >= '0' && r->p[sign != 0] <= '9';
+    if (digits) {
+      if (small_int(r, &v)) {
+        fail(r, "%s", want);
+        return -1;
+      }
+    } else if (sign) {
+      r->p++;
+      v = sign;
+    }
+    if (*r->p == 'n' || *r->p == 'N') {
+      r->p++;
+      *a = v;
+      const char *before = r->p;
+      skip_ws(r);
+      if (*r->p == '+' || *r->p == '-') {
+        int neg = *r->p++ == '-';
+        skip_ws(r);
+        if (*r->p == '+' || *r->p == '-' || small_int(r, b)) {
+          fail(r, "%s", want);
+          return -1;
+        }
+        if (neg)
+          *b = -*b;
+      } else {
+        r->p = before;
+      }
+    } else if (digits) {
+      *b = v;
+    } else {
+      r->p = start;
+      fail(r, "%s", want);
+      return -1;
+    }
+  }
+  skip_ws(r);
+  if (*r->p != ')') {
+    fail(r, "%s", want);
+    return -1;
+  }
+  r->p++;
+  return 0;
+}
+
+/* The test that index pos (an XPath expression, from 1) is A*n+B for some
+ * n >= 0, A != 0: on B's side of it (at or after B when A > 0, at or
+ * before when A < 0), and B plus a multiple of |A| away; m dividing the
+ * difference either way, XPath's truncating mod is 0 for both signs. */
+static void an_b_test(struct rd *r, long a, long b, const char *pos)
+{
+  char buf[224];
+  size_t n = 0;
+  long m = a > 0 ? a : -a;
+  if (a > 0 && b > 1)
+    n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s>=%ld", pos, b);
+  else if (a < 0)
+    n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s<=%ld", pos, b);
+  if (m > 1) {
+    if (n)
+      n += (size_t)snprintf(buf + n, sizeof(buf) - n, " and ");
+    if (b)
+      n += (size_t)snprintf(buf + n, sizeof(buf) - n, "(%s%c%ld) mod %ld=0",
+                            pos, b > 0 ? '-' : '+', b > 0 ? b : -b, m);
+    else
+      n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s mod %ld=0", pos, m);
+  }
+  put(r, n ? buf : "true()");
+}
+
 /* :pseudo-class, from just after ':'. */
 static void pseudo(struct rd *r, int in_not)
 {
@@ -323,42 +443,47 @@ static void pseudo(struct rd *r, int in_not)
   };
   for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
     size_t n = strlen(fixed[i].name);
-    if (!strncmp(r->p, fixed[i].name, n) &&
+    if (!strncasecmp(r->p, fixed[i].name, n) &&
         !name_char((unsigned char)r->p[n])) {
       r->p += n;
       put(r, fixed[i].xpath);
       return;
     }
   }
-  if (!strncmp(r->p, "nth-child(", 10)) {
-    char *end;
+  if (!strncasecmp(r->p, "nth-child(", 10)) {
     r->p += 10;
-    skip_ws(r);
-    long k = strtol(r->p, &end, 10);
-    if (end == r->p || k < 1 || k > 1000000 || *r->p == '+' || *r->p == '-') {
-      fail(r, ":nth-child wants a number from 1 (no An+B)");
+    long a, b;
+    if (an_plus_b(r, &a, &b))
+      return;
+    if (a == 0) {
+      char buf[96];
+      /* The b-1th sibling back exists and the bth does not: no count() of
+       * a whole axis. */
+      if (b < 1)
+        snprintf(buf, sizeof(buf), "false()");
+      else if (b == 1)
+        snprintf(buf, sizeof(buf), "not(preceding-sibling::*[1])");
+      else
+        snprintf(
+            buf, sizeof(buf),
+            "preceding-sibling::*[%ld] and not(preceding-sibling::*[%ld])",
+            b - 1, b);
+      put(r, buf);
       return;
     }
-    r->p = end;
-    skip_ws(r);
-    if (*r->p != ')') {
-      fail(r, ":nth-child wants a number from 1 (no An+B)");
-      return;
+    /* Counting the earlier siblings: quadratic on a long list, but as the
+     * last compound of a selector this becomes position() on a step
+     * (compound() notes where its predicate ends). */
+    if (!in_not && !r->anb_set) {
+      r->anb_set = 1;
+      r->anb_start = r->out.len - 1; /* the '[' compound() put */
+      r->anb_a = a;
+      r->anb_b = b;
     }
-    r->p++;
-    char buf[96];
-    /* The k-1th sibling back exists and the kth does not: no count() of a
-     * whole axis. */
-    if (k == 1)
-      snprintf(buf, sizeof(buf), "not(preceding-sibling::*[1])");
-    else
-      snprintf(buf, sizeof(buf),
-               "preceding-sibling::*[%ld] and not(preceding-sibling::*[%ld])",
-               k - 1, k);
-    put(r, buf);
+    an_b_test(r, a, b, "(count(preceding-sibling::*)+1)");
     return;
   }
-  if (!strncmp(r->p, "not(", 4) && !in_not) {
+  if (!strncasecmp(r->p, "not(", 4) && !in_not) {
     r->p += 4;
     skip_ws(r);
     put(r, "not(");
@@ -436,9 +561,12 @@ static void compound(struct rd *r)
   }
   while (!r->failed && (*r->p == '#' || *r->p == '.' || *r->p == '[' ||
                         (*r->p == ':' && r->p[1] != ':'))) {
+    int had = r->anb_set;
     put(r, "[");
     simple_pred(r, 0);
     put(r, "]");
+    if (!had && r->anb_set)
+      r->anb_end = r->out.len;
     any = 1;
   }
   if (!any && !r->failed)
@@ -461,8 +589,14 @@ static void selector(struct rd *r, struct sel *sel)
     struct part *p = &sel->part[sel->n++];
     p->comb = comb;
     p->start = r->out.len;
+    r->anb_set = 0;
+    r->anb_end = 0;
     compound(r);
     p->end = r->out.len;
+    p->anb_end = r->anb_end;
+    p->anb_start = r->anb_start;
+    p->a = r->anb_a;
+    p->b = r->anb_b;
     if (r->failed)
       return;
     const char *before = r->p;
@@ -473,10 +607,11 @@ static void selector(struct rd *r, struct sel *sel)
     if (c == ':' && r->p[1] == ':') {
       r->p += 2;
       sel->suffix_start = r->out.len;
-      if (!strncmp(r->p, "text", 4) && !name_char((unsigned char)r->p[4])) {
+      if (!strncasecmp(r->p, "text", 4) &&
+          !name_char((unsigned char)r->p[4])) {
         r->p += 4;
         put(r, "/text()");
-      } else if (!strncmp(r->p, "attr(", 5)) {
+      } else if (!strncasecmp(r->p, "attr(", 5)) {
         r->p += 5;
         skip_ws(r);
         put(r, "/@");
@@ -632,7 +767,24 @@ char *css_to_xpath(const char *selector_text, char *err, size_t errlen)
   r.out = (struct buf){0};
   if (!r.failed && !r.nomem) {
     put(&r, "descendant-or-self::");
-    if (n == 1) {
+    const struct sel *one = &sels[0];
+    const struct part *last = &one->part[one->n - 1];
+    if (n == 1 && last->anb_end) {
+      /* :nth-child(An+B) on the last compound: every element's children
+       * as a step, where position() is the index among its siblings, and
+       * the rest as before. Counting each element's earlier siblings
+       * instead would be quadratic on a long list (5,000 table rows run
+       * into the budget; this is linear). node(): the root element is a
+       * child of the document. */
+      r.out.len = 0;
+      put(&r, "descendant-or-self::node()/*[");
+      an_b_test(&r, last->a, last->b, "position()");
+      put(&r, "][self::");
+      putn(&r, src.data + last->start, last->anb_start - last->start);
+      putn(&r, src.data + last->anb_end, last->end - last->anb_end);
+      context(&r, &src, one, one->n - 1);
+      put(&r, "]");
+    } else if (n == 1) {
       condition(&r, &src, &sels[0], sels[0].n - 1);
     } else {
       put(&r, "*[");

@@ -6,14 +6,14 @@
  * - compound selectors: a type (any case) or *, #id, .class, [attr],
  *   [attr=v], [attr~=v], [attr|=v], [attr^=v], [attr$=v], [attr*=v]
  *   (v an identifier or a quoted string), :first-child, :last-child,
- *   :only-child, :nth-child(N) for a number N >= 1, :not(SIMPLE) where
+ *   :only-child, :nth-child(An+B) (also odd, even, B), :not(SIMPLE) where
  *   SIMPLE is one of the above but a combinator-free, single simple
  *   selector;
  * - combinators: descendant (white space), child (>), next sibling (+),
  *   later sibling (~);
  * - as in Scrapy, a final ::text (the element's own text nodes) or
  *   ::attr(NAME) (an attribute's value).
- * Anything else (other pseudo-classes, namespaces, An+B) is refused with
+ * Anything else (other pseudo-classes, namespaces) is refused with
  * the reason, rather than guessed at. Identifiers are ASCII letters,
  * digits, '-' and '_' (and bytes >= 0x80); escapes are not supported.
  * The selectors of a group end alike (all ::text, all the same ::attr(),
@@ -26,7 +26,11 @@
  * element is tested once and the work is counted by libxml2's operation
  * budget. A path (ul/descendant::li) or a union (A | B) would have
  * libxml2 merge node sets, which it does not count: quadratic or worse on
- * a hostile page. */
+ * a hostile page. With an :nth-child(An+B) on the last compound, the
+ * step is every node's element children, where position() is the index
+ * among siblings, then the rest as predicates; elsewhere :nth-child(An+B)
+ * counts the earlier siblings (quadratic on a long list: the budget ends
+ * it). */
 #ifndef SPATE_CSS_H
 #define SPATE_CSS_H
 

@@ -59,6 +59,25 @@ static void test_text(void)
                           "not(preceding-sibling::*[3])]"},
       {"li:nth-child(1)",
        "descendant-or-self::li[not(preceding-sibling::*[1])]"},
+      {"li:nth-child(0)", "descendant-or-self::li[false()]"},
+      /* An+B on the last compound: a step, position() the sibling index. */
+      {"li:nth-child(odd)",
+       "descendant-or-self::node()/*[(position()-1) mod 2=0][self::li]"},
+      {"LI:NTH-CHILD(EVEN)", /* names in any case, as CSS reads them */
+       "descendant-or-self::node()/*[position() mod 2=0][self::li]"},
+      {"li:nth-child(EVEN)",
+       "descendant-or-self::node()/*[position() mod 2=0][self::li]"},
+      {"li:nth-child( -n + 3 )",
+       "descendant-or-self::node()/*[position()<=3][self::li]"},
+      {"li:nth-child(3n-1)",
+       "descendant-or-self::node()/*[(position()+1) mod 3=0][self::li]"},
+      {"ul > .x:nth-child(n+2)::text",
+       "descendant-or-self::node()/*[position()>=2][self::*[contains(concat("
+       "' ',normalize-space(@class),' '),' x ')][parent::ul]]/text()"},
+      /* Elsewhere the earlier siblings are counted. */
+      {"tr:nth-child(2n) td",
+       "descendant-or-self::td[ancestor::tr[(count(preceding-sibling::*)+1) "
+       "mod 2=0][1]]"},
       {"li:not(.x)",
        "descendant-or-self::li[not(contains(concat(' ',normalize-space(@class)"
        ",' '),' x '))]"},
@@ -76,8 +95,13 @@ static void test_text(void)
       {"a >", NULL},
       {"> a", NULL},
       {"a:hover", NULL},
-      {"li:nth-child(2n+1)", NULL},
-      {"li:nth-child(0)", NULL},
+      {"li:nth-child(2n+)", NULL},
+      {"li:nth-child(- n)", NULL}, /* no space between sign and n */
+      {"li:nth-child(n-)", NULL},
+      {"li:nth-child(2n+-1)", NULL},
+      {"li:nth-child(12345678)", NULL}, /* at most 7 digits */
+      {"li:nth-child(odd", NULL},
+      {"li:nth-child()", NULL},
       {"a:not(b c)", NULL},
       {"a:not(:not(b))", NULL},
       {"a::text b", NULL},
@@ -175,6 +199,14 @@ static void test_select(void)
       {"li:first-child", "a"},
       {"li:last-child", "c pdf"},
       {"li:nth-child(2)", "b"},
+      {"li:nth-child(odd)", "a|c pdf"},
+      {"li:nth-child(even)", "b"},
+      {"li:nth-child(-n+2)", "a|b"},
+      {"li:nth-child(n+2)::text", "b|c "},
+      {"#main > :nth-child(2n+1)", "Head|two"},
+      {"li:nth-child(odd) a", "pdf"},
+      {"li:not(:nth-child(odd))", "b"},
+      {"h1, li:nth-child(2n)", "Head|b"},
       {"a:only-child", "pdf|out"},
       {"li:not(.x)", "a|c pdf"},
       {"a[href$='.pdf']::attr(lang)", "en-GB"},
@@ -283,6 +315,8 @@ static void test_hostile(void)
       {"div > ul li + li", ITEMS - 1},
       {"li:first-child + li", 1},
       {"div li, ul li", ITEMS},
+      {"div li:nth-child(odd)", ITEMS / 2},
+      {"ul > li:nth-child(-n+3)", 3},
       {"li::text", ITEMS},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -298,7 +332,8 @@ static void test_hostile(void)
   /* Conditions on the left of '~' over 5,000 siblings: quadratic, ended
    * by the budget (a null field), not left to run. */
   static const char *const quadratic[] = {"li + li ~ li", "li.x ~ li",
-                                          "ul > li.x + li ~ li"};
+                                          "ul > li.x + li ~ li",
+                                          "li:nth-child(odd) + li"};
   for (size_t i = 0; i < sizeof(quadratic) / sizeof(quadratic[0]); i++) {
     unsigned long ops;
     CHECK(select_count(doc, quadratic[i], &ops) == -1);
