@@ -31,6 +31,7 @@ struct sel {
 };
 
 struct rd {
+  struct buf val; /* the value being read, escapes decoded */
   /* The first :nth-child(An+B) with A != 0 of the compound being read. */
   int anb_set;
   size_t anb_start, anb_end;
@@ -90,16 +91,6 @@ static int name_char(unsigned char c)
   return name_start(c) || (c >= '0' && c <= '9') || c == '-';
 }
 
-/* An identifier for a value (id, class): name characters, or any byte
- * from 0x80 (UTF-8). Its span, or 0 when there is none. */
-static size_t ident(const char *p)
-{
-  size_t n = 0;
-  while (name_char((unsigned char)p[n]) || (unsigned char)p[n] >= 0x80)
-    n++;
-  return n;
-}
-
 /* A name that goes into the XPath as a name (element, attribute): ASCII,
  * starting with a letter or '_', written lower-case (HTML's names are). */
 static size_t name(struct rd *r, const char *what)
@@ -149,28 +140,134 @@ static void literal(struct rd *r, const char *s, size_t n)
   put(r, ")");
 }
 
-/* A value's span: an identifier or a quoted string. */
-static int value_span(struct rd *r, const char **v, size_t *n)
+static void val_put(struct rd *r, const char *s, size_t n)
 {
-  if (*r->p == '"' || *r->p == '\'') {
-    const char *end = strchr(r->p + 1, *r->p);
-    if (!end) {
-      fail(r, "unterminated string at '%.20s'", r->p);
-      return -1;
-    }
-    *v = r->p + 1;
-    *n = (size_t)(end - r->p - 1);
-    r->p = end + 1;
-    return 0;
+  if (buf_append(&r->val, s, n))
+    r->nomem = 1;
+}
+
+static int hex_digit(char c)
+{
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+         (c >= 'A' && c <= 'F');
+}
+
+/* Code point cp as UTF-8 into the value; U+FFFD for 0, a surrogate or
+ * past U+10FFFF, as CSS Syntax says. */
+static void val_cp(struct rd *r, unsigned long cp)
+{
+  char u[4];
+  if (cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+    cp = 0xFFFD;
+  if (cp < 0x80) {
+    u[0] = (char)cp;
+    val_put(r, u, 1);
+  } else if (cp < 0x800) {
+    u[0] = (char)(0xC0 | (cp >> 6));
+    u[1] = (char)(0x80 | (cp & 0x3F));
+    val_put(r, u, 2);
+  } else if (cp < 0x10000) {
+    u[0] = (char)(0xE0 | (cp >> 12));
+    u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    u[2] = (char)(0x80 | (cp & 0x3F));
+    val_put(r, u, 3);
+  } else {
+    u[0] = (char)(0xF0 | (cp >> 18));
+    u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    u[3] = (char)(0x80 | (cp & 0x3F));
+    val_put(r, u, 4);
   }
-  *n = ident(r->p);
-  if (!*n) {
-    fail(r, "expected a value at '%.20s'", r->p);
+}
+
+/* The escape at r->p (its '\' just read) into the value: 1 to 6 hex
+ * digits and one white space after them, or the character itself
+ * (".md\:flex", "#a\.b", ".\31 0"). -1 for a '\' at the end or before a
+ * line break, which CSS does not take as an escape. */
+static int escape(struct rd *r)
+{
+  if (*r->p == '\0' || *r->p == '\n' || *r->p == '\r' || *r->p == '\f') {
+    fail(r, "a '\\' escapes nothing at '%.20s'", r->p - 1);
     return -1;
   }
-  *v = r->p;
-  r->p += *n;
+  if (hex_digit(*r->p)) {
+    unsigned long cp = 0;
+    for (int i = 0; i < 6 && hex_digit(*r->p); i++, r->p++)
+      cp = cp * 16 + (unsigned long)(*r->p <= '9'   ? *r->p - '0'
+                                     : *r->p <= 'F' ? *r->p - 'A' + 10
+                                                    : *r->p - 'a' + 10);
+    if (r->p[0] == '\r' && r->p[1] == '\n')
+      r->p += 2;
+    else if (is_ws(*r->p))
+      r->p++;
+    val_cp(r, cp);
+    return 0;
+  }
+  /* The character as it is: a UTF-8 sequence's bytes all go. */
+  size_t n = 1;
+  while (((unsigned char)r->p[n] & 0xC0) == 0x80 && n < 4)
+    n++;
+  val_put(r, r->p, n);
+  r->p += n;
   return 0;
+}
+
+/* An identifier for a value (id, class) into r->val: name characters,
+ * bytes from 0x80 (UTF-8) and escapes. 1 when there was one, 0 when not,
+ * -1 on a bad escape. */
+static int ident_value(struct rd *r)
+{
+  buf_reset(&r->val);
+  const char *start = r->p;
+  for (;;) {
+    if (name_char((unsigned char)*r->p) || (unsigned char)*r->p >= 0x80) {
+      val_put(r, r->p++, 1);
+    } else if (*r->p == '\\') {
+      r->p++;
+      if (escape(r))
+        return -1;
+    } else {
+      break;
+    }
+  }
+  return r->p > start;
+}
+
+/* A value into r->val: an identifier or a quoted string (escapes as in an
+ * identifier; '\' and a line break go on to the next line). */
+static int value_read(struct rd *r)
+{
+  char q = *r->p;
+  if (q == '"' || q == '\'') {
+    buf_reset(&r->val);
+    const char *open = r->p++;
+    while (*r->p != q) {
+      if (*r->p == '\0' || *r->p == '\n' || *r->p == '\r' || *r->p == '\f') {
+        fail(r, "unterminated string at '%.20s'", open);
+        return -1;
+      }
+      if (*r->p != '\\') {
+        val_put(r, r->p++, 1);
+        continue;
+      }
+      r->p++;
+      if (r->p[0] == '\r' && r->p[1] == '\n')
+        r->p += 2;
+      else if (*r->p == '\n' || *r->p == '\r' || *r->p == '\f')
+        r->p++;
+      else if (*r->p == '\0') {
+        fail(r, "unterminated string at '%.20s'", open);
+        return -1;
+      } else if (escape(r))
+        return -1;
+    }
+    r->p++;
+    return 0;
+  }
+  int rc = ident_value(r);
+  if (rc == 0)
+    fail(r, "expected a value at '%.20s'", r->p);
+  return rc == 1 ? 0 : -1;
 }
 
 /* Whether s[0..n) may stand in an XPath string literal: XML characters
@@ -191,15 +288,19 @@ static int xml_chars(const char *s, size_t n)
   return 1;
 }
 
-/* A value: an identifier or a quoted string, of XML characters. */
+/* A value: an identifier or a quoted string, of XML characters; *v is
+ * r->val's, good until the next value. */
 static int value(struct rd *r, const char **v, size_t *n)
 {
-  int rc = value_span(r, v, n);
-  if (!rc && !xml_chars(*v, *n)) {
+  if (value_read(r) || r->nomem)
+    return -1;
+  *v = r->val.data ? r->val.data : "";
+  *n = r->val.len;
+  if (!xml_chars(*v, *n)) {
     fail(r, "a value with control characters or bytes that are not UTF-8");
     return -1;
   }
-  return rc;
+  return 0;
 }
 
 /* "contains(concat(' ', normalize-space(@A), ' '), ' V ')" for @A given
@@ -509,17 +610,19 @@ static void simple_pred(struct rd *r, int in_not)
   char c = *r->p;
   if (c == '#' || c == '.') {
     r->p++;
-    vn = ident(r->p);
-    if (vn && !xml_chars(r->p, vn)) {
-      fail(r, "a name with bytes that are not UTF-8");
+    int rc = ident_value(r);
+    if (rc < 0 || r->nomem)
       return;
-    }
-    if (!vn) {
+    if (!rc) {
       fail(r, "expected a name after '%c'", c);
       return;
     }
-    v = r->p;
-    r->p += vn;
+    v = r->val.data;
+    vn = r->val.len;
+    if (!xml_chars(v, vn)) {
+      fail(r, "a name with control characters or bytes that are not UTF-8");
+      return;
+    }
     if (c == '#') {
       put(r, "@id=");
       literal(r, v, vn);
@@ -797,6 +900,7 @@ char *css_to_xpath(const char *selector_text, char *err, size_t errlen)
     putn(&r, suffix, suffix_len);
   }
   buf_free(&src);
+  buf_free(&r.val);
   free(sels);
   if (!r.failed && r.nomem)
     fail(&r, "out of memory");

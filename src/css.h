@@ -15,7 +15,8 @@
  *   ::attr(NAME) (an attribute's value).
  * Anything else (other pseudo-classes, namespaces) is refused with
  * the reason, rather than guessed at. Identifiers are ASCII letters,
- * digits, '-' and '_' (and bytes >= 0x80); escapes are not supported.
+ * digits, '-' and '_', bytes >= 0x80 and CSS escapes ("\3A " or "\:"
+ * for ':', as in Tailwind's ".md\:flex"), in values and strings too.
  * The selectors of a group end alike (all ::text, all the same ::attr(),
  * or none), at most CSS_MAX_SELECTORS of them, each of at most
  * CSS_MAX_COMPOUNDS compounds.

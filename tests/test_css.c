@@ -25,7 +25,23 @@ static void test_text(void)
       {"a[href]", "descendant-or-self::a[@href]"},
       {"a[HREF='x y']", "descendant-or-self::a[@href='x y']"},
       {"a[title=\"it's\"]", "descendant-or-self::a[@title=\"it's\"]"},
-      {"a[title='say \"it\\'s\"']", NULL}, /* escapes are not supported */
+      {"a[title='say \"it\\'s\"']",
+       "descendant-or-self::a[@title=concat('','say \"it',\"'\",'s\"')]"},
+      /* Escapes, as CSS Syntax reads them (Tailwind's classes need them). */
+      {".md\\:flex", "descendant-or-self::*[contains(concat(' ',normalize-"
+                     "space(@class),' '),' md:flex ')]"},
+      {"#a\\.b", "descendant-or-self::*[@id='a.b']"},
+      {".\\31 0", "descendant-or-self::*[contains(concat(' ',normalize-space("
+                  "@class),' '),' 10 ')]"},
+      {".\\0000e9t\\E9",
+       "descendant-or-self::*[contains(concat(' ',"
+       "normalize-space(@class),' '),' \xc3\xa9t\xc3\xa9 ')]"},
+      {"[t='a\\\nb']", "descendant-or-self::*[@t='ab']"},
+      {".\\110000", "descendant-or-self::*[contains(concat(' ',normalize-"
+                    "space(@class),' '),' \xef\xbf\xbd ')]"},
+      {".a\\", NULL},       /* escapes nothing */
+      {".\\1", NULL},       /* U+0001: not an XML character */
+      {"[t='a\nb']", NULL}, /* a line break ends a string badly */
       {"a[href^=/]", NULL}, /* '/' is not an identifier: quote it */
       {"a[href^='/']", "descendant-or-self::a[starts-with(@href,'/')]"},
       {"a[href$=pdf]",
@@ -151,6 +167,7 @@ static const char page[] =
     "<ul><li>a</li><li class=x>b</li><li>c <a href='/f.pdf' lang=en-GB>"
     "pdf</a></li></ul></div>"
     "<p>three <a href='http://o/' title=\"it's\">out</a></p>"
+    "<span class='md:flex w-1/2' id='a.b'>tw</span>"
     "</body></html>";
 
 /* The texts (joined by '|') of what sel selects from the page. */
@@ -217,6 +234,9 @@ static void test_select(void)
       {"ul li a, h1", "Head|pdf"},
       {"li::text", "a|b|c "},
       {"P", "one|two|three out"},
+      {".md\\:flex.w-1\\/2", "tw"},
+      {"#a\\2e b", "tw"},
+      {"span[class~='w-1/2']", "tw"},
   };
   htmlDocPtr doc = htmlReadMemory(page, (int)strlen(page), NULL, "UTF-8",
                                   HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING);
