@@ -56,6 +56,10 @@ struct host {
    * by '\0', until the host's next result takes them to the frontier. */
   char *sitemaps;
   size_t sitemaps_len;
+  /* The Sitemap lines not followed, by reason, for the same result: the
+   * crawl's summary counts them with the links not followed. */
+  unsigned sitemap_drops[CRAWL_DROP_N];
+  int sitemaps_pending;  /* sitemaps or sitemap_drops to hand over */
   int private_ok;        /* may connect to private addresses */
   uint64_t done, failed; /* URLs finished here (the dashboard's table) */
   /* Why robots.txt could not be fetched when the host was unreachable
@@ -429,11 +433,15 @@ static void job_finish(struct scheduler *s, struct job *j, const char *err)
         strdup(j->record_redirect && t->location ? t->location : j->url);
   }
   r->error = err ? err : (r->status >= 400 ? ERR_HTTP : NULL);
-  if (r->crawl && j->host && j->host->sitemaps && !r->crawl->more) {
-    r->crawl->more = j->host->sitemaps;
-    r->crawl->more_len = j->host->sitemaps_len;
-    j->host->sitemaps = NULL;
-    j->host->sitemaps_len = 0;
+  if (r->crawl && j->host && j->host->sitemaps_pending && !r->crawl->more) {
+    struct host *h = j->host;
+    r->crawl->more = h->sitemaps;
+    r->crawl->more_len = h->sitemaps_len;
+    for (int k = 0; k < CRAWL_DROP_N; k++)
+      r->crawl->drops[k] += h->sitemap_drops[k];
+    h->sitemaps = NULL;
+    h->sitemaps_len = 0;
+    h->sitemaps_pending = 0;
   }
   /* A crawl needs the extraction step even without a body: a redirect's
    * target becomes a link there. */
@@ -488,18 +496,24 @@ static void take_sitemaps(struct scheduler *s, struct host *h,
 {
   const char *const *urls;
   size_t n = robots_sitemaps(rb, &urls);
-  if (!n || !s->opt.extract || !s->opt.extract->crawl || h->sitemaps)
+  if (!n || !s->opt.extract || !s->opt.extract->crawl || h->sitemaps_pending)
     return;
   struct buf keys = {0};
+  memset(h->sitemap_drops, 0, sizeof(h->sitemap_drops));
   for (size_t i = 0; i < n; i++) {
     const char *why;
     char *key = urlnorm_normalize(urls[i], NULL, &why);
-    if (key && scope_check(s->opt.extract->crawl, key, 1) < 0)
+    int drop =
+        key ? scope_check(s->opt.extract->crawl, key, 1) : CRAWL_DROP_BAD_URL;
+    if (drop >= 0)
+      h->sitemap_drops[drop]++;
+    else
       buf_append(&keys, key, strlen(key) + 1);
     free(key);
   }
   h->sitemaps_len = keys.len;
   h->sitemaps = buf_steal(&keys);
+  h->sitemaps_pending = 1;
 }
 
 /* A host's robots.txt has an outcome (RFC 9309 §2.3.1): a 2xx is parsed

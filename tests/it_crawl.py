@@ -485,6 +485,11 @@ def test_robots_sitemaps():
         front = [u for (u,) in q(db, "select url from frontier")]
         check(not [u for u in front if "10.0.0.1" in u],
               "an out-of-scope Sitemap line was queued")
+        # ... and counted with the links not followed (the pages' own
+        # links are all in scope).
+        check(re.search(r"links not followed: out of scope 1[,\n]",
+                        p.stderr),
+              f"the Sitemap line out of scope is not counted: {p.stderr}")
         check(page_requests(o).count("/hostile/sitemap-robots.xml") == 1,
               "the sitemap was not requested exactly once")
         db0 = db_path("robots-sitemap-depth0")
