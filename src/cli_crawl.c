@@ -131,6 +131,7 @@ static int run_crawl(struct fetch_cli *fc, char **seeds, int nseeds)
   struct run_loop *loop = calloc(1, sizeof(*loop));
   struct live *live = NULL;
   struct extract_spec ex;
+  struct netguard_proxies proxies;
   char err[256];
   int have_ex = extract_spec_init(&ex) == 0;
   if (!keys || !sh || !loop || !have_ex)
@@ -223,6 +224,10 @@ static int run_crawl(struct fetch_cli *fc, char **seeds, int nseeds)
   o.robots_agent = ROBOTS_AGENT;
   o.private_ok = scope_private_ok;
   o.private_arg = sc;
+  /* A proxy the user named may be on a private address (and it, not
+   * spate, then connects to the page's host). */
+  netguard_proxies_from_env(&proxies);
+  o.fetch.proxies = &proxies;
   /* A page of up to 16 KiB (text, title, links normalised) costs tens of
    * microseconds: less on the loop than handing it to the thread pool and
    * back, whose wake-ups and context switches cost more CPU than they

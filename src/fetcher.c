@@ -585,6 +585,7 @@ int fetcher_start(struct fetcher *f, struct transfer *t, const char *url,
   t->etag = t->last_modified = NULL;
   t->guard.blocked = 0;
   t->guard.reason = 0;
+  t->guard.proxies = o->proxies;
   t->fetcher = f;
   curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
   curl_easy_setopt(e, CURLOPT_PIPEWAIT,

@@ -34,6 +34,9 @@ struct fetcher_options {
   const struct curl_slist *headers;
   const char *cookie;      /* -b NAME=VALUE: a Cookie on every request */
   struct cookies *cookies; /* the run's jar; NULL: no cookie engine */
+  /* With guard: the environment's proxies, which may be connected to
+   * whatever their range. Read only, shared. */
+  const struct netguard_proxies *proxies;
 };
 
 /* One request. The caller embeds it (in its job) and owns it; the fetcher

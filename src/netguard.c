@@ -1,7 +1,9 @@
 #include "netguard.h"
 
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* a is in host byte order. */
@@ -109,7 +111,8 @@ curl_socket_t netguard_opensocket(void *clientp, curlsocktype purpose,
 {
   struct netguard *g = clientp;
   (void)purpose; /* every kind of socket is checked alike */
-  if (!g->allow_private) {
+  if (!g->allow_private &&
+      !(g->proxies && netguard_is_proxy(g->proxies, &addr->addr))) {
     int why = netguard_blocked(&addr->addr);
     if (why) {
       g->blocked = 1;
@@ -118,4 +121,79 @@ curl_socket_t netguard_opensocket(void *clientp, curlsocktype purpose,
     }
   }
   return socket(addr->family, addr->socktype, addr->protocol);
+}
+
+/* One proxy setting ("host:port", "http://user@host:port/", "[::1]:3128",
+ * "socks5h://host") into p: its host resolved, its port as curl takes it
+ * (given, else 1080, or 443 for https://). */
+static void add_proxy(struct netguard_proxies *p, const char *value)
+{
+  CURLU *u = curl_url();
+  char *host = NULL, *port = NULL, *scheme = NULL;
+  if (!u ||
+      curl_url_set(u, CURLUPART_URL, value,
+                   CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME) ||
+      curl_url_get(u, CURLUPART_HOST, &host, 0) ||
+      curl_url_get(u, CURLUPART_SCHEME, &scheme, 0))
+    goto out;
+  /* No port given: curl's default for a proxy, 443 for an HTTPS one. */
+  if (curl_url_get(u, CURLUPART_PORT, &port, 0))
+    port = NULL;
+  size_t hl = strlen(host);
+  if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+    memmove(host, host + 1, hl - 2);
+    host[hl - 2] = '\0';
+  }
+  struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+  if (getaddrinfo(host,
+                  port                       ? port
+                  : !strcmp(scheme, "https") ? "443"
+                                             : "1080",
+                  &hints, &res))
+    goto out;
+  for (struct addrinfo *a = res; a && p->n < NETGUARD_PROXY_MAX;
+       a = a->ai_next)
+    if ((a->ai_family == AF_INET || a->ai_family == AF_INET6) &&
+        a->ai_addrlen <= sizeof(p->addr[0]))
+      memcpy(&p->addr[p->n++], a->ai_addr, a->ai_addrlen);
+  freeaddrinfo(res);
+out:
+  curl_free(host);
+  curl_free(port);
+  curl_free(scheme);
+  curl_url_cleanup(u);
+}
+
+void netguard_proxies_from_env(struct netguard_proxies *p)
+{
+  static const char *const names[] = {"http_proxy", "https_proxy",
+                                      "HTTPS_PROXY", "all_proxy", "ALL_PROXY"};
+  p->n = 0;
+  for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+    const char *v = getenv(names[i]);
+    if (v && *v)
+      add_proxy(p, v);
+  }
+}
+
+int netguard_is_proxy(const struct netguard_proxies *p,
+                      const struct sockaddr *sa)
+{
+  for (int i = 0; i < p->n; i++) {
+    const struct sockaddr *q = (const struct sockaddr *)&p->addr[i];
+    if (q->sa_family != sa->sa_family)
+      continue;
+    if (sa->sa_family == AF_INET) {
+      const struct sockaddr_in *a = (const void *)sa, *b = (const void *)q;
+      if (a->sin_port == b->sin_port &&
+          a->sin_addr.s_addr == b->sin_addr.s_addr)
+        return 1;
+    } else if (sa->sa_family == AF_INET6) {
+      const struct sockaddr_in6 *a = (const void *)sa, *b = (const void *)q;
+      if (a->sin6_port == b->sin6_port &&
+          !memcmp(&a->sin6_addr, &b->sin6_addr, sizeof(a->sin6_addr)))
+        return 1;
+    }
+  }
+  return 0;
 }

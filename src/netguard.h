@@ -16,7 +16,10 @@
  * from one to the next, and for every new connection, so a redirect to
  * another host goes through it too. A connection curl reuses was checked
  * when it was opened. Through a proxy the address checked is the proxy's
- * (the proxy then decides where it connects).
+ * (the proxy then decides where it connects), and a proxy the user named
+ * in the environment (curl's http_proxy, https_proxy, all_proxy) is
+ * allowed whatever its range: a company's proxy is usually on a private
+ * address.
  *
  * Ranges refused (IANA special-purpose registries, RFC 6890):
  *   IPv4  0.0.0.0/8 (this network), 10/8, 100.64/10 (CGNAT), 127/8,
@@ -36,6 +39,8 @@
 
 #include <curl/curl.h>
 #include <sys/socket.h>
+
+#define NETGUARD_PROXY_MAX 16
 
 /* Why an address is refused; 0 means allowed. */
 enum netguard_reason {
@@ -60,17 +65,34 @@ int netguard_blocked(const struct sockaddr *sa);
 /* A short stable name for a reason ("loopback", "metadata"; "ok" for 0). */
 const char *netguard_reason_name(int reason);
 
+/* The addresses and ports of the proxies the environment names, as curl
+ * reads it: http_proxy, https_proxy or HTTPS_PROXY, all_proxy or
+ * ALL_PROXY (not HTTP_PROXY, which a CGI request can set). */
+struct netguard_proxies {
+  int n;
+  struct sockaddr_storage addr[NETGUARD_PROXY_MAX];
+};
+
+/* Fills p from the environment, resolving the proxies' host names (a name
+ * that does not resolve is left out: curl then fails on it itself). */
+void netguard_proxies_from_env(struct netguard_proxies *p);
+/* Whether sa is one of p's addresses, port included. */
+int netguard_is_proxy(const struct netguard_proxies *p,
+                      const struct sockaddr *sa);
+
 /* Per-transfer state, embedded by the caller and passed as
  * CURLOPT_OPENSOCKETDATA. Reset blocked (and reason) before reusing it
  * for another transfer. */
 struct netguard {
   int allow_private; /* in: connect to refused ranges anyway */
-  int blocked;       /* out: set to 1 when an address was refused */
-  int reason;        /* out: the last refusal's enum netguard_reason */
+  const struct netguard_proxies *proxies; /* in: always allowed; or NULL */
+  int blocked; /* out: set to 1 when an address was refused */
+  int reason;  /* out: the last refusal's enum netguard_reason */
 };
 
 /* CURLOPT_OPENSOCKETFUNCTION. clientp is a struct netguard. Refuses a
- * blocked address unless allow_private (returns CURL_SOCKET_BAD, sets
+ * blocked address unless allow_private or it is a proxy's (returns
+ * CURL_SOCKET_BAD, sets
  * blocked and reason; curl then tries the next address and, when none is
  * left, fails with CURLE_COULDNT_CONNECT); otherwise opens the socket as
  * curl would: socket(addr->family, addr->socktype, addr->protocol). */

@@ -4,6 +4,7 @@ Crawl-delay) seen at the origin's request log, the SSRF guard, the
 /hostile/ traps, crash-safe resume after SIGKILL and SIGINT, search, and
 clean answers to bad input."""
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -867,6 +868,78 @@ def test_cookies(o):
     check(p.returncode == 0 and got == "x-echo: crawler", f"-H: {got!r}")
 
 
+class ForwardProxy:
+    """A plain-HTTP forward proxy on 127.0.0.2 (a loopback, so private,
+    address) that sends every request to the origin, whatever host its
+    absolute URL names, and remembers those URLs."""
+
+    def __init__(self, origin_port):
+        import http.server
+        import threading
+        seen = self.seen = []
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                seen.append(self.path)
+                u = urlsplit(self.path)
+                path = u.path + ("?" + u.query if u.query else "")
+                c = http.client.HTTPConnection("127.0.0.1", origin_port,
+                                               timeout=10)
+                c.request("GET", path)
+                r = c.getresponse()
+                body = r.read()
+                self.send_response(r.status)
+                for k, v in r.getheaders():
+                    if k.lower() not in ("connection", "transfer-encoding",
+                                         "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                c.close()
+
+            def log_message(self, *a):
+                pass
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.2", 0), H)
+        self.port = self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def test_proxy(o):
+    """A proxy named in the environment may be on a private address: a
+    link to another host in scope (not a seed's, so not allowed private
+    addresses) goes through it rather than being refused as
+    blocked_address; the proxy, not spate, connects to that host."""
+    port = urlsplit(o.base).port
+    other = f"http://sub.127.0.0.1.nip.io:{port}/"  # on /hostile/ext.html
+    seed = o.url("/hostile/ext.html")
+    scope = (r"regex:^http://(127\.0\.0\.1|sub\.127\.0\.0\.1\.nip\.io)"
+             f":{port}/(hostile/ext\\.html)?$")
+    px = ForwardProxy(port)
+    try:
+        env = {k: v for k, v in os.environ.items()
+               if k.lower() not in ("no_proxy", "http_proxy", "https_proxy",
+                                    "all_proxy")}
+        env["http_proxy"] = f"http://127.0.0.2:{px.port}"
+        db = db_path("proxy")
+        p = subprocess.run([SPATE, "crawl", "-q", seed, "-o", db, "--scope",
+                            scope], capture_output=True, text=True,
+                           timeout=60, env=env)
+        got = pages(db).get(other, {})
+        check(p.returncode == 0 and got.get("status") == 200
+              and got.get("title") == "Synthetic site",
+              f"through the proxy: exit {p.returncode} {got} {p.stderr!r}")
+        check(other in px.seen and seed in px.seen,
+              f"the proxy saw {px.seen}")
+    finally:
+        px.close()
+
+
 def test_unreachable_seed():
     """A seed whose host refuses connections: robots.txt cannot be had, so
     nothing is fetched there, and the page says why (connect), not
@@ -916,6 +989,7 @@ try:
         test_ssrf(origin)
         test_usage(origin)
         test_cookies(origin)
+        test_proxy(origin)
     test_robots_status()
     test_robots_sitemaps()
     test_crawl_delay()

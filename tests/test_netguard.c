@@ -257,11 +257,75 @@ static void test_curl(void)
   close(lfd);
 }
 
+static int is_proxy(const struct netguard_proxies *p, const char *ip, int port)
+{
+  struct sockaddr_storage ss = {0};
+  if (strchr(ip, ':')) {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons((uint16_t)port);
+    inet_pton(AF_INET6, ip, &a->sin6_addr);
+  } else {
+    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+    a->sin_family = AF_INET;
+    a->sin_port = htons((uint16_t)port);
+    inet_pton(AF_INET, ip, &a->sin_addr);
+  }
+  return netguard_is_proxy(p, (struct sockaddr *)&ss);
+}
+
+/* The proxies curl would use, from the variables curl reads (not
+ * HTTP_PROXY), their ports as given or 1080; what is not a URL is left
+ * out. */
+static void test_proxies(void)
+{
+  static const char *const vars[] = {"http_proxy",  "https_proxy",
+                                     "HTTPS_PROXY", "all_proxy",
+                                     "ALL_PROXY",   "HTTP_PROXY"};
+  for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+    unsetenv(vars[i]);
+  struct netguard_proxies p;
+  netguard_proxies_from_env(&p);
+  CHECK(p.n == 0);
+  setenv("http_proxy", "http://user:pw@10.1.2.3:3128/", 1);
+  setenv("HTTPS_PROXY", "[::1]:8080", 1);
+  setenv("https_proxy", "https://10.4.4.4", 1);
+  setenv("all_proxy", "socks5h://127.0.0.5", 1);
+  setenv("HTTP_PROXY", "http://10.9.9.9:80", 1);
+  setenv("ALL_PROXY", "http://[bad", 1);
+  netguard_proxies_from_env(&p);
+  CHECK(p.n == 4);
+  CHECK(is_proxy(&p, "10.4.4.4", 443));
+  CHECK(is_proxy(&p, "10.1.2.3", 3128));
+  CHECK(!is_proxy(&p, "10.1.2.3", 80));
+  CHECK(is_proxy(&p, "::1", 8080));
+  CHECK(!is_proxy(&p, "127.0.0.1", 8080));
+  CHECK(is_proxy(&p, "127.0.0.5", 1080));
+  CHECK(!is_proxy(&p, "10.9.9.9", 80));
+  /* The guard lets a proxy's address through, and only that one. */
+  struct netguard g = {.proxies = &p};
+  struct curl_sockaddr ca = {.family = AF_INET, .socktype = SOCK_STREAM};
+  struct sockaddr_in *sin = (struct sockaddr_in *)&ca.addr;
+  sin->sin_family = AF_INET;
+  sin->sin_port = htons(3128);
+  inet_pton(AF_INET, "10.1.2.3", &sin->sin_addr);
+  curl_socket_t fd = netguard_opensocket(&g, CURLSOCKTYPE_IPCXN, &ca);
+  CHECK(fd != CURL_SOCKET_BAD && !g.blocked);
+  if (fd != CURL_SOCKET_BAD)
+    close(fd);
+  sin->sin_port = htons(3129);
+  fd = netguard_opensocket(&g, CURLSOCKTYPE_IPCXN, &ca);
+  CHECK(fd == CURL_SOCKET_BAD && g.blocked && g.reason == NETGUARD_PRIVATE);
+  for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+    unsetenv(vars[i]);
+}
+
 int main(void)
 {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   test_table();
   test_curl();
+  test_proxies();
   curl_global_cleanup();
   return check_report("test_netguard");
 }
