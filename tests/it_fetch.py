@@ -238,7 +238,7 @@ def test_usage(o):
           f"missing file: {p.returncode} {p.stderr}")
     p = run("fetch", "--extract", "x=yaml:h1", "http://x/")
     check(p.returncode == 2 and "unknown kind" in p.stderr, p.stderr)
-    p = run("fetch", "--extract", "x=css:li:nth-child(2n)", "http://x/")
+    p = run("fetch", "--extract", "x=css:li:nth-child(2n+)", "http://x/")
     check(p.returncode == 2 and p.stderr.count("\n") == 1
           and "bad CSS selector" in p.stderr, f"bad css: {p.stderr!r}")
     p = run("fetch", "--extract", "x=xpath://[", "http://x/")
