@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define DEFAULT_UA "spate/" CLI_VERSION
@@ -502,9 +503,30 @@ static const char *header_problem(const char *h)
   return NULL;
 }
 
+/* Whether header line h is named name (case aside). */
+static int header_named(const char *h, const char *name)
+{
+  size_t n = strlen(name);
+  return !strncasecmp(h, name, n) && (h[n] == ':' || h[n] == ';');
+}
+
 int cli_jar_open(struct fetch_cli *fc)
 {
+  /* A redirect to another scheme, host or port gets the -H headers but
+   * credentials, as curl does. */
+  for (struct curl_slist *h = fc->headers; h; h = h->next) {
+    if (header_named(h->data, "authorization") ||
+        header_named(h->data, "cookie"))
+      continue;
+    struct curl_slist *l = curl_slist_append(fc->headers_cross, h->data);
+    if (!l) {
+      fprintf(stderr, "spate %s: out of memory\n", fc->cmd);
+      return CLI_EXIT_INTERNAL;
+    }
+    fc->headers_cross = l;
+  }
   fc->so.fetch.headers = fc->headers;
+  fc->so.fetch.headers_cross = fc->headers_cross;
   int on = fc->cookies >= 0 ? fc->cookies : strcmp(fc->cmd, "fetch") != 0;
   if (fc->cookie_file || fc->cookie_jar) {
     if (fc->cookies == 0) {
@@ -519,8 +541,13 @@ int cli_jar_open(struct fetch_cli *fc)
   char err[512];
   long loaded;
   if (cookies_init(&fc->jar, fc->cookie_file, &loaded, err, sizeof(err))) {
-    fprintf(stderr, "spate %s: -b %s\n", fc->cmd, err);
-    return CLI_EXIT_INPUT;
+    /* A file that cannot be read is bad input; anything else (no memory,
+     * no lock) is spate's own failure. */
+    int unreadable = fc->cookie_file &&
+                     !strncmp(err, fc->cookie_file, strlen(fc->cookie_file));
+    fprintf(stderr, "spate %s: %s%s\n", fc->cmd,
+            unreadable ? "-b " : "the cookie jar: ", err);
+    return unreadable ? CLI_EXIT_INPUT : CLI_EXIT_INTERNAL;
   }
   fc->have_jar = 1;
   fc->so.fetch.cookies = &fc->jar;
@@ -553,8 +580,9 @@ int cli_jar_close(struct fetch_cli *fc, int code)
     fc->have_jar = 0;
   }
   curl_slist_free_all(fc->headers);
-  fc->headers = NULL;
-  fc->so.fetch.headers = NULL;
+  curl_slist_free_all(fc->headers_cross);
+  fc->headers = fc->headers_cross = NULL;
+  fc->so.fetch.headers = fc->so.fetch.headers_cross = NULL;
   fc->so.fetch.cookies = NULL;
   return code;
 }

@@ -131,7 +131,8 @@ static int run_crawl(struct fetch_cli *fc, char **seeds, int nseeds)
   struct run_loop *loop = calloc(1, sizeof(*loop));
   struct live *live = NULL;
   struct extract_spec ex;
-  struct netguard_proxies proxies;
+  struct netguard_env proxies;
+  int have_proxies = 0;
   char err[256];
   int have_ex = extract_spec_init(&ex) == 0;
   if (!keys || !sh || !loop || !have_ex)
@@ -226,7 +227,8 @@ static int run_crawl(struct fetch_cli *fc, char **seeds, int nseeds)
   o.private_arg = sc;
   /* A proxy the user named may be on a private address (and it, not
    * spate, then connects to the page's host). */
-  netguard_proxies_from_env(&proxies);
+  netguard_env_read(&proxies);
+  have_proxies = 1;
   o.fetch.proxies = &proxies;
   /* A page of up to 16 KiB (text, title, links normalised) costs tens of
    * microseconds: less on the loop than handing it to the thread pool and
@@ -326,6 +328,8 @@ out:
   free(keys);
   if (have_ex)
     extract_spec_free(&ex);
+  if (have_proxies)
+    netguard_env_free(&proxies);
   return code;
 }
 

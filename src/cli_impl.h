@@ -42,7 +42,8 @@ struct fetch_cli {
   /* spate demo on a terminal: the dashboard stays up after the job until
    * Ctrl-C, so there is time to look at it. */
   int linger;
-  struct curl_slist *headers; /* -H, in order */
+  struct curl_slist *headers;       /* -H, in order */
+  struct curl_slist *headers_cross; /* less Authorization and Cookie */
   int nheaders;
   const char *cookie_file; /* -b FILE */
   const char *cookie_jar;  /* --cookie-jar FILE */

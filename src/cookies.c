@@ -144,11 +144,18 @@ int cookies_save(struct cookies *c, const char *path, char *err, size_t errlen)
     snprintf(err, errlen, "out of memory");
     return -1;
   }
-  snprintf(tmp, n + 16, "%s.tmp%ld", path, (long)getpid());
-  FILE *f = fopen(tmp, "w");
+  /* A new file of the owner's only (cookies are credentials), under a
+   * name no one can have planted a link at (mkstemp: O_EXCL, 0600). */
+  snprintf(tmp, n + 16, "%s.XXXXXX", path);
+  int fd = mkstemp(tmp);
+  FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
   int rc = -1;
   if (!f) {
     snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+    if (fd >= 0) {
+      close(fd);
+      unlink(tmp);
+    }
     goto out;
   }
   fputs("# Netscape HTTP Cookie File\n"

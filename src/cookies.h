@@ -43,8 +43,9 @@ void cookies_attach(struct cookies *c, CURL *e);
 void cookies_seen(struct cookies *c, CURL *e, long n);
 /* Cookies in the jar now; -1 when they cannot be listed. */
 long cookies_count(struct cookies *c);
-/* Writes the jar to path as a Netscape cookie file (a temporary file,
- * then renamed over path). 0, or -1 with a one-line reason in err. */
+/* Writes the jar to path as a Netscape cookie file: a new file readable
+ * by its owner only (0600), renamed over path. 0, or -1 with a one-line
+ * reason in err. */
 int cookies_save(struct cookies *c, const char *path, char *err,
                  size_t errlen);
 /* After every handle attached has been cleaned up. */

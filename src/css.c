@@ -219,6 +219,12 @@ static int ident_value(struct rd *r)
 {
   buf_reset(&r->val);
   const char *start = r->p;
+  /* CSS: no digit first, nor after a first '-' (escape it: "\\31 0"). */
+  const char *d = r->p + (*r->p == '-');
+  if (*d >= '0' && *d <= '9') {
+    fail(r, "a name cannot start with a digit at '%.20s' (escape it)", r->p);
+    return -1;
+  }
   for (;;) {
     if (name_char((unsigned char)*r->p) || (unsigned char)*r->p >= 0x80) {
       val_put(r, r->p++, 1);
@@ -308,6 +314,13 @@ static int value(struct rd *r, const char **v, size_t *n)
 static void has_word(struct rd *r, const char *a, size_t an, const char *v,
                      size_t vn)
 {
+  /* The Selectors spec: an empty word, or one with white space in it
+   * (".a\\ b", [class~="a b"]), matches nothing. */
+  if (!vn || memchr(v, ' ', vn) || memchr(v, '\t', vn) ||
+      memchr(v, '\n', vn) || memchr(v, '\r', vn) || memchr(v, '\f', vn)) {
+    put(r, "false()");
+    return;
+  }
   put(r, "contains(concat(' ',normalize-space(");
   putn(r, a, an);
   put(r, "),' '),");

@@ -496,8 +496,6 @@ static void configure_easy(struct fetcher *f, CURL *e)
   }
   if (o->cookies)
     cookies_attach(o->cookies, e);
-  if (o->cookie)
-    curl_easy_setopt(e, CURLOPT_COOKIE, o->cookie);
 }
 
 static CURL *take_easy(struct fetcher *f)
@@ -533,6 +531,32 @@ void fetcher_close_idle(struct fetcher *f)
    * than this: each connection, then, once its transfer is over. */
   for (int i = 0; i < f->nlanes; i++)
     curl_multi_setopt(f->lanes[i].multi, CURLMOPT_MAXCONNECTS, 1L);
+}
+
+/* The proxy the environment gives url (uh parsed, or NULL), if any. */
+static const struct netguard_proxies *proxy_for(const struct netguard_env *e,
+                                                CURLU *uh, const char *url)
+{
+  if (!e->http.n && !e->https.n)
+    return NULL;
+  CURLU *own = uh ? NULL : curl_url();
+  CURLU *u = uh ? uh : own;
+  char *scheme = NULL, *host = NULL;
+  const struct netguard_proxies *p = NULL;
+  if (u && (uh || !curl_url_set(u, CURLUPART_URL, url, 0)) &&
+      !curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) &&
+      !curl_url_get(u, CURLUPART_HOST, &host, 0)) {
+    size_t n = strlen(host);
+    if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+      memmove(host, host + 1, n - 2);
+      host[n - 2] = '\0';
+    }
+    p = netguard_env_proxy(e, scheme, host);
+  }
+  curl_free(scheme);
+  curl_free(host);
+  curl_url_cleanup(own);
+  return p;
 }
 
 int fetcher_start(struct fetcher *f, struct transfer *t, const char *url,
@@ -574,8 +598,11 @@ int fetcher_start(struct fetcher *f, struct transfer *t, const char *url,
   /* curl only reads the list: the run's -H list is shared by every
    * handle of every loop. */
   curl_easy_setopt(e, CURLOPT_HTTPHEADER,
-                   t->req_headers ? t->req_headers
-                                  : (struct curl_slist *)o->headers);
+                   t->req_headers    ? t->req_headers
+                   : t->cross_origin ? (struct curl_slist *)o->headers_cross
+                                     : (struct curl_slist *)o->headers);
+  if (o->cookie)
+    curl_easy_setopt(e, CURLOPT_COOKIE, t->cross_origin ? NULL : o->cookie);
   t->set_cookies = 0;
   if (t->timeout_ms > 0 || o->total_timeout_ms > 0)
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
@@ -585,7 +612,7 @@ int fetcher_start(struct fetcher *f, struct transfer *t, const char *url,
   t->etag = t->last_modified = NULL;
   t->guard.blocked = 0;
   t->guard.reason = 0;
-  t->guard.proxies = o->proxies;
+  t->guard.proxies = o->proxies ? proxy_for(o->proxies, uh, url) : NULL;
   t->fetcher = f;
   curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
   curl_easy_setopt(e, CURLOPT_PIPEWAIT,

@@ -32,11 +32,12 @@ struct fetcher_options {
   /* -H: sent with every request (curl's rules: "Name:" takes a header
    * away, "Name;" sends it empty); NULL for none. Read only, shared. */
   const struct curl_slist *headers;
+  const struct curl_slist *headers_cross; /* headers less the above */
   const char *cookie;      /* -b NAME=VALUE: a Cookie on every request */
   struct cookies *cookies; /* the run's jar; NULL: no cookie engine */
-  /* With guard: the environment's proxies, which may be connected to
-   * whatever their range. Read only, shared. */
-  const struct netguard_proxies *proxies;
+  /* With guard: the environment's proxies; the one a URL goes through
+   * may be connected to whatever its range. Read only, shared. */
+  const struct netguard_env *proxies;
 };
 
 /* One request. The caller embeds it (in its job) and owns it; the fetcher
@@ -64,7 +65,11 @@ struct transfer {
   struct curl_slist *req_headers;
   int want_validators; /* keep ETag and Last-Modified of the response */
   int set_cookies;     /* Set-Cookie headers in the response */
-  long timeout_ms;     /* whole transfer; 0: the fetcher's total_timeout */
+  /* in: a redirect hop to another scheme, host or port than the URL's
+   * first: the -H list without Authorization and Cookie, and no -b
+   * cookies, as curl does. */
+  int cross_origin;
+  long timeout_ms; /* whole transfer; 0: the fetcher's total_timeout */
 
   /* Filled in when done: */
   int status;                 /* HTTP status of the response, 0 if none */

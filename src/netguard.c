@@ -1,10 +1,12 @@
 #include "netguard.h"
 
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* a is in host byte order. */
 static int v4_blocked(uint32_t a)
@@ -164,16 +166,94 @@ out:
   curl_url_cleanup(u);
 }
 
-void netguard_proxies_from_env(struct netguard_proxies *p)
+/* The first of names that is set (even empty: curl then takes it). */
+static const char *env_first(const char *const *names, size_t n)
 {
-  static const char *const names[] = {"http_proxy", "https_proxy",
-                                      "HTTPS_PROXY", "all_proxy", "ALL_PROXY"};
-  p->n = 0;
-  for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+  for (size_t i = 0; i < n; i++) {
     const char *v = getenv(names[i]);
-    if (v && *v)
-      add_proxy(p, v);
+    if (v)
+      return v;
   }
+  return NULL;
+}
+
+void netguard_env_read(struct netguard_env *e)
+{
+  static const char *const http[] = {"http_proxy", "all_proxy", "ALL_PROXY"};
+  static const char *const https[] = {"https_proxy", "HTTPS_PROXY",
+                                      "all_proxy", "ALL_PROXY"};
+  static const char *const no[] = {"no_proxy", "NO_PROXY"};
+  memset(e, 0, sizeof(*e));
+  const char *v = env_first(http, sizeof(http) / sizeof(http[0]));
+  if (v && *v)
+    add_proxy(&e->http, v);
+  v = env_first(https, sizeof(https) / sizeof(https[0]));
+  if (v && *v)
+    add_proxy(&e->https, v);
+  v = env_first(no, sizeof(no) / sizeof(no[0]));
+  if (v && *v)
+    e->no_proxy = strdup(v);
+}
+
+void netguard_env_free(struct netguard_env *e)
+{
+  free(e->no_proxy);
+  e->no_proxy = NULL;
+}
+
+/* Whether host is an IP address (v4, or v6 without brackets). */
+static int is_ip(const char *host)
+{
+  unsigned char b[16];
+  return inet_pton(AF_INET, host, b) == 1 || inet_pton(AF_INET6, host, b) == 1;
+}
+
+/* Whether no_proxy list may exempt host: an entry equal to it, a domain
+ * it is in (".example.com" or "example.com" for a.example.com), "*"; for
+ * an address, also any entry with a '/' (curl reads CIDR ranges) or a
+ * ':' (a port or an IPv6 form curl may compare otherwise). A yes when in
+ * doubt: the guard then applies in full. Out of memory: yes. */
+static int no_proxy_covers(const char *list, const char *host)
+{
+  char *copy = strdup(list);
+  if (!copy)
+    return 1;
+  int ip = is_ip(host), hit = 0;
+  size_t hl = strlen(host);
+  for (char *save = NULL, *t = strtok_r(copy, ", \t", &save); t && !hit;
+       t = strtok_r(NULL, ", \t", &save)) {
+    if (!strcmp(t, "*")) {
+      hit = 1;
+      break;
+    }
+    while (*t == '.')
+      t++;
+    size_t tl = strlen(t);
+    if (!tl)
+      continue;
+    if (ip) {
+      hit = !strcasecmp(t, host) || strchr(t, '/') || strchr(t, ':');
+    } else {
+      hit = !strcasecmp(t, host) || (hl > tl && host[hl - tl - 1] == '.' &&
+                                     !strcasecmp(host + hl - tl, t));
+    }
+  }
+  free(copy);
+  return hit;
+}
+
+const struct netguard_proxies *netguard_env_proxy(const struct netguard_env *e,
+                                                  const char *scheme,
+                                                  const char *host)
+{
+  const struct netguard_proxies *p = !strcasecmp(scheme, "https")  ? &e->https
+                                     : !strcasecmp(scheme, "http") ? &e->http
+                                                                   : NULL;
+  if (!p || !p->n)
+    return NULL;
+  if (e->no_proxy && no_proxy_covers(e->no_proxy, host))
+    return NULL;
+  return p;
 }
 
 int netguard_is_proxy(const struct netguard_proxies *p,

@@ -16,9 +16,10 @@
  * from one to the next, and for every new connection, so a redirect to
  * another host goes through it too. A connection curl reuses was checked
  * when it was opened. Through a proxy the address checked is the proxy's
- * (the proxy then decides where it connects), and a proxy the user named
- * in the environment (curl's http_proxy, https_proxy, all_proxy) is
- * allowed whatever its range: a company's proxy is usually on a private
+ * (the proxy then decides where it connects), and the proxy the user named
+ * in the environment for a URL (curl's http_proxy, https_proxy,
+ * all_proxy, unless no_proxy covers its host) is allowed whatever its
+ * range for that URL: a company's proxy is usually on a private
  * address.
  *
  * Ranges refused (IANA special-purpose registries, RFC 6890):
@@ -65,17 +66,32 @@ int netguard_blocked(const struct sockaddr *sa);
 /* A short stable name for a reason ("loopback", "metadata"; "ok" for 0). */
 const char *netguard_reason_name(int reason);
 
-/* The addresses and ports of the proxies the environment names, as curl
- * reads it: http_proxy, https_proxy or HTTPS_PROXY, all_proxy or
- * ALL_PROXY (not HTTP_PROXY, which a CGI request can set). */
+/* A proxy's addresses and port. */
 struct netguard_proxies {
   int n;
   struct sockaddr_storage addr[NETGUARD_PROXY_MAX];
 };
 
-/* Fills p from the environment, resolving the proxies' host names (a name
+/* The proxies the environment names, as curl reads it: for http URLs
+ * http_proxy (not HTTP_PROXY, which a CGI request can set), for https
+ * https_proxy or HTTPS_PROXY, else all_proxy or ALL_PROXY; and no_proxy
+ * or NO_PROXY. */
+struct netguard_env {
+  struct netguard_proxies http, https;
+  char *no_proxy; /* owned; NULL when not set */
+};
+
+/* Reads the environment into e, resolving the proxies' host names (one
  * that does not resolve is left out: curl then fails on it itself). */
-void netguard_proxies_from_env(struct netguard_proxies *p);
+void netguard_env_read(struct netguard_env *e);
+void netguard_env_free(struct netguard_env *e);
+/* The proxy curl connects to for a URL of scheme and host (a name, or an
+ * address without brackets), or NULL when it connects to the host itself
+ * or when no_proxy might say so (an entry spate does not read as curl
+ * surely would): then nothing more than usual is allowed. */
+const struct netguard_proxies *netguard_env_proxy(const struct netguard_env *e,
+                                                  const char *scheme,
+                                                  const char *host);
 /* Whether sa is one of p's addresses, port included. */
 int netguard_is_proxy(const struct netguard_proxies *p,
                       const struct sockaddr *sa);

@@ -86,6 +86,9 @@ struct job {
    * none, and 10,000 in flight should not carry 10,000 empty arrays). */
   uint64_t first_hash;
   uint64_t *chain;
+  /* The first URL's "scheme://host:port", kept at the first redirect:
+   * a hop elsewhere carries no -H Authorization or Cookie (as curl). */
+  char *origin_key;
   uint64_t first_ns;       /* first attempt started, 0 before */
   uv_timer_t *retry_timer; /* allocated while waiting to retry */
   uv_work_t work;
@@ -356,6 +359,7 @@ static void job_submit(struct scheduler *s, struct job *j)
   transfer_release(&j->t);
   free(j->url);
   free(j->chain);
+  free(j->origin_key);
   curl_url_cleanup(j->uh);
   free(j);
   /* Results leave in batches, once per loop iteration (flush_pending):
@@ -484,6 +488,7 @@ static void job_free(struct scheduler *s, struct job *j)
   result_free(j->res);
   free(j->url);
   free(j->chain);
+  free(j->origin_key);
   curl_url_cleanup(j->uh);
   free(j);
 }
@@ -491,12 +496,46 @@ static void job_free(struct scheduler *s, struct job *j)
 /* A crawl follows the Sitemap lines of robots.txt (RFC 9309 §2.2.4), as
  * wget2 does: those the crawl's scope admits at depth 1 wait on h for
  * its next result. Out of memory loses them, nothing else. */
+/* Whether the host key hashing to hv had its Sitemap lines taken
+ * before; notes it if not. An open-addressing set, 8 bytes a host. Out
+ * of memory: "before", so nothing is counted twice. */
+static int sitemaps_seen(struct scheduler *s, uint64_t hv)
+{
+  hv |= 1; /* 0 marks an empty slot */
+  if ((s->sitemap_hosts_n + 1) * 2 > s->sitemap_hosts_cap) {
+    size_t cap = s->sitemap_hosts_cap ? s->sitemap_hosts_cap * 2 : 64;
+    uint64_t *t = calloc(cap, sizeof(*t));
+    if (!t)
+      return 1;
+    for (size_t i = 0; i < s->sitemap_hosts_cap; i++) {
+      uint64_t k = s->sitemap_hosts[i];
+      if (!k)
+        continue;
+      size_t j = k & (cap - 1);
+      while (t[j])
+        j = (j + 1) & (cap - 1);
+      t[j] = k;
+    }
+    free(s->sitemap_hosts);
+    s->sitemap_hosts = t;
+    s->sitemap_hosts_cap = cap;
+  }
+  size_t j = hv & (s->sitemap_hosts_cap - 1);
+  for (; s->sitemap_hosts[j]; j = (j + 1) & (s->sitemap_hosts_cap - 1))
+    if (s->sitemap_hosts[j] == hv)
+      return 1;
+  s->sitemap_hosts[j] = hv;
+  s->sitemap_hosts_n++;
+  return 0;
+}
+
 static void take_sitemaps(struct scheduler *s, struct host *h,
                           const struct robots *rb)
 {
   const char *const *urls;
   size_t n = robots_sitemaps(rb, &urls);
-  if (!n || !s->opt.extract || !s->opt.extract->crawl || h->sitemaps_pending)
+  if (!n || !s->opt.extract || !s->opt.extract->crawl || h->sitemaps_pending ||
+      sitemaps_seen(s, url_hash(h->key)))
     return;
   struct buf keys = {0};
   memset(h->sitemap_drops, 0, sizeof(h->sitemap_drops));
@@ -707,16 +746,19 @@ static const char *follow(struct scheduler *s, struct job *j)
   }
   if (!j->chain)
     j->chain = malloc((size_t)s->opt.max_redirects * sizeof(*j->chain));
+  if (!j->origin_key && j->host)
+    j->origin_key = strdup(j->host->key);
   struct host *h = host_get(s, u.hostkey);
   char *next = strdup(u.url);
   CURLU *uh = u.uh;
   u.uh = NULL;
   url_info_free(&u);
-  if (!h || !next || !j->chain) {
+  if (!h || !next || !j->chain || !j->origin_key) {
     free(next);
     curl_url_cleanup(uh);
     return ERR_INTERNAL;
   }
+  j->t.cross_origin = strcmp(h->key, j->origin_key) != 0;
   free(j->url);
   curl_url_cleanup(j->uh);
   j->url = next;
@@ -1205,6 +1247,8 @@ int scheduler_run(struct scheduler *s)
 
 void scheduler_free(struct scheduler *s)
 {
+  free(s->sitemap_hosts);
+  s->sitemap_hosts = NULL;
   /* A loop that never ran (a later loop of the run failed to start)
    * still has every handle open. */
   if (!s->closing)

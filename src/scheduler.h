@@ -129,6 +129,10 @@ struct scheduler_host_info {
 };
 
 struct scheduler {
+  /* Hashes of the host keys whose robots.txt Sitemap lines were taken: a
+   * host forgotten when idle and met again has them counted once. */
+  uint64_t *sitemap_hosts;
+  size_t sitemap_hosts_n, sitemap_hosts_cap;
   uv_loop_t *loop;
   struct scheduler_options opt;
   struct scheduler_source src;

@@ -936,6 +936,23 @@ def test_proxy(o):
               f"through the proxy: exit {p.returncode} {got} {p.stderr!r}")
         check(other in px.seen and seed in px.seen,
               f"the proxy saw {px.seen}")
+        # A host no_proxy exempts is connected to directly, and then the
+        # guard applies as without a proxy: localhost is loopback and not
+        # a seed's host.
+        hop = f"http://localhost:{port}/echo"
+        seed2 = o.url("/redirect-to?url=" + quote(hop, safe=""))
+        for no_proxy, want in [(None, (200, None)),
+                               ("localhost", (0, "blocked_address"))]:
+            e = dict(env)
+            if no_proxy:
+                e["no_proxy"] = no_proxy
+            db = db_path(f"proxy-{no_proxy}")
+            p = subprocess.run([SPATE, "crawl", "-q", seed2, "-o", db,
+                                "--scope", "regex:."], capture_output=True,
+                               text=True, timeout=60, env=e)
+            got = pages(db).get(hop, {})
+            check((got.get("status"), got.get("error")) == want,
+                  f"no_proxy={no_proxy}: {got} {p.stderr!r}")
     finally:
         px.close()
 

@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from urllib.parse import quote
 
 from spatetest import (SPATE, Origin, ThreadedServer, check, fetch, finish,
                        one)
@@ -462,6 +463,25 @@ def test_headers_and_cookies(o):
     # -b NAME=VALUE: sent as given.
     code, res, _, _ = fetch([check_url], "-b", "x=1; y=2")
     check(title(res, check_url) == "cookie: x=1; y=2", "-b NAME=VALUE")
+    # Credentials stay with the URL's scheme, host and port: a redirect
+    # elsewhere (localhost is another host name) gets the other -H headers
+    # but no Cookie or Authorization header and no -b cookies, as curl -L;
+    # a redirect on the same host keeps them.
+    port = o.base.rsplit(":", 1)[1]
+    away = o.url("/redirect-to?url=" + quote(
+        f"http://localhost:{port}/cookie/check", safe=""))
+    home = o.url("/redirect-to?url=" + quote("/cookie/check", safe=""))
+    away_echo = o.url("/redirect-to?url=" + quote(
+        f"http://localhost:{port}/echo", safe=""))
+    creds = ["-H", "Cookie: sess=SECRET", "-H", "authorization: Bearer T",
+             "-H", "X-Echo: kept"]
+    code, res, _, err = fetch([away, home, away_echo], *creds)
+    check(title(res, away) == "cookie: none", f"cross-host: {err}")
+    check(title(res, home) == "cookie: sess=SECRET", "same host")
+    check(title(res, away_echo) == "x-echo: kept", "other -H cross-host")
+    code, res, _, _ = fetch([away, home], "-b", "b=1")
+    check(title(res, away) == "cookie: none"
+          and title(res, home) == "cookie: b=1", "-b NAME=VALUE redirected")
     with tempfile.TemporaryDirectory() as d:
         jar = os.path.join(d, "jar.txt")
         code, res, _, err = fetch([o.url("/cookie/set?s=abc")],

@@ -5,6 +5,7 @@
 #include "cookies.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char dir[] = "/tmp/spate-test-cookies-XXXXXX";
@@ -39,7 +40,12 @@ static void test_load_save(void)
   CHECK(cookies_init(&c, in, &loaded, err, sizeof(err)) == 0);
   CHECK(loaded == 2); /* the garbage line and the expired cookie are not */
   CHECK(cookies_count(&c) == 2);
+  /* Over a jar anyone could read: the new one is the owner's only. */
+  write_file(out, "");
+  chmod(out, 0644);
   CHECK(cookies_save(&c, out, err, sizeof(err)) == 0);
+  struct stat st;
+  CHECK(stat(out, &st) == 0 && (st.st_mode & 0777) == 0600);
   cookies_free(&c);
 
   /* What was saved loads again, the same two. */

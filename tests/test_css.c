@@ -39,7 +39,15 @@ static void test_text(void)
       {"[t='a\\\nb']", "descendant-or-self::*[@t='ab']"},
       {".\\110000", "descendant-or-self::*[contains(concat(' ',normalize-"
                     "space(@class),' '),' \xef\xbf\xbd ')]"},
-      {".a\\", NULL},       /* escapes nothing */
+      {".a\\", NULL}, /* escapes nothing */
+      {".1a", NULL},  /* a name does not start with a digit */
+      {"#-2", NULL},
+      {"[t=1a]", NULL}, /* nor an unquoted value */
+      {"[t='1a']", "descendant-or-self::*[@t='1a']"},
+      /* A word with white space, or none, matches nothing. */
+      {".a\\ b", "descendant-or-self::*[false()]"},
+      {"[class~='a b']", "descendant-or-self::*[false()]"},
+      {"[t~='']", "descendant-or-self::*[false()]"},
       {".\\1", NULL},       /* U+0001: not an XML character */
       {"[t='a\nb']", NULL}, /* a line break ends a string badly */
       {"a[href^=/]", NULL}, /* '/' is not an identifier: quote it */

@@ -274,36 +274,76 @@ static int is_proxy(const struct netguard_proxies *p, const char *ip, int port)
   return netguard_is_proxy(p, (struct sockaddr *)&ss);
 }
 
-/* The proxies curl would use, from the variables curl reads (not
- * HTTP_PROXY), their ports as given or 1080; what is not a URL is left
- * out. */
-static void test_proxies(void)
+static void clear_env(void)
 {
-  static const char *const vars[] = {"http_proxy",  "https_proxy",
-                                     "HTTPS_PROXY", "all_proxy",
-                                     "ALL_PROXY",   "HTTP_PROXY"};
+  static const char *const vars[] = {
+      "http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy",
+      "ALL_PROXY",  "HTTP_PROXY",  "no_proxy",    "NO_PROXY"};
   for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
     unsetenv(vars[i]);
-  struct netguard_proxies p;
-  netguard_proxies_from_env(&p);
-  CHECK(p.n == 0);
+}
+
+/* The proxy curl would use for a URL, from the variables curl reads (not
+ * HTTP_PROXY) in its order, ports as curl takes them; none where no_proxy
+ * may exempt the host, so the guard is never loosened for a connection
+ * curl makes directly. */
+static void test_proxies(void)
+{
+  struct netguard_env e;
+  clear_env();
+  netguard_env_read(&e);
+  CHECK(!netguard_env_proxy(&e, "http", "example.com"));
+  netguard_env_free(&e);
+
   setenv("http_proxy", "http://user:pw@10.1.2.3:3128/", 1);
   setenv("HTTPS_PROXY", "[::1]:8080", 1);
-  setenv("https_proxy", "https://10.4.4.4", 1);
-  setenv("all_proxy", "socks5h://127.0.0.5", 1);
+  setenv("https_proxy", "https://10.4.4.4", 1); /* before HTTPS_PROXY */
   setenv("HTTP_PROXY", "http://10.9.9.9:80", 1);
-  setenv("ALL_PROXY", "http://[bad", 1);
-  netguard_proxies_from_env(&p);
-  CHECK(p.n == 4);
-  CHECK(is_proxy(&p, "10.4.4.4", 443));
-  CHECK(is_proxy(&p, "10.1.2.3", 3128));
-  CHECK(!is_proxy(&p, "10.1.2.3", 80));
-  CHECK(is_proxy(&p, "::1", 8080));
-  CHECK(!is_proxy(&p, "127.0.0.1", 8080));
-  CHECK(is_proxy(&p, "127.0.0.5", 1080));
-  CHECK(!is_proxy(&p, "10.9.9.9", 80));
-  /* The guard lets a proxy's address through, and only that one. */
-  struct netguard g = {.proxies = &p};
+  setenv("all_proxy", "socks5h://127.0.0.5", 1);
+  setenv("no_proxy", "internal.example, .corp.example,10.0.0.0/8", 1);
+  netguard_env_read(&e);
+  const struct netguard_proxies *p = netguard_env_proxy(&e, "http", "a.com");
+  CHECK(p && is_proxy(p, "10.1.2.3", 3128) && !is_proxy(p, "10.1.2.3", 80) &&
+        !is_proxy(p, "10.9.9.9", 80) && !is_proxy(p, "10.4.4.4", 443));
+  p = netguard_env_proxy(&e, "HTTPS", "a.com");
+  CHECK(p && is_proxy(p, "10.4.4.4", 443) && !is_proxy(p, "::1", 8080) &&
+        !is_proxy(p, "10.1.2.3", 3128));
+  /* no_proxy: the host itself, its domains, and in doubt for addresses. */
+  CHECK(!netguard_env_proxy(&e, "http", "internal.example"));
+  CHECK(!netguard_env_proxy(&e, "http", "x.internal.example"));
+  CHECK(netguard_env_proxy(&e, "http", "notinternal.example"));
+  CHECK(!netguard_env_proxy(&e, "http", "a.corp.example"));
+  CHECK(!netguard_env_proxy(&e, "http", "10.1.1.1"));
+  CHECK(!netguard_env_proxy(&e, "ftp", "a.com"));
+  netguard_env_free(&e);
+
+  /* all_proxy when the scheme has none; "*" exempts everything. */
+  clear_env();
+  setenv("ALL_PROXY", "socks5h://127.0.0.5", 1);
+  netguard_env_read(&e);
+  p = netguard_env_proxy(&e, "https", "a.com");
+  CHECK(p && is_proxy(p, "127.0.0.5", 1080));
+  netguard_env_free(&e);
+  setenv("NO_PROXY", "*", 1);
+  netguard_env_read(&e);
+  CHECK(!netguard_env_proxy(&e, "https", "a.com"));
+  netguard_env_free(&e);
+  /* An empty http_proxy is curl's "no proxy", all_proxy or not; what is
+   * not a URL gives no address. */
+  clear_env();
+  setenv("http_proxy", "", 1);
+  setenv("all_proxy", "http://10.7.7.7:1", 1);
+  setenv("https_proxy", "http://[bad", 1);
+  netguard_env_read(&e);
+  CHECK(!netguard_env_proxy(&e, "http", "a.com"));
+  CHECK(!netguard_env_proxy(&e, "https", "a.com"));
+  netguard_env_free(&e);
+
+  /* The guard lets the proxy's address through, and only that one. */
+  clear_env();
+  setenv("http_proxy", "10.1.2.3:3128", 1);
+  netguard_env_read(&e);
+  struct netguard g = {.proxies = netguard_env_proxy(&e, "http", "a.com")};
   struct curl_sockaddr ca = {.family = AF_INET, .socktype = SOCK_STREAM};
   struct sockaddr_in *sin = (struct sockaddr_in *)&ca.addr;
   sin->sin_family = AF_INET;
@@ -316,8 +356,8 @@ static void test_proxies(void)
   sin->sin_port = htons(3129);
   fd = netguard_opensocket(&g, CURLSOCKTYPE_IPCXN, &ca);
   CHECK(fd == CURL_SOCKET_BAD && g.blocked && g.reason == NETGUARD_PRIVATE);
-  for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
-    unsetenv(vars[i]);
+  netguard_env_free(&e);
+  clear_env();
 }
 
 int main(void)
