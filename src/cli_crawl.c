@@ -9,6 +9,7 @@
 #include "search.h"
 #include "sink.h"
 #include "sink_impl.h"
+#include "url.h"
 #include "urlnorm.h"
 
 #include <errno.h>
@@ -123,6 +124,7 @@ static int run_crawl(struct fetch_cli *fc, char **seeds, int nseeds)
   const char *path = fc->output ? fc->output : DEFAULT_STORE;
   int code = CLI_EXIT_INTERNAL, rc;
   char **keys = calloc((size_t)nseeds, sizeof(*keys));
+  char **cred = calloc((size_t)nseeds, sizeof(*cred));
   char *ident = NULL;
   struct scope *sc = NULL;
   struct frontier *fr = NULL;
@@ -135,7 +137,7 @@ static int run_crawl(struct fetch_cli *fc, char **seeds, int nseeds)
   int have_proxies = 0;
   char err[256];
   int have_ex = extract_spec_init(&ex) == 0;
-  if (!keys || !sh || !loop || !have_ex)
+  if (!keys || !cred || !sh || !loop || !have_ex)
     goto out;
   for (int i = 0; i < nseeds; i++) {
     const char *why;
@@ -145,6 +147,8 @@ static int run_crawl(struct fetch_cli *fc, char **seeds, int nseeds)
       code = CLI_EXIT_USAGE;
       goto out;
     }
+    if (!(cred[i] = url_hostkey(keys[i])))
+      goto out;
   }
   cc->scope.include = cc->include;
   cc->scope.exclude = cc->exclude;
@@ -230,6 +234,10 @@ static int run_crawl(struct fetch_cli *fc, char **seeds, int nseeds)
   netguard_env_read(&proxies);
   have_proxies = 1;
   o.fetch.proxies = &proxies;
+  /* -H credentials and -b cookies go to the seeds' own hosts only: a
+   * link or redirect elsewhere is somebody else's site. */
+  o.cred_hosts = (const char *const *)cred;
+  o.ncred_hosts = nseeds;
   /* A page of up to 16 KiB (text, title, links normalised) costs tens of
    * microseconds: less on the loop than handing it to the thread pool and
    * back, whose wake-ups and context switches cost more CPU than they
@@ -326,6 +334,9 @@ out:
   for (int i = 0; keys && i < nseeds; i++)
     free(keys[i]);
   free(keys);
+  for (int i = 0; cred && i < nseeds; i++)
+    free(cred[i]);
+  free(cred);
   if (have_ex)
     extract_spec_free(&ex);
   if (have_proxies)

@@ -215,11 +215,18 @@ static int is_ip(const char *host)
  * doubt: the guard then applies in full. Out of memory: yes. */
 static int no_proxy_covers(const char *list, const char *host)
 {
+  /* Forms curl compares otherwise (an IDN host it matches as punycode,
+   * an IPv6 address it matches as text): in doubt. */
+  for (const char *c = host; *c; c++)
+    if ((unsigned char)*c >= 0x80 || *c == ':')
+      return 1;
   char *copy = strdup(list);
   if (!copy)
     return 1;
   int ip = is_ip(host), hit = 0;
   size_t hl = strlen(host);
+  if (hl && host[hl - 1] == '.') /* curl ignores one trailing dot */
+    hl--;
   for (char *save = NULL, *t = strtok_r(copy, ", \t", &save); t && !hit;
        t = strtok_r(NULL, ", \t", &save)) {
     if (!strcmp(t, "*")) {
@@ -229,14 +236,16 @@ static int no_proxy_covers(const char *list, const char *host)
     while (*t == '.')
       t++;
     size_t tl = strlen(t);
+    if (tl && t[tl - 1] == '.')
+      tl--;
     if (!tl)
       continue;
-    if (ip) {
-      hit = !strcasecmp(t, host) || strchr(t, '/') || strchr(t, ':');
-    } else {
-      hit = !strcasecmp(t, host) || (hl > tl && host[hl - tl - 1] == '.' &&
-                                     !strcasecmp(host + hl - tl, t));
-    }
+    int same = tl == hl && !strncasecmp(t, host, hl);
+    if (ip)
+      hit = same || strchr(t, '/') || strchr(t, ':');
+    else
+      hit = same || (hl > tl && host[hl - tl - 1] == '.' &&
+                     !strncasecmp(host + hl - tl, t, tl));
   }
   free(copy);
   return hit;

@@ -61,6 +61,7 @@ struct host {
   unsigned sitemap_drops[CRAWL_DROP_N];
   int sitemaps_pending;  /* sitemaps or sitemap_drops to hand over */
   int private_ok;        /* may connect to private addresses */
+  int cred_ok;           /* gets -H credentials and -b cookies */
   uint64_t done, failed; /* URLs finished here (the dashboard's table) */
   /* Why robots.txt could not be fetched when the host was unreachable
    * (dns, connect, timeout...): its URLs end with it rather than with
@@ -89,7 +90,8 @@ struct job {
   /* The first URL's "scheme://host:port", kept at the first redirect:
    * a hop elsewhere carries no -H Authorization or Cookie (as curl). */
   char *origin_key;
-  uint64_t first_ns;       /* first attempt started, 0 before */
+  int cross_hop;     /* the current hop is on another host than the first */
+  uint64_t first_ns; /* first attempt started, 0 before */
   uv_timer_t *retry_timer; /* allocated while waiting to retry */
   uv_work_t work;
   struct host *robots_for; /* a robots.txt job: the host it is for */
@@ -150,6 +152,9 @@ static struct host *host_get(struct scheduler *s, const char *key)
   h->timer.data = h;
   h->private_ok =
       s->opt.private_ok ? s->opt.private_ok(s->opt.private_arg, key) : 1;
+  h->cred_ok = !s->opt.cred_hosts;
+  for (int i = 0; i < s->opt.ncred_hosts && !h->cred_ok; i++)
+    h->cred_ok = !strcmp(s->opt.cred_hosts[i], key);
   size_t b = hv & (s->table_size - 1);
   h->hnext = s->table[b];
   s->table[b] = h;
@@ -758,7 +763,7 @@ static const char *follow(struct scheduler *s, struct job *j)
     curl_url_cleanup(uh);
     return ERR_INTERNAL;
   }
-  j->t.cross_origin = strcmp(h->key, j->origin_key) != 0;
+  j->cross_hop = strcmp(h->key, j->origin_key) != 0;
   free(j->url);
   curl_url_cleanup(j->uh);
   j->url = next;
@@ -887,6 +892,7 @@ static int host_start_one(struct scheduler *s, struct host *h)
   if (j->robots_for == h)
     h->robots_state = ROBOTS_FETCHING;
   j->t.guard.allow_private = h->private_ok;
+  j->t.cross_origin = j->cross_hop || !h->cred_ok;
   if (fetcher_start(&s->fetcher, &j->t, j->url, j->uh) != 0) {
     h->br.probing = 0; /* no probe went out: let the next one try */
     job_finish(s, j, ERR_INTERNAL);

@@ -866,6 +866,22 @@ def test_cookies(o):
     p = crawl(o.url("/echo"), "-o", db, "-q", "-H", "X-Echo: crawler")
     got = pages(db).get(o.url("/echo"), {}).get("title")
     check(p.returncode == 0 and got == "x-echo: crawler", f"-H: {got!r}")
+    # -H credentials and -b cookies go to the seeds' hosts only: not to a
+    # host a redirect (or a link) leads to, whose page is stored as its own.
+    port = urlsplit(o.base).port
+    away = f"http://localhost:{port}/cookie/check"
+    for creds in (["-H", "Cookie: sess=SECRET", "-H", "X-Echo: kept"],
+                  ["-b", "sess=SECRET"]):
+        db = db_path("creds" + str(len(creds)))
+        p = crawl(o.url("/redirect-to?url=" + quote(away, safe="")),
+                  o.url("/cookie/check"), "-o", db, "-q", "--scope",
+                  "regex:.", "--allow-private", *creds)
+        pg = pages(db)
+        home = pg.get(o.url("/cookie/check"), {}).get("title")
+        there = pg.get(away, {}).get("title")
+        check(p.returncode == 0 and home == "cookie: sess=SECRET"
+              and there == "cookie: none",
+              f"crawl {creds}: seed host {home!r}, elsewhere {there!r}")
 
 
 class ForwardProxy:

@@ -314,8 +314,24 @@ static void test_proxies(void)
   CHECK(netguard_env_proxy(&e, "http", "notinternal.example"));
   CHECK(!netguard_env_proxy(&e, "http", "a.corp.example"));
   CHECK(!netguard_env_proxy(&e, "http", "10.1.1.1"));
+  CHECK(!netguard_env_proxy(&e, "http", "internal.example.")); /* one dot */
+  CHECK(!netguard_env_proxy(&e, "http",
+                            "b\xc3\xbc"
+                            "cher.corp")); /* IDN */
+  CHECK(!netguard_env_proxy(&e, "http", "::ffff:10.0.0.1"));
   CHECK(!netguard_env_proxy(&e, "ftp", "a.com"));
   netguard_env_free(&e);
+
+  netguard_env_free(&e);
+  setenv("no_proxy", "internal.example.", 1);
+  netguard_env_read(&e);
+  CHECK(!netguard_env_proxy(&e, "http", "internal.example"));
+  CHECK(netguard_env_proxy(&e, "http",
+                           "b\xc3\xbc"
+                           "cher.corp") == NULL);
+  CHECK(netguard_env_proxy(&e, "http", "external.example") != NULL);
+  netguard_env_free(&e);
+  netguard_env_read(&e); /* freed below */
 
   /* all_proxy when the scheme has none; "*" exempts everything. */
   clear_env();
