@@ -507,6 +507,66 @@ static int load_fields(struct ctx *c, int k, const char *who,
   return 0;
 }
 
+/* headers: a mapping of header names (RFC 9110 tokens) to values without
+ * control characters, as "Name: value" lines. */
+static int load_headers(struct ctx *c, int k, const char *who,
+                        struct config_source *s)
+{
+  static const char tchar[] = "!#$%&'*+-.^_`|~";
+  const struct node *m = NODE(c, NODE(c, k)->next);
+  char buf[64];
+  if (m->type == NODE_SCALAR && m->null)
+    return 0;
+  if (m->type != NODE_MAPPING)
+    return FAIL(c, m, "%sheaders: want a mapping, not %s", who, type_name(m));
+  int npairs = m->nkids / 2;
+  if (npairs == 0)
+    return 0;
+  s->headers = calloc(
+      (size_t)(npairs < CONFIG_MAX_HEADERS ? npairs : CONFIG_MAX_HEADERS),
+      sizeof(*s->headers));
+  if (!s->headers)
+    return fail_file(c, "out of memory");
+  for (int hk = m->first, v; hk >= 0; hk = NODE(c, v)->next) {
+    const struct node *kn = NODE(c, hk);
+    v = kn->next;
+    if (kn->type != NODE_SCALAR)
+      return FAIL(c, kn, "%sheaders: a name must be a scalar, not %s", who,
+                  type_name(kn));
+    if (s->nheaders == CONFIG_MAX_HEADERS)
+      return FAIL(c, kn, "%sheaders: more than %d headers", who,
+                  CONFIG_MAX_HEADERS);
+    const char *name = TEXT(c, kn);
+    size_t nl = kn->len;
+    int ok = nl > 0;
+    for (size_t i = 0; ok && i < nl; i++)
+      ok = (name[i] >= 'a' && name[i] <= 'z') ||
+           (name[i] >= 'A' && name[i] <= 'Z') ||
+           (name[i] >= '0' && name[i] <= '9') || strchr(tchar, name[i]);
+    if (!ok)
+      return FAIL(c, kn, "%sheaders: bad header name '%s'", who,
+                  show(buf, sizeof(buf), name, nl));
+    const char *val = scalar(c, hk, who, "a header");
+    if (!val)
+      return -1;
+    size_t vl = strlen(val);
+    for (size_t i = 0; i < vl; i++)
+      if (((unsigned char)val[i] < 0x20 && val[i] != '\t') || val[i] == 0x7f)
+        return FAIL(c, NODE(c, v),
+                    "%sheaders: '%s' has control characters in its value", who,
+                    name);
+    if (nl + vl + 2 > CONFIG_HEADER_MAX)
+      return FAIL(c, NODE(c, v), "%sheaders: '%s' is longer than 8 KiB", who,
+                  name);
+    char *line = malloc(nl + vl + 3);
+    if (!line)
+      return fail_file(c, "out of memory");
+    snprintf(line, nl + vl + 3, "%.*s: %s", (int)nl, name, val);
+    s->headers[s->nheaders++] = line;
+  }
+  return 0;
+}
+
 enum {
   K_NAME,
   K_KIND,
@@ -516,12 +576,13 @@ enum {
   K_RETRIES,
   K_ENABLED,
   K_FIELDS,
+  K_HEADERS,
   K_COUNT
 };
 
 static const char *const source_keys[K_COUNT] = {
-    "name",    "kind",    "url",     "interval",
-    "timeout", "retries", "enabled", "fields"};
+    "name",    "kind",    "url",    "interval", "timeout",
+    "retries", "enabled", "fields", "headers"};
 
 /* Source number idx (0-based) from mapping node m into out->sources. */
 static int load_source(struct ctx *c, int m, struct config *out)
@@ -551,8 +612,8 @@ static int load_source(struct ctx *c, int m, struct config *out)
     }
   }
   if (match_keys(c, m, source_keys, K_COUNT,
-                 "name, kind, url, interval, timeout, retries, enabled or "
-                 "fields",
+                 "name, kind, url, interval, timeout, retries, enabled, "
+                 "fields or headers",
                  who, keys))
     return -1;
   if (keys[K_NAME] < 0)
@@ -637,6 +698,13 @@ static int load_source(struct ctx *c, int m, struct config *out)
       return FAIL(c, NODE(c, keys[K_FIELDS]),
                   "%sfields: not allowed for a feed source", who);
     if (load_fields(c, keys[K_FIELDS], who, s))
+      return -1;
+  }
+  if (keys[K_HEADERS] >= 0) {
+    if (s->kind == SOURCE_WEBSOCKET)
+      return FAIL(c, NODE(c, keys[K_HEADERS]),
+                  "%sheaders: not allowed for a websocket source", who);
+    if (load_headers(c, keys[K_HEADERS], who, s))
       return -1;
   }
   return 0;
@@ -781,6 +849,9 @@ void config_free(struct config *c)
       free(s->fields[j].pointer);
     }
     free(s->fields);
+    for (int j = 0; j < s->nheaders; j++)
+      free(s->headers[j]);
+    free(s->headers);
     free(s->name);
     free(s->url);
   }
@@ -815,8 +886,12 @@ int config_source_equal(const struct config_source *a,
   if (!a || !b || !str_eq(a->name, b->name) || a->kind != b->kind ||
       !str_eq(a->url, b->url) || a->interval_ms != b->interval_ms ||
       a->timeout_ms != b->timeout_ms || a->retries != b->retries ||
-      a->enabled != b->enabled || a->nfields != b->nfields)
+      a->enabled != b->enabled || a->nfields != b->nfields ||
+      a->nheaders != b->nheaders)
     return 0;
+  for (int i = 0; i < a->nheaders; i++)
+    if (!str_eq(a->headers[i], b->headers[i]))
+      return 0;
   for (int i = 0; i < a->nfields; i++)
     if (!str_eq(a->fields[i].name, b->fields[i].name) ||
         !str_eq(a->fields[i].pointer, b->fields[i].pointer))

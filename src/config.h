@@ -31,6 +31,8 @@ enum source_kind { SOURCE_JSON, SOURCE_FEED, SOURCE_WEBSOCKET };
 
 #define CONFIG_MAX_SOURCES 1024
 #define CONFIG_MAX_FIELDS 64
+#define CONFIG_MAX_HEADERS 32
+#define CONFIG_HEADER_MAX 8192
 
 struct config_field {
   char *name;    /* [A-Za-z0-9_.-]{1,64} */
@@ -47,6 +49,10 @@ struct config_source {
   int enabled;          /* default 1 */
   struct config_field *fields;
   int nfields;
+  /* headers: json and feed sources, "Name: value" lines sent with every
+   * poll (an API token); never shown by the API or the dashboard. */
+  char **headers;
+  int nheaders;
   int line; /* where it is defined, for messages */
 };
 

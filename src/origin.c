@@ -1519,10 +1519,42 @@ static void serve_cookie(struct conn *c, const struct req *r)
   echo_page(c, extra, "cookie set", r->query, r->qlen, "/cookie/check");
 }
 
-/* /echo: a page titled with the X-Echo request header. */
+/* /echo: a page titled with the X-Echo request header; /echo.json the
+ * same as {"x-echo": VALUE or null}. */
 static void serve_echo(struct conn *c, const struct req *r)
 {
-  (void)r;
+  if (r->rlen == 5 && !memcmp(r->rest, ".json", 5)) {
+    struct ob *b = &c->o->body;
+    ob_reset(b);
+    ob_puts(b, "{\"x-echo\":");
+    if (!c->xecho_len) {
+      ob_puts(b, "null");
+    } else {
+      ob_puts(b, "\"");
+      for (size_t i = 0; i < c->xecho_len; i++) {
+        unsigned char ch = (unsigned char)c->xecho[i];
+        char esc[8];
+        if (ch == '"' || ch == '\\' || ch < 0x20) {
+          snprintf(esc, sizeof esc, "\\u%04x", ch);
+          ob_puts(b, esc);
+        } else {
+          ob_put(b, &c->xecho[i], 1);
+        }
+      }
+      ob_puts(b, "\"");
+    }
+    ob_puts(b, "}\n");
+    if (b->err) {
+      conn_close(c);
+      return;
+    }
+    respond(c, 200, NULL, "application/json", b->b.data, b->b.len);
+    return;
+  }
+  if (r->rlen) {
+    not_found(c);
+    return;
+  }
   echo_page(c, NULL, "x-echo", c->xecho, c->xecho_len, NULL);
 }
 
@@ -1918,7 +1950,7 @@ static const struct route routes[] = {
     R("/stream", 0, serve_stream),
     R("/control/", 1, serve_control),
     R("/cookie/", 1, serve_cookie),
-    R("/echo", 0, serve_echo),
+    R("/echo", 1, serve_echo),
 };
 #undef R
 

@@ -11,6 +11,7 @@
 #include "retry.h"
 #include "scheduler.h"
 #include "sink.h"
+#include "url.h"
 #include "sink_impl.h"
 #include "wsclient.h"
 
@@ -131,6 +132,9 @@ static void src_config_free(struct config_source *c)
     free(c->fields[i].pointer);
   }
   free(c->fields);
+  for (int i = 0; i < c->nheaders; i++)
+    free(c->headers[i]);
+  free(c->headers);
   memset(c, 0, sizeof(*c));
 }
 
@@ -142,14 +146,20 @@ static int src_config_copy(struct config_source *d,
   d->url = strdup(s->url);
   d->fields =
       s->nfields ? calloc((size_t)s->nfields, sizeof(*d->fields)) : NULL;
-  int ok = d->name && d->url && (!s->nfields || d->fields);
+  d->headers =
+      s->nheaders ? calloc((size_t)s->nheaders, sizeof(*d->headers)) : NULL;
+  int ok = d->name && d->url && (!s->nfields || d->fields) &&
+           (!s->nheaders || d->headers);
   for (int i = 0; ok && i < s->nfields; i++) {
     d->fields[i].name = strdup(s->fields[i].name);
     d->fields[i].pointer = strdup(s->fields[i].pointer);
     ok = d->fields[i].name && d->fields[i].pointer;
   }
+  for (int i = 0; ok && i < s->nheaders; i++)
+    ok = (d->headers[i] = strdup(s->headers[i])) != NULL;
   if (!ok) {
     d->nfields = d->fields ? s->nfields : 0;
+    d->nheaders = d->headers ? s->nheaders : 0;
     src_config_free(d);
     return -ENOMEM;
   }
@@ -465,7 +475,9 @@ static void transform_done(uv_work_t *w, int status)
   schedule(s, s->c.interval_ms);
 }
 
-static void set_header(struct source *s)
+/* The poll's request headers: the validators, then the source's own
+ * unless own is 0. */
+static void set_header(struct source *s, int own)
 {
   curl_slist_free_all(s->hdrs);
   s->hdrs = NULL;
@@ -477,6 +489,13 @@ static void set_header(struct source *s)
   if (s->last_modified && strlen(s->last_modified) < 1024) {
     snprintf(h, sizeof(h), "If-Modified-Since: %s", s->last_modified);
     struct curl_slist *n = curl_slist_append(s->hdrs, h);
+    if (n)
+      s->hdrs = n;
+  }
+  /* The source's own (an API token): to the configured URL's scheme, host
+   * and port, not after a redirect elsewhere (as curl -L). */
+  for (int i = 0; own && i < s->c.nheaders; i++) {
+    struct curl_slist *n = curl_slist_append(s->hdrs, s->c.headers[i]);
     if (n)
       s->hdrs = n;
   }
@@ -538,6 +557,13 @@ static void fetch_done(struct fetcher *f, struct transfer *t, void *arg)
       sv->st.redirects++;
       transfer_release(t);
       s->t.timeout_ms = (long)(s->c.timeout_ms - spent);
+      if (s->c.nheaders && next) {
+        char *a = url_hostkey(next), *b = url_hostkey(s->c.url);
+        set_header(s, a && b && !strcmp(a, b));
+        s->t.req_headers = s->hdrs;
+        free(a);
+        free(b);
+      }
       if (next && fetcher_start(&sv->fetcher, &s->t, next, NULL) == 0) {
         free(next);
         s->in_flight = 1;
@@ -719,7 +745,7 @@ static void poll_now(uv_timer_t *t)
     }
     return;
   }
-  set_header(s);
+  set_header(s, 1);
   s->hops = 0;
   s->poll_start_ms = uv_now(&sv->loop);
   s->t.req_headers = s->hdrs;

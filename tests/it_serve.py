@@ -62,6 +62,22 @@ sources:
     url: http://127.0.0.1:1/x.json
     interval: 300ms
     retries: 0
+  - name: token
+    kind: json
+    url: {origin.url('/echo.json')}
+    interval: 300ms
+    headers:
+      X-Echo: "Bearer s3cret"
+    fields:
+      echo: /x-echo
+  - name: token-away
+    kind: json
+    url: {origin.url('/redirect-to?url=http%3A%2F%2Flocalhost%3A' + str(origin.port) + '%2Fecho.json')}
+    interval: 300ms
+    headers:
+      X-Echo: "Bearer s3cret"
+    fields:
+      echo: /x-echo
 {extra}""")
 
 
@@ -118,6 +134,22 @@ def main():
                            10), "dead source down")
             check(sources(port)["dead"]["last_error"] == "connect",
                   f"dead error {sources(port)['dead']}")
+            # A source's headers go with its polls (the origin echoes the
+            # one it got), and the API does not show them.
+            check(wait_for(lambda: sources(port).get("token", {}).get(
+                "values", {}).get("echo") == "Bearer s3cret", 10),
+                  f"token {sources(port).get('token')}")
+            # ... to the configured host only: not past a redirect to
+            # another (localhost), where the poll still succeeds.
+            check(wait_for(lambda: sources(port).get("token-away", {}).get(
+                "items", 0) >= 1, 10), f"away {sources(port).get('token-away')}")
+            away = sources(port)["token-away"]
+            check(away["state"] == "running"
+                  and away["values"].get("echo", "x") is None,
+                  f"headers past a redirect elsewhere: {away}")
+            check("headers" not in sources(port)["token"]
+                  and "X-Echo" not in json.dumps(sources(port)),
+                  f"headers shown: {sources(port)['token']}")
             # The WebSocket source: a message is an item.
             check(wait_for(lambda: sources(port)["ticks"]["items"] >= 5, 10),
                   f"ticks items {sources(port).get('ticks')}")

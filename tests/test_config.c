@@ -185,6 +185,35 @@ static void test_every_key(void)
   config_free(&c);
 }
 
+/* headers: "Name: value" lines in order, a value quoted or not, none
+ * shown anywhere but the request. */
+static void test_headers(void)
+{
+  static const char text[] =
+      SRC("    kind: json\n    url: http://h/\n"
+          "    headers:\n      Authorization: Bearer abc.def\n"
+          "      X-Empty: ''\n      x-tab: \"a\\tb\"\n");
+  struct config c;
+  char err[256] = "";
+  CHECK(config_parse(&c, text, strlen(text), "t.yaml", err, sizeof(err)) == 0);
+  if (c.nsources == 1 && c.sources[0].nheaders == 3) {
+    CHECK_STR(c.sources[0].headers[0], "Authorization: Bearer abc.def");
+    CHECK_STR(c.sources[0].headers[1], "X-Empty: ");
+    CHECK_STR(c.sources[0].headers[2], "x-tab: a\tb");
+  } else {
+    CHECK(!"three headers");
+  }
+  struct config d;
+  CHECK(config_parse(&d, text, strlen(text), "t.yaml", err, sizeof(err)) == 0);
+  CHECK(config_source_equal(&c.sources[0], &d.sources[0]));
+  free(d.sources[0].headers[0]);
+  d.sources[0].headers[0] = strdup("Authorization: Bearer other");
+  CHECK(!config_source_equal(&c.sources[0], &d.sources[0]));
+  config_free(&d);
+  config_free(&c);
+  ncases++;
+}
+
 /* One source with one key varied: the value that comes out. */
 static void test_values(void)
 {
@@ -301,17 +330,30 @@ static const struct {
     {SRC("    kind: json\n"), "t.yaml:2:5: source 'a': missing url"},
     {SRC("    kind: json\n    url: http://h/\n    intervall: 5s\n"),
      "t.yaml:5:5: source 'a': unknown key 'intervall' (want name, kind, url, "
-     "interval, timeout, retries, enabled or fields)"},
+     "interval, timeout, retries, enabled, fields or headers)"},
     {"sources:\n  - Kind: json\n    name: b\n",
      "t.yaml:2:5: source 'b': unknown key 'Kind' (want name, kind, url, "
-     "interval, timeout, retries, enabled or fields)"},
+     "interval, timeout, retries, enabled, fields or headers)"},
     {SRC("    kind: json\n    url: http://h/\n    url: http://g/\n"),
      "t.yaml:5:5: source 'a': duplicate key 'url'"},
+    /* headers: json and feed sources; token names, no control characters. */
+    {SRC("    kind: websocket\n    url: ws://h/\n    headers: {A: b}\n"),
+     "t.yaml:5:5: source 'a': headers: not allowed for a websocket source"},
+    {SRC("    kind: json\n    url: http://h/\n    headers: [a]\n"),
+     "t.yaml:5:14: source 'a': headers: want a mapping, not a sequence"},
+    {SRC("    kind: json\n    url: http://h/\n    headers: {'a b': c}\n"),
+     "t.yaml:5:15: source 'a': headers: bad header name 'a b'"},
+    {SRC("    kind: json\n    url: http://h/\n    headers: {'X:Y': c}\n"),
+     "t.yaml:5:15: source 'a': headers: bad header name 'X:Y'"},
+    {SRC("    kind: json\n    url: http://h/\n    headers: {X: \"a\\r\\nY: "
+         "b\"}\n"),
+     "t.yaml:5:18: source 'a': headers: 'X' has control characters in its "
+     "value"},
     {SRC("    kind: json\n    ? {x: 1}\n    : 2\n"),
      "t.yaml:4:7: source 'a': a key must be a scalar, not a mapping"},
     {"sources:\n  - {url: http://h/, kind: json, xx: 1}\n",
      "t.yaml:2:34: source #1: unknown key 'xx' (want name, kind, url, "
-     "interval, timeout, retries, enabled or fields)"},
+     "interval, timeout, retries, enabled, fields or headers)"},
     /* Names. */
     {"sources:\n  - name: a b\n",
      "t.yaml:2:11: source #1: name: want 1 to 64 of A-Z a-z 0-9 _ -"},
@@ -747,6 +789,7 @@ static void test_equal(void)
 
 int main(void)
 {
+  test_headers();
   test_empty();
   test_defaults();
   test_every_key();
