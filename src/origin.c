@@ -728,6 +728,19 @@ static void respond(struct conn *c, int status, const char *extra,
   send_head(c);
 }
 
+/* Sends the page built in the origin's body buffer, or drops the
+ * connection when building it ran out of memory. */
+static void respond_built(struct conn *c, int status, const char *extra,
+                          const char *ctype)
+{
+  const struct ob *b = &c->o->body;
+  if (b->err) {
+    conn_close(c);
+    return;
+  }
+  respond(c, status, extra, ctype, b->b.data, b->b.len);
+}
+
 #define HTML "text/html; charset=utf-8"
 
 /* A small HTML page whose title and heading are "STATUS Reason" or text. */
@@ -746,11 +759,7 @@ static void respond_msg(struct conn *c, int status, const char *extra,
   ob_puts(b, "</title></head><body><h1>");
   ob_puts(b, text);
   ob_puts(b, "</h1></body></html>\n");
-  if (b->err) {
-    conn_close(c);
-    return;
-  }
-  respond(c, status, extra, HTML, b->b.data, b->b.len);
+  respond_built(c, status, extra, HTML);
 }
 
 /* Head and a streamed body of kind, whose Content-Length is clen. prefix:
@@ -907,11 +916,7 @@ static void serve_index(struct conn *c, const struct req *r)
     ob_puts(b, "</a></li>\n");
   }
   ob_puts(b, "</ul></body></html>\n");
-  if (b->err) {
-    conn_close(c);
-    return;
-  }
-  respond(c, 200, NULL, HTML, b->b.data, b->b.len);
+  respond_built(c, 200, NULL, HTML);
 }
 
 static void not_found(struct conn *c)
@@ -934,11 +939,7 @@ static void serve_page(struct conn *c, const struct req *r)
   }
   ob_reset(b);
   gen_page(c->o, b, n);
-  if (b->err) {
-    conn_close(c);
-    return;
-  }
-  respond(c, 200, NULL, HTML, b->b.data, b->b.len);
+  respond_built(c, 200, NULL, HTML);
 }
 
 /* Gzips src into dst with the origin's one deflate stream. */
@@ -980,11 +981,7 @@ static void respond_gzip(struct conn *c, const char *extra, const char *type)
   }
   ob_reset(b);
   ob_put(b, gz->b.data, gz->b.len);
-  if (b->err) {
-    conn_close(c);
-    return;
-  }
-  respond(c, 200, extra, type, b->b.data, b->b.len);
+  respond_built(c, 200, extra, type);
 }
 
 static void serve_gzip(struct conn *c, const struct req *r)
@@ -1042,11 +1039,7 @@ static void serve_robots(struct conn *c, const struct req *r)
       ob_puts(b, o->sitemap[i]);
       ob_puts(b, "\n");
     }
-    if (b->err) {
-      conn_close(c);
-      return;
-    }
-    respond(c, 200, NULL, "text/plain; charset=utf-8", b->b.data, b->b.len);
+    respond_built(c, 200, NULL, "text/plain; charset=utf-8");
   } else if (o->robots) {
     respond(c, 200, NULL, "text/plain; charset=utf-8", o->robots,
             o->robots_len);
@@ -1172,11 +1165,7 @@ static void serve_flaky(struct conn *c, const struct req *r)
   ob_puts(b, "</h1><p>request ");
   ob_putu(b, f->hits);
   ob_puts(b, "</p></body></html>\n");
-  if (b->err) {
-    conn_close(c);
-    return;
-  }
-  respond(c, 200, NULL, HTML, b->b.data, b->b.len);
+  respond_built(c, 200, NULL, HTML);
 }
 
 static void serve_trickle(struct conn *c, const struct req *r)
@@ -1469,11 +1458,7 @@ static void echo_page(struct conn *c, const char *extra, const char *label,
     ob_puts(b, "\">next</a></p>");
   }
   ob_puts(b, "</body></html>\n");
-  if (b->err) {
-    conn_close(c);
-    return;
-  }
-  respond(c, 200, extra, HTML, b->b.data, b->b.len);
+  respond_built(c, 200, extra, HTML);
 }
 
 static int cookie_name_char(char ch)
@@ -1544,11 +1529,7 @@ static void serve_echo(struct conn *c, const struct req *r)
       ob_puts(b, "\"");
     }
     ob_puts(b, "}\n");
-    if (b->err) {
-      conn_close(c);
-      return;
-    }
-    respond(c, 200, NULL, "application/json", b->b.data, b->b.len);
+    respond_built(c, 200, NULL, "application/json");
     return;
   }
   if (r->rlen) {
@@ -1605,11 +1586,7 @@ static void serve_json(struct conn *c, const struct req *r)
   ob_puts(b, ",\"ok\":true},\"title\":\"JSON ");
   ob_putu(b, n);
   ob_puts(b, "\"}\n");
-  if (b->err) {
-    conn_close(c);
-    return;
-  }
-  respond(c, 200, NULL, "application/json", b->b.data, b->b.len);
+  respond_built(c, 200, NULL, "application/json");
 }
 
 static void serve_close(struct conn *c, const struct req *r)
@@ -1657,11 +1634,7 @@ static void hostile_end(struct conn *c)
 {
   struct ob *b = &c->o->body;
   ob_puts(b, "</ul></body></html>\n");
-  if (b->err) {
-    conn_close(c);
-    return;
-  }
-  respond(c, 200, NULL, HTML, b->b.data, b->b.len);
+  respond_built(c, 200, NULL, HTML);
 }
 
 static void hostile_links(struct conn *c, const char *title,
@@ -2804,12 +2777,7 @@ static void serve_stats(struct conn *c)
   ob_puts(b, ",\"503\":");
   ob_putu(b, o->ws_refused);
   ob_puts(b, "}}\n");
-  if (b->err) {
-    conn_close(c);
-    return;
-  }
-  respond(c, 200, "Cache-Control: no-store\r\n", "application/json", b->b.data,
-          b->b.len);
+  respond_built(c, 200, "Cache-Control: no-store\r\n", "application/json");
 }
 
 static void serve_api(struct conn *c, const struct req *r)
@@ -2955,11 +2923,7 @@ static void serve_item(struct conn *c, const struct req *r)
   ob_puts(b, "</h1>\n<p>");
   put_summary(b, k);
   ob_puts(b, "</p></body></html>\n");
-  if (b->err) {
-    conn_close(c);
-    return;
-  }
-  respond(c, 200, NULL, HTML, b->b.data, b->b.len);
+  respond_built(c, 200, NULL, HTML);
 }
 
 /* ---- /stream: WebSocket (RFC 6455), framing done here ------------------ */
@@ -3345,12 +3309,7 @@ static void serve_control(struct conn *c, const struct req *r)
   }
   ob_reset(b);
   ob_puts(b, origin_down(o) ? "{\"down\":true}\n" : "{\"down\":false}\n");
-  if (b->err) {
-    conn_close(c);
-    return;
-  }
-  respond(c, 200, "Cache-Control: no-store\r\n", "application/json", b->b.data,
-          b->b.len);
+  respond_built(c, 200, "Cache-Control: no-store\r\n", "application/json");
 }
 
 /* ---- the origin -------------------------------------------------------- */
