@@ -10,8 +10,9 @@
  * Bounded: each time responses have set COOKIES_CHECK_EVERY more cookies
  * the jar is counted, and past COOKIES_MAX (the total a browser such as
  * Chrome keeps) it is emptied, so a site that sets a new cookie on every
- * page cannot grow it without end: it never holds more than COOKIES_MAX +
- * COOKIES_CHECK_EVERY. libcurl itself takes at most 50 cookies from one
+ * page cannot grow it without end: it holds at most about COOKIES_MAX +
+ * COOKIES_CHECK_EVERY (and what the responses in flight set meanwhile).
+ * libcurl itself takes at most 50 cookies from one
  * response and sends at most 150. */
 #ifndef SPATE_COOKIES_H
 #define SPATE_COOKIES_H
