@@ -483,13 +483,8 @@ int cli_int_arg(const char *s, long lo, long hi, int *out)
  * header early or add another. */
 static const char *header_problem(const char *h)
 {
-  static const char tchar[] = "!#$%&'*+-.^_`|~";
-  size_t n = 0;
-  while (h[n] &&
-         ((h[n] >= 'a' && h[n] <= 'z') || (h[n] >= 'A' && h[n] <= 'Z') ||
-          (h[n] >= '0' && h[n] <= '9') || strchr(tchar, h[n])))
-    n++;
-  if (n == 0 || (h[n] != ':' && h[n] != ';'))
+  size_t n = strcspn(h, ":;");
+  if (!h[n] || !fetcher_header_name_ok(h, n))
     return "want 'Name: value' (or 'Name:' to leave a header out, 'Name;' "
            "for an empty one)";
   if (h[n] == ';' && h[n + 1])
@@ -497,9 +492,8 @@ static const char *header_problem(const char *h)
   size_t len = strlen(h);
   if (len > CLI_HEADER_MAX)
     return "longer than 8 KiB";
-  for (size_t i = n; i < len; i++)
-    if (((unsigned char)h[i] < 0x20 && h[i] != '\t') || h[i] == 0x7f)
-      return "control characters (a line break?) in the header";
+  if (!fetcher_header_value_ok(h + n, len - n))
+    return "control characters (a line break?) in the header";
   return NULL;
 }
 
@@ -540,11 +534,11 @@ int cli_jar_open(struct fetch_cli *fc)
     return -1;
   char err[512];
   long loaded;
-  if (cookies_init(&fc->jar, fc->cookie_file, &loaded, err, sizeof(err))) {
+  int rc = cookies_init(&fc->jar, fc->cookie_file, &loaded, err, sizeof(err));
+  if (rc) {
     /* A file that cannot be read is bad input; anything else (no memory,
      * no lock) is spate's own failure. */
-    int unreadable = fc->cookie_file &&
-                     !strncmp(err, fc->cookie_file, strlen(fc->cookie_file));
+    int unreadable = rc == COOKIES_EFILE;
     fprintf(stderr, "spate %s: %s%s\n", fc->cmd,
             unreadable ? "-b " : "the cookie jar: ", err);
     return unreadable ? CLI_EXIT_INPUT : CLI_EXIT_INTERNAL;

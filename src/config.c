@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include "cli.h"
+#include "fetcher.h"
 #include "live.h"
 
 #include <curl/curl.h>
@@ -512,7 +513,6 @@ static int load_fields(struct ctx *c, int k, const char *who,
 static int load_headers(struct ctx *c, int k, const char *who,
                         struct config_source *s)
 {
-  static const char tchar[] = "!#$%&'*+-.^_`|~";
   const struct node *m = NODE(c, NODE(c, k)->next);
   char buf[64];
   if (m->type == NODE_SCALAR && m->null)
@@ -538,23 +538,17 @@ static int load_headers(struct ctx *c, int k, const char *who,
                   CONFIG_MAX_HEADERS);
     const char *name = TEXT(c, kn);
     size_t nl = kn->len;
-    int ok = nl > 0;
-    for (size_t i = 0; ok && i < nl; i++)
-      ok = (name[i] >= 'a' && name[i] <= 'z') ||
-           (name[i] >= 'A' && name[i] <= 'Z') ||
-           (name[i] >= '0' && name[i] <= '9') || strchr(tchar, name[i]);
-    if (!ok)
+    if (!fetcher_header_name_ok(name, nl))
       return FAIL(c, kn, "%sheaders: bad header name '%s'", who,
                   show(buf, sizeof(buf), name, nl));
     const char *val = scalar(c, hk, who, "a header");
     if (!val)
       return -1;
     size_t vl = strlen(val);
-    for (size_t i = 0; i < vl; i++)
-      if (((unsigned char)val[i] < 0x20 && val[i] != '\t') || val[i] == 0x7f)
-        return FAIL(c, NODE(c, v),
-                    "%sheaders: '%s' has control characters in its value", who,
-                    name);
+    if (!fetcher_header_value_ok(val, vl))
+      return FAIL(c, NODE(c, v),
+                  "%sheaders: '%s' has control characters in its value", who,
+                  name);
     if (nl + vl + 2 > CONFIG_HEADER_MAX)
       return FAIL(c, NODE(c, v), "%sheaders: '%s' is longer than 8 KiB", who,
                   name);

@@ -25,7 +25,7 @@ static void unlock_cb(CURL *e, curl_lock_data data, void *arg)
     uv_mutex_unlock(&c->lock[data]);
 }
 
-/* The jar's cookies, one Netscape line each, via a handle of its own. */
+/* The jar's cookies, one Netscape line each, through e (which uses it). */
 static struct curl_slist *list(CURL *e)
 {
   struct curl_slist *l = NULL;
@@ -34,11 +34,14 @@ static struct curl_slist *list(CURL *e)
   return l;
 }
 
-static long count(struct curl_slist *l)
+/* How many cookies the jar e uses holds. */
+static long jar_size(CURL *e)
 {
+  struct curl_slist *l = list(e);
   long n = 0;
-  for (; l; l = l->next)
+  for (struct curl_slist *i = l; i; i = i->next)
     n++;
+  curl_slist_free_all(l);
   return n;
 }
 
@@ -52,7 +55,7 @@ int cookies_init(struct cookies *c, const char *load, long *loaded, char *err,
     if (uv_mutex_init(&c->lock[c->nlocks])) {
       snprintf(err, errlen, "cannot make a lock");
       cookies_free(c);
-      return -1;
+      return COOKIES_ESELF;
     }
   c->share = curl_share_init();
   if (!c->share || curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, lock_cb) ||
@@ -61,7 +64,7 @@ int cookies_init(struct cookies *c, const char *load, long *loaded, char *err,
       curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_COOKIE)) {
     snprintf(err, errlen, "out of memory");
     cookies_free(c);
-    return -1;
+    return COOKIES_ESELF;
   }
   if (!load)
     return 0;
@@ -70,18 +73,16 @@ int cookies_init(struct cookies *c, const char *load, long *loaded, char *err,
   if (!f) {
     snprintf(err, errlen, "%s: %s", load, strerror(errno));
     cookies_free(c);
-    return -1;
+    return COOKIES_EFILE;
   }
   fclose(f);
   CURL *e = curl_easy_init();
-  int rc = -1;
+  int rc = COOKIES_EFILE;
   if (e && !curl_easy_setopt(e, CURLOPT_SHARE, c->share) &&
       !curl_easy_setopt(e, CURLOPT_COOKIEFILE, load) &&
       !curl_easy_setopt(e, CURLOPT_COOKIELIST, "RELOAD")) {
-    struct curl_slist *l = list(e);
     if (loaded)
-      *loaded = count(l);
-    curl_slist_free_all(l);
+      *loaded = jar_size(e);
     rc = 0;
   } else {
     snprintf(err, errlen, "%s: cannot load it", load);
@@ -105,10 +106,7 @@ void cookies_seen(struct cookies *c, CURL *e, long n)
   long before = __atomic_fetch_add(&c->set_seen, n, __ATOMIC_RELAXED);
   if (before / COOKIES_CHECK_EVERY == (before + n) / COOKIES_CHECK_EVERY)
     return;
-  struct curl_slist *l = list(e);
-  long have = count(l);
-  curl_slist_free_all(l);
-  if (have > COOKIES_MAX) {
+  if (jar_size(e) > COOKIES_MAX) {
     curl_easy_setopt(e, CURLOPT_COOKIELIST, "ALL");
     __atomic_fetch_add(&c->cleared, 1, __ATOMIC_RELAXED);
   }
@@ -120,9 +118,7 @@ long cookies_count(struct cookies *c)
   if (!e)
     return -1;
   curl_easy_setopt(e, CURLOPT_SHARE, c->share);
-  struct curl_slist *l = list(e);
-  long n = count(l);
-  curl_slist_free_all(l);
+  long n = jar_size(e);
   curl_easy_cleanup(e);
   return n;
 }

@@ -23,6 +23,8 @@
 
 #define COOKIES_MAX 3000
 #define COOKIES_CHECK_EVERY 1000
+#define COOKIES_EFILE (-1) /* the file to load cannot be read */
+#define COOKIES_ESELF (-2) /* no memory, no lock */
 
 struct cookies {
   CURLSH *share;
@@ -33,8 +35,8 @@ struct cookies {
 };
 
 /* An empty jar, then the cookies of the Netscape file load when not NULL.
- * 0, or -1 with a one-line reason in err (the file cannot be read, out of
- * memory); *loaded (when not NULL) is how many cookies the file gave. */
+ * 0, or COOKIES_EFILE or COOKIES_ESELF with a one-line reason in err;
+ * *loaded (when not NULL) is how many cookies the file gave. */
 int cookies_init(struct cookies *c, const char *load, long *loaded, char *err,
                  size_t errlen);
 /* Makes e use the jar. */

@@ -533,30 +533,22 @@ void fetcher_close_idle(struct fetcher *f)
     curl_multi_setopt(f->lanes[i].multi, CURLMOPT_MAXCONNECTS, 1L);
 }
 
-/* The proxy the environment gives url (uh parsed, or NULL), if any. */
-static const struct netguard_proxies *proxy_for(const struct netguard_env *e,
-                                                CURLU *uh, const char *url)
+int fetcher_header_name_ok(const char *s, size_t n)
 {
-  if (!e->http.n && !e->https.n)
-    return NULL;
-  CURLU *own = uh ? NULL : curl_url();
-  CURLU *u = uh ? uh : own;
-  char *scheme = NULL, *host = NULL;
-  const struct netguard_proxies *p = NULL;
-  if (u && (uh || !curl_url_set(u, CURLUPART_URL, url, 0)) &&
-      !curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) &&
-      !curl_url_get(u, CURLUPART_HOST, &host, 0)) {
-    size_t n = strlen(host);
-    if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
-      memmove(host, host + 1, n - 2);
-      host[n - 2] = '\0';
-    }
-    p = netguard_env_proxy(e, scheme, host);
-  }
-  curl_free(scheme);
-  curl_free(host);
-  curl_url_cleanup(own);
-  return p;
+  static const char tchar[] = "!#$%&'*+-.^_`|~";
+  for (size_t i = 0; i < n; i++)
+    if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+          (s[i] >= '0' && s[i] <= '9') || (s[i] && strchr(tchar, s[i]))))
+      return 0;
+  return n > 0;
+}
+
+int fetcher_header_value_ok(const char *s, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    if (((unsigned char)s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f)
+      return 0;
+  return 1;
 }
 
 int fetcher_start(struct fetcher *f, struct transfer *t, const char *url,
@@ -612,7 +604,8 @@ int fetcher_start(struct fetcher *f, struct transfer *t, const char *url,
   t->etag = t->last_modified = NULL;
   t->guard.blocked = 0;
   t->guard.reason = 0;
-  t->guard.proxies = o->proxies ? proxy_for(o->proxies, uh, url) : NULL;
+  t->guard.proxies =
+      o->proxies ? netguard_env_proxy_url(o->proxies, uh, url) : NULL;
   t->fetcher = f;
   curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
   curl_easy_setopt(e, CURLOPT_PIPEWAIT,

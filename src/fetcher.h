@@ -40,6 +40,13 @@ struct fetcher_options {
   const struct netguard_env *proxies;
 };
 
+/* Whether s[0..n) is an HTTP field name (an RFC 9110 token), and whether
+ * it is a value curl can send as given (no control characters but tab,
+ * so nothing ends the header early or adds another): what -H and a serve
+ * source's headers must be. */
+int fetcher_header_name_ok(const char *s, size_t n);
+int fetcher_header_value_ok(const char *s, size_t n);
+
 /* One request. The caller embeds it (in its job) and owns it; the fetcher
  * borrows it from fetcher_start() until the done callback. */
 struct transfer {

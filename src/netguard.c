@@ -125,6 +125,17 @@ curl_socket_t netguard_opensocket(void *clientp, curlsocktype purpose,
   return socket(addr->family, addr->socktype, addr->protocol);
 }
 
+/* A host as curl_url gives it, "[::1]" for an IPv6 address, without its
+ * brackets, in place. */
+static void unbracket(char *host)
+{
+  size_t n = strlen(host);
+  if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+    memmove(host, host + 1, n - 2);
+    host[n - 2] = '\0';
+  }
+}
+
 /* One proxy setting ("host:port", "http://user@host:port/", "[::1]:3128",
  * "socks5h://host") into p: its host resolved, its port as curl takes it
  * (given, else 1080, or 443 for https://). */
@@ -141,11 +152,7 @@ static void add_proxy(struct netguard_proxies *p, const char *value)
   /* No port given: curl's default for a proxy, 443 for an HTTPS one. */
   if (curl_url_get(u, CURLUPART_PORT, &port, 0))
     port = NULL;
-  size_t hl = strlen(host);
-  if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
-    memmove(host, host + 1, hl - 2);
-    host[hl - 2] = '\0';
-  }
+  unbracket(host);
   struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
   if (getaddrinfo(host,
                   port                       ? port
@@ -262,6 +269,28 @@ const struct netguard_proxies *netguard_env_proxy(const struct netguard_env *e,
     return NULL;
   if (e->no_proxy && no_proxy_covers(e->no_proxy, host))
     return NULL;
+  return p;
+}
+
+const struct netguard_proxies *
+netguard_env_proxy_url(const struct netguard_env *e, CURLU *uh,
+                       const char *url)
+{
+  if (!e->http.n && !e->https.n)
+    return NULL;
+  CURLU *own = uh ? NULL : curl_url();
+  CURLU *u = uh ? uh : own;
+  char *scheme = NULL, *host = NULL;
+  const struct netguard_proxies *p = NULL;
+  if (u && (uh || !curl_url_set(u, CURLUPART_URL, url, 0)) &&
+      !curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) &&
+      !curl_url_get(u, CURLUPART_HOST, &host, 0)) {
+    unbracket(host);
+    p = netguard_env_proxy(e, scheme, host);
+  }
+  curl_free(scheme);
+  curl_free(host);
+  curl_url_cleanup(own);
   return p;
 }
 

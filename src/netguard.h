@@ -92,6 +92,10 @@ void netguard_env_free(struct netguard_env *e);
 const struct netguard_proxies *netguard_env_proxy(const struct netguard_env *e,
                                                   const char *scheme,
                                                   const char *host);
+/* The same for a URL: uh parsed, or else url; NULL without proxies. */
+const struct netguard_proxies *
+netguard_env_proxy_url(const struct netguard_env *e, CURLU *uh,
+                       const char *url);
 /* Whether sa is one of p's addresses, port included. */
 int netguard_is_proxy(const struct netguard_proxies *p,
                       const struct sockaddr *sa);

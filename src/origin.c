@@ -1514,19 +1514,8 @@ static void serve_echo(struct conn *c, const struct req *r)
     ob_puts(b, "{\"x-echo\":");
     if (!c->xecho_len) {
       ob_puts(b, "null");
-    } else {
-      ob_puts(b, "\"");
-      for (size_t i = 0; i < c->xecho_len; i++) {
-        unsigned char ch = (unsigned char)c->xecho[i];
-        char esc[8];
-        if (ch == '"' || ch == '\\' || ch < 0x20) {
-          snprintf(esc, sizeof esc, "\\u%04x", ch);
-          ob_puts(b, esc);
-        } else {
-          ob_put(b, &c->xecho[i], 1);
-        }
-      }
-      ob_puts(b, "\"");
+    } else if (!b->err && buf_json_str(&b->b, c->xecho, c->xecho_len)) {
+      b->err = -ENOMEM;
     }
     ob_puts(b, "}\n");
     respond_built(c, 200, NULL, "application/json");

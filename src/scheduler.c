@@ -498,9 +498,6 @@ static void job_free(struct scheduler *s, struct job *j)
   free(j);
 }
 
-/* A crawl follows the Sitemap lines of robots.txt (RFC 9309 §2.2.4), as
- * wget2 does: those the crawl's scope admits at depth 1 wait on h for
- * its next result. Out of memory loses them, nothing else. */
 /* Whether the host key hashing to hv had its Sitemap lines taken
  * before; notes it if not. An open-addressing set, 8 bytes a host. Out
  * of memory: "before", so nothing is counted twice. */
@@ -534,6 +531,10 @@ static int sitemaps_seen(struct scheduler *s, uint64_t hv)
   return 0;
 }
 
+/* A crawl follows the Sitemap lines of robots.txt (RFC 9309 §2.2.4), as
+ * wget2 does: those the crawl's scope admits at depth 1 wait on h for
+ * its next result, and those it does not are counted there. Out of memory
+ * loses them, nothing else. */
 static void take_sitemaps(struct scheduler *s, struct host *h,
                           const struct robots *rb)
 {

@@ -87,12 +87,12 @@ struct scheduler_options {
   /* When set, every connection is checked (netguard.h); private_ok says
    * per host key whether private addresses may be used. */
   int (*private_ok)(const void *arg, const char *hostkey);
+  const void *private_arg;
   /* A crawl: the seeds' "scheme://host:port" keys, the only hosts the -H
    * Authorization and Cookie headers and -b cookies go to (a fetch: NULL,
    * every URL's own host, not a redirect elsewhere). */
   const char *const *cred_hosts;
   int ncred_hosts;
-  const void *private_arg;
   /* Called on the loop's thread every 100 ms while the run lasts, and
    * once at its end (the live dashboard copies the counts it needs). */
   void (*observe)(void *arg, struct scheduler *s);

@@ -11,8 +11,8 @@
 #include "retry.h"
 #include "scheduler.h"
 #include "sink.h"
-#include "url.h"
 #include "sink_impl.h"
+#include "url.h"
 #include "wsclient.h"
 
 #include <errno.h>
