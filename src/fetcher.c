@@ -466,6 +466,20 @@ int fetcher_init(struct fetcher *f, uv_loop_t *loop,
   return 0;
 }
 
+/* CURLOPT_PREREQFUNCTION: the request is about to be sent. */
+static int on_prereq(void *clientp, char *conn_primary_ip, char *conn_local_ip,
+                     int conn_primary_port, int conn_local_port)
+{
+  struct transfer *t = clientp;
+  (void)conn_primary_ip;
+  (void)conn_local_ip;
+  (void)conn_primary_port;
+  (void)conn_local_port;
+  if (t->on_sent)
+    t->on_sent(t);
+  return CURL_PREREQFUNC_OK;
+}
+
 /* The options every request of this fetcher shares. */
 static void configure_easy(struct fetcher *f, CURL *e)
 {
@@ -476,6 +490,7 @@ static void configure_easy(struct fetcher *f, CURL *e)
   curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
   if (o->user_agent)
     curl_easy_setopt(e, CURLOPT_USERAGENT, o->user_agent);
@@ -587,6 +602,7 @@ int fetcher_start(struct fetcher *f, struct transfer *t, const char *url,
   curl_easy_setopt(e, CURLOPT_PRIVATE, t);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+  curl_easy_setopt(e, CURLOPT_PREREQDATA, t);
   /* curl only reads the list: the run's -H list is shared by every
    * handle of every loop. */
   curl_easy_setopt(e, CURLOPT_HTTPHEADER,

@@ -77,6 +77,9 @@ struct transfer {
    * cookies, as curl does. */
   int cross_origin;
   long timeout_ms; /* whole transfer; 0: the fetcher's total_timeout */
+  /* Called just before the request goes out on its connection (after any
+   * connect and TLS handshake; for each redirect hop too); NULL: none. */
+  void (*on_sent)(struct transfer *t);
 
   /* Filled in when done: */
   int status;                 /* HTTP status of the response, 0 if none */

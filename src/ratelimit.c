@@ -11,6 +11,12 @@ void ratelimit_init(struct ratelimit *r, double rate, double burst,
   r->last_ms = now_ms;
 }
 
+void ratelimit_sent(struct ratelimit *r, uint64_t now_ms)
+{
+  if (r->rate > 0 && now_ms > r->last_ms)
+    r->last_ms = now_ms;
+}
+
 uint64_t ratelimit_take(struct ratelimit *r, uint64_t now_ms)
 {
   if (r->rate <= 0)

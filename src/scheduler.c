@@ -845,6 +845,15 @@ static void transfer_done(struct fetcher *f, struct transfer *t, void *arg)
   pump(s);
 }
 
+/* A rate-limited host's interval (--rate, Crawl-delay) counts from when
+ * its request went out, in whole milliseconds rounded up, so the server
+ * never sees two closer than the rate allows. */
+static void job_sent(struct transfer *t)
+{
+  struct job *j = (struct job *)t;
+  ratelimit_sent(&j->host->rl, (uv_hrtime() + 999999) / 1000000);
+}
+
 /* Starts the next job of h if the host's politeness allows it now.
  * Returns 1 when one started. */
 static int host_start_one(struct scheduler *s, struct host *h)
@@ -894,6 +903,7 @@ static int host_start_one(struct scheduler *s, struct host *h)
     h->robots_state = ROBOTS_FETCHING;
   j->t.guard.allow_private = h->private_ok;
   j->t.cross_origin = j->cross_hop || !h->cred_ok;
+  j->t.on_sent = h->rl.rate > 0 ? job_sent : NULL;
   if (fetcher_start(&s->fetcher, &j->t, j->url, j->uh) != 0) {
     h->br.probing = 0; /* no probe went out: let the next one try */
     job_finish(s, j, ERR_INTERNAL);

@@ -30,8 +30,25 @@ static void test_ratelimit(void)
     if (ratelimit_take(&r, t) == 0)
       taken++;
   CHECK(taken == 51);
-  /* Unlimited. */
+  /* A request that went out 8 ms after its take: the next token counts
+   * from the send, so two requests are never closer than 1/rate. */
+  ratelimit_init(&r, 5, 1, 0); /* Crawl-delay 0.2 */
+  CHECK(ratelimit_take(&r, 0) == 0);
+  ratelimit_sent(&r, 8);
+  w = ratelimit_take(&r, 200); /* 8, or 9 when the float rounds up */
+  CHECK(w >= 8 && w <= 9);
+  CHECK(ratelimit_take(&r, 207) > 0);
+  CHECK(ratelimit_take(&r, 208) == 0);
+  ratelimit_sent(&r, 208); /* sent at once: nothing changes */
+  CHECK(ratelimit_take(&r, 407) > 0);
+  CHECK(ratelimit_take(&r, 408) == 0);
+  /* A send stamped before the last take moves nothing back. */
+  ratelimit_sent(&r, 300);
+  CHECK(ratelimit_take(&r, 607) > 0);
+  CHECK(ratelimit_take(&r, 608) == 0);
+  /* Unlimited: a send changes nothing either. */
   ratelimit_init(&r, 0, 1, 0);
+  ratelimit_sent(&r, 50);
   for (int i = 0; i < 1000; i++)
     CHECK(ratelimit_take(&r, 0) == 0);
 }
