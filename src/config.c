@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -508,6 +509,25 @@ static int load_fields(struct ctx *c, int k, const char *who,
   return 0;
 }
 
+/* The upgrade request's own headers (RFC 6455, 4.1), and those that would
+ * make it something else than a GET without a body: a websocket source's
+ * headers may not set them. */
+static int handshake_header(const char *name, size_t n)
+{
+  static const char *const own[] = {"Host",
+                                    "Upgrade",
+                                    "Connection",
+                                    "Sec-WebSocket-Key",
+                                    "Sec-WebSocket-Version",
+                                    "Sec-WebSocket-Extensions",
+                                    "Content-Length",
+                                    "Transfer-Encoding"};
+  for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+    if (strlen(own[i]) == n && strncasecmp(own[i], name, n) == 0)
+      return 1;
+  return 0;
+}
+
 /* headers: a mapping of header names (RFC 9110 tokens) to values without
  * control characters, as "Name: value" lines. */
 static int load_headers(struct ctx *c, int k, const char *who,
@@ -541,6 +561,11 @@ static int load_headers(struct ctx *c, int k, const char *who,
     if (!fetcher_header_name_ok(name, nl))
       return FAIL(c, kn, "%sheaders: bad header name '%s'", who,
                   show(buf, sizeof(buf), name, nl));
+    if (s->kind == SOURCE_WEBSOCKET && handshake_header(name, nl))
+      return FAIL(c, kn,
+                  "%sheaders: '%s' is the WebSocket handshake's own; a "
+                  "websocket source may not set it",
+                  who, show(buf, sizeof(buf), name, nl));
     const char *val = scalar(c, hk, who, "a header");
     if (!val)
       return -1;
@@ -694,13 +719,8 @@ static int load_source(struct ctx *c, int m, struct config *out)
     if (load_fields(c, keys[K_FIELDS], who, s))
       return -1;
   }
-  if (keys[K_HEADERS] >= 0) {
-    if (s->kind == SOURCE_WEBSOCKET)
-      return FAIL(c, NODE(c, keys[K_HEADERS]),
-                  "%sheaders: not allowed for a websocket source", who);
-    if (load_headers(c, keys[K_HEADERS], who, s))
-      return -1;
-  }
+  if (keys[K_HEADERS] >= 0 && load_headers(c, keys[K_HEADERS], who, s))
+    return -1;
   return 0;
 }
 

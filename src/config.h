@@ -49,8 +49,9 @@ struct config_source {
   int enabled;          /* default 1 */
   struct config_field *fields;
   int nfields;
-  /* headers: json and feed sources, "Name: value" lines sent with every
-   * poll (an API token); never shown by the API or the dashboard. */
+  /* headers: "Name: value" lines sent with every poll of a json or feed
+   * source, and with a websocket source's upgrade request (an API token);
+   * never shown by the API or the dashboard. */
   char **headers;
   int nheaders;
   int line; /* where it is defined, for messages */

@@ -735,8 +735,9 @@ static void poll_now(uv_timer_t *t)
     char err[256];
     s->last_poll = now_s();
     sv->st.admitted++;
-    if (wsclient_open(&s->wsc, &sv->loop, s->c.url, s->c.timeout_ms, &ws_cb, s,
-                      err, sizeof(err))) {
+    if (wsclient_open(&s->wsc, &sv->loop, s->c.url,
+                      (const char *const *)s->c.headers, s->c.nheaders,
+                      s->c.timeout_ms, &ws_cb, s, err, sizeof(err))) {
       s->wsc = NULL;
       s->status = "down";
       snprintf(s->last_error, sizeof(s->last_error), "%s", err);

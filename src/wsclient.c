@@ -36,6 +36,13 @@ struct wsclient {
   uv_timer_t timer;
   int timer_open;
   char accept[32]; /* the Sec-WebSocket-Accept we expect */
+  /* The caller's own request headers, "Name: value\r\n" each (or NULL),
+   * and whether one of them is the User-Agent. */
+  char *extra;
+  int own_agent;
+  /* The value of their Sec-WebSocket-Protocol, if any: the subprotocols
+   * offered, one of which the server may pick. Points into extra. */
+  const char *protocols;
   struct buf head; /* the handshake answer so far */
   wslay_event_context_ptr ws;
   const uint8_t *in;
@@ -75,6 +82,7 @@ static void maybe_free(struct wsclient *c)
   free(c->host);
   free(c->port);
   free(c->path);
+  free(c->extra);
   free(c);
 }
 
@@ -327,30 +335,61 @@ static void ws_input(struct wsclient *c, const char *data, size_t len)
 /* ---- the handshake --------------------------------------------------------
  */
 
+/* Whether the subprotocol v[0..n) is one of those the request offered
+ * (RFC 6455, 4.1: the server picks one, or answers none). */
+static int protocol_offered(const struct wsclient *c, const char *v, size_t n)
+{
+  const char *p = c->protocols; /* ends at its line's CRLF */
+  while (p && *p && *p != '\r') {
+    while (*p == ' ' || *p == '\t' || *p == ',')
+      p++;
+    size_t k = strcspn(p, ", \t\r");
+    if (k && k == n && memcmp(p, v, n) == 0)
+      return 1;
+    p += k;
+  }
+  return 0;
+}
+
+/* The server's answer (RFC 6455, 4.1): 101, our Sec-WebSocket-Accept, a
+ * subprotocol only among those offered, and no extension (spate offers
+ * none). Header names case-insensitively, anywhere in the head. */
 static int handshake_check(struct wsclient *c, size_t head_len)
 {
   const char *h = c->head.data;
+  int accepted = 0;
   if (head_len < 13 || strncmp(h, "HTTP/1.1 101 ", 13) != 0)
     return -1;
-  /* Sec-WebSocket-Accept, anywhere in the headers, case-insensitively. */
   for (const char *p = h; p < h + head_len;) {
     const char *eol = memchr(p, '\n', (size_t)(h + head_len - p));
     if (!eol)
       break;
-    if ((size_t)(eol - p) > 21 &&
-        strncasecmp(p, "sec-websocket-accept:", 21) == 0) {
-      const char *v = p + 21;
-      while (*v == ' ')
+    const char *colon = memchr(p, ':', (size_t)(eol - p));
+    if (colon) {
+      size_t name = (size_t)(colon - p);
+      const char *v = colon + 1, *e = eol;
+      while (v < e && (*v == ' ' || *v == '\t'))
         v++;
-      size_t n = strlen(c->accept);
-      const char *e = eol;
-      while (e > v && (e[-1] == '\r' || e[-1] == ' '))
+      while (e > v && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
         e--;
-      return (size_t)(e - v) == n && memcmp(v, c->accept, n) == 0 ? 0 : -1;
+      size_t n = (size_t)(e - v);
+      if (name == 20 && strncasecmp(p, "sec-websocket-accept", 20) == 0) {
+        if (n != strlen(c->accept) || memcmp(v, c->accept, n) != 0)
+          return -1;
+        accepted = 1;
+      } else if (name == 22 &&
+                 strncasecmp(p, "sec-websocket-protocol", 22) == 0) {
+        if (!protocol_offered(c, v, n))
+          return -1;
+      } else if (name == 24 &&
+                 strncasecmp(p, "sec-websocket-extensions", 24) == 0) {
+        if (n)
+          return -1;
+      }
     }
     p = eol + 1;
   }
-  return -1;
+  return accepted ? 0 : -1;
 }
 
 static void alloc_cb(uv_handle_t *h, size_t size, uv_buf_t *b)
@@ -440,17 +479,20 @@ static void send_upgrade(struct wsclient *c)
   snprintf(src, sizeof(src), "%s%s", key64, WS_GUID);
   EVP_Digest(src, strlen(src), digest, &dlen, EVP_sha1(), NULL);
   EVP_EncodeBlock((unsigned char *)c->accept, digest, (int)dlen);
-  char req_text[2048];
   int v6 = strchr(c->host, ':') != NULL; /* an IPv6 literal: bracketed */
-  int n =
-      snprintf(req_text, sizeof(req_text),
-               "GET %s HTTP/1.1\r\nHost: %s%s%s:%s\r\n"
-               "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
-               "User-Agent: spate\r\n\r\n",
-               c->path, v6 ? "[" : "", c->host, v6 ? "]" : "", c->port, key64);
-  if (n < 0 || (size_t)n >= sizeof(req_text) ||
-      send_bytes(c, req_text, (size_t)n)) {
+  char *req = NULL;
+  int n = asprintf(&req,
+                   "GET %s HTTP/1.1\r\nHost: %s%s%s:%s\r\n"
+                   "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                   "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+                   "%s%s\r\n",
+                   c->path, v6 ? "[" : "", c->host, v6 ? "]" : "", c->port,
+                   key64, c->own_agent ? "" : "User-Agent: spate\r\n",
+                   c->extra ? c->extra : "");
+  int failed = n < 0 || send_bytes(c, req, (size_t)n);
+  if (n >= 0)
+    free(req);
+  if (failed) {
     finish(c, "cannot send the handshake");
     return;
   }
@@ -607,7 +649,28 @@ static void timed_out(uv_timer_t *t)
     finish(c, "timeout");
 }
 
+/* The caller's header lines joined, each ended by CRLF; NULL for none or
+ * out of memory (*oom set). */
+static char *join_headers(const char *const *headers, int nheaders,
+                          int *own_agent, int *oom)
+{
+  struct buf b = {0};
+  *own_agent = 0;
+  *oom = 0;
+  for (int i = 0; i < nheaders; i++) {
+    if (strncasecmp(headers[i], "User-Agent:", 11) == 0)
+      *own_agent = 1;
+    if (buf_puts(&b, headers[i]) || buf_puts(&b, "\r\n")) {
+      buf_free(&b);
+      *oom = 1;
+      return NULL;
+    }
+  }
+  return b.len ? buf_steal(&b) : NULL;
+}
+
 int wsclient_open(struct wsclient **out, uv_loop_t *loop, const char *url,
+                  const char *const *headers, int nheaders,
                   uint64_t timeout_ms, const struct wsclient_callbacks *cb,
                   void *arg, char *err, size_t errlen)
 {
@@ -648,7 +711,17 @@ int wsclient_open(struct wsclient **out, uv_loop_t *loop, const char *url,
     if (asprintf(&c->path, "%s%s%s", path, query ? "?" : "",
                  query ? query : "") < 0)
       c->path = NULL;
-    ok = c->host && c->port && c->path &&
+    int oom = 0;
+    c->extra = join_headers(headers, nheaders, &c->own_agent, &oom);
+    for (const char *p = c->extra; p && *p;) {
+      if (strncasecmp(p, "Sec-WebSocket-Protocol:", 23) == 0) {
+        c->protocols = p + 23;
+        break;
+      }
+      const char *nl = strstr(p, "\r\n");
+      p = nl ? nl + 2 : NULL;
+    }
+    ok = c->host && c->port && c->path && !oom &&
          wslay_event_context_client_init(&c->ws, &ws_callbacks, c) == 0;
     if (ok)
       wslay_event_config_set_max_recv_msg_length(c->ws, WSCLIENT_MAX_MSG);

@@ -35,9 +35,13 @@ struct wsclient_callbacks {
   void (*on_close)(void *arg, const char *why);
 };
 
-/* Starts connecting to url (ws://host[:port]/path). Returns 0, or -1 with
- * a reason in err (a URL it cannot use); then no callback is made. */
+/* Starts connecting to url (ws://host[:port]/path). headers: nheaders
+ * "Name: value" lines sent with the upgrade request (copied; a User-Agent
+ * among them replaces spate's), which the caller has checked: none of the
+ * handshake's own (config.c refuses them). Returns 0, or -1 with a reason
+ * in err (a URL it cannot use); then no callback is made. */
 int wsclient_open(struct wsclient **out, uv_loop_t *loop, const char *url,
+                  const char *const *headers, int nheaders,
                   uint64_t timeout_ms, const struct wsclient_callbacks *cb,
                   void *arg, char *err, size_t errlen);
 /* Sends a close frame (1000, or 1001 when going_away) and frees the

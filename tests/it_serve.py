@@ -446,9 +446,11 @@ class MuteWS(ThreadedServer):
     """A WebSocket server that completes the handshake, then neither sends
     nor answers anything (a peer gone quiet, a half-open connection)."""
 
-    def __init__(self):
+    def __init__(self, answer=b""):
         self.conns = 0
         self.pings = 0
+        self.heads = []  # each upgrade request's head, as received
+        self.answer = answer  # more header lines for the 101
         super().__init__()
 
     def serve(self, c):
@@ -461,12 +463,13 @@ class MuteWS(ThreadedServer):
                 c.close()
                 return
             data += chunk
+        self.heads.append(data.split(b"\r\n\r\n")[0].decode("latin-1"))
         key = re.search(rb"(?i)sec-websocket-key: *(\S+)", data).group(1)
         acc = base64.b64encode(hashlib.sha1(
             key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
         c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket"
                   b"\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
-                  acc + b"\r\n\r\n")
+                  acc + b"\r\n" + self.answer + b"\r\n")
         self.conns += 1
         while True:
             try:
@@ -508,6 +511,56 @@ def test_ws_keepalive():
         q = sv.source("quiet")
         check(q["state"] == "running" and q["last_error"] is None,
               f"quiet source stays up: {q}")
+        sv.stop()
+
+
+def test_ws_headers():
+    """A websocket source's headers go with its upgrade request (its
+    User-Agent in place of spate's), once each, and the API does not show
+    them."""
+    with tempfile.TemporaryDirectory() as d, MuteWS(
+            b"Sec-WebSocket-Protocol: v2.stream\r\n") as ws, MuteWS(
+            b"Sec-WebSocket-Protocol: v9\r\n") as other, MuteWS(
+            b"Sec-WebSocket-Extensions: permessage-deflate\r\n") as ext, Serve(
+            d, "wsheaders", f"""\
+  - name: stream
+    kind: websocket
+    url: ws://127.0.0.1:{ws.port}/feed?v=2
+    headers:
+      Authorization: "Bearer s3cret"
+      User-Agent: probe/1
+      Sec-WebSocket-Protocol: v1.stream, v2.stream
+  - name: unoffered
+    kind: websocket
+    url: ws://127.0.0.1:{other.port}/
+    headers:
+      Sec-WebSocket-Protocol: v1.stream, v2.stream
+  - name: extension
+    kind: websocket
+    url: ws://127.0.0.1:{ext.port}/
+""") as sv:
+        check(wait_for(lambda: ws.conns >= 1, 10), "websocket connected")
+        # The server picked an offered subprotocol: the source is up.
+        check(wait_for(lambda: sv.source("stream").get("state") == "running",
+                       10), f"stream {sv.source('stream')}")
+        # One not offered, or an extension not asked for: refused
+        # (RFC 6455, 4.1).
+        for name in ("unoffered", "extension"):
+            check(wait_for(lambda: sv.source(name).get("last_error") ==
+                           "handshake refused", 10),
+                  f"{name}: {sv.source(name)}")
+        lines = ws.heads[0].split("\r\n")
+        check(lines[0] == "GET /feed?v=2 HTTP/1.1", f"request line {lines[0]!r}")
+        for want in ("Authorization: Bearer s3cret", "User-Agent: probe/1",
+                     "Sec-WebSocket-Protocol: v1.stream, v2.stream",
+                     "Upgrade: websocket",
+                     "Sec-WebSocket-Version: 13"):
+            check(lines.count(want) == 1, f"{want!r} once in {lines}")
+        check(sum(x.lower().startswith("user-agent:") for x in lines) == 1,
+              f"one User-Agent: {lines}")
+        api = json.dumps(sv.sources())
+        check("s3cret" not in api and "probe/1" not in api,
+              f"headers shown by the API: {api}")
         sv.stop()
 
 
@@ -583,6 +636,7 @@ main()
 test_feed_restart()
 test_redirects()
 test_ws_keepalive()
+test_ws_headers()
 test_wss()
 test_store_locked()
 finish("it_serve")

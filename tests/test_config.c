@@ -211,6 +211,20 @@ static void test_headers(void)
   CHECK(!config_source_equal(&c.sources[0], &d.sources[0]));
   config_free(&d);
   config_free(&c);
+  /* A websocket source's headers go with its upgrade request. */
+  static const char ws[] = SRC(
+      "    kind: websocket\n    url: wss://h/feed\n"
+      "    headers:\n      Authorization: Bearer t\n"
+      "      Sec-WebSocket-Protocol: v1.stream\n      Origin: https://h\n");
+  CHECK(config_parse(&c, ws, strlen(ws), "t.yaml", err, sizeof(err)) == 0);
+  if (c.nsources == 1 && c.sources[0].nheaders == 3) {
+    CHECK_STR(c.sources[0].headers[0], "Authorization: Bearer t");
+    CHECK_STR(c.sources[0].headers[1], "Sec-WebSocket-Protocol: v1.stream");
+    CHECK_STR(c.sources[0].headers[2], "Origin: https://h");
+  } else {
+    CHECK(!"three websocket headers");
+  }
+  config_free(&c);
   ncases++;
 }
 
@@ -336,9 +350,19 @@ static const struct {
      "interval, timeout, retries, enabled, fields or headers)"},
     {SRC("    kind: json\n    url: http://h/\n    url: http://g/\n"),
      "t.yaml:5:5: source 'a': duplicate key 'url'"},
-    /* headers: json and feed sources; token names, no control characters. */
-    {SRC("    kind: websocket\n    url: ws://h/\n    headers: {A: b}\n"),
-     "t.yaml:5:5: source 'a': headers: not allowed for a websocket source"},
+    /* headers: token names, no control characters; a websocket source's
+     * may not set what its handshake does. */
+    {SRC("    kind: websocket\n    url: ws://h/\n    headers: {Upgrade: "
+         "h2c}\n"),
+     "t.yaml:5:15: source 'a': headers: 'Upgrade' is the WebSocket "
+     "handshake's own; a websocket source may not set it"},
+    {SRC("    kind: websocket\n    url: ws://h/\n"
+         "    headers: {sec-websocket-key: x}\n"),
+     "t.yaml:5:15: source 'a': headers: 'sec-websocket-key' is the "
+     "WebSocket handshake's own; a websocket source may not set it"},
+    {SRC("    kind: websocket\n    url: ws://h/\n    headers: {HOST: x}\n"),
+     "t.yaml:5:15: source 'a': headers: 'HOST' is the WebSocket handshake's "
+     "own; a websocket source may not set it"},
     {SRC("    kind: json\n    url: http://h/\n    headers: [a]\n"),
      "t.yaml:5:14: source 'a': headers: want a mapping, not a sequence"},
     {SRC("    kind: json\n    url: http://h/\n    headers: {'a b': c}\n"),
