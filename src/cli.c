@@ -1034,6 +1034,7 @@ static int run_fetch(struct fetch_cli *fc, char **args, int nargs)
       snprintf(job_name, sizeof(job_name), "fetch of %s", fc->input_path);
     struct live_options lo = {
         .addr = fc->dashboard,
+        .reserve_fds = fc->so.concurrency,
         .job_kind = "fetch",
         .job_name = job_name,
         .nloops = nloops,

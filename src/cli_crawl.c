@@ -207,6 +207,7 @@ static int run_crawl(struct fetch_cli *fc, char **seeds, int nseeds)
              nseeds > 1 ? " and more" : "");
     struct live_options lo = {
         .addr = fc->dashboard,
+        .reserve_fds = fc->so.concurrency,
         .job_kind = "crawl",
         .job_name = name,
         .nloops = 1,

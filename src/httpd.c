@@ -63,14 +63,17 @@
 #include "buf.h"
 #include "tcpserver.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <http_parser.h>
 #include <limits.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #ifdef __linux__
 #include <linux/sockios.h> /* SIOCOUTQ */
 #endif
@@ -85,10 +88,12 @@
 #include <wslay/wslay.h>
 
 #define BACKLOG 1024
-#define PENDING_CAP (64 * 1024) /* input held while a request is answered */
-#define WRITE_BUFS 64           /* chunks per uv_write */
-#define IDLE_MS 60000           /* to complete a request, or idle between */
-#define DROP_GRACE_MS 5000      /* a dropped subscriber's last bytes */
+#define PENDING_CAP (64 * 1024)  /* input held while a request is answered */
+#define WRITE_BUFS 64            /* chunks per uv_write */
+#define IDLE_MS 60000            /* to complete a request, or idle between */
+#define DEF_WRITE_STALL_MS 30000 /* a response's writes making no progress */
+#define FD_RESERVE_MIN 64  /* descriptors left to the rest of the process */
+#define DROP_GRACE_MS 5000 /* a dropped subscriber's last bytes */
 #define DEF_LAG_BYTES (64 * 1024)
 #define DEF_LAG_MS 10000
 #define DEF_PING_MS 20000
@@ -97,7 +102,7 @@
 #define REJECT_MAX 64      /* connections being answered 503 at once */
 #define STATIC_MAX (8 * 1024 * 1024)
 #define BROADCAST_MAX (64 * 1024 * 1024)
-#define TOKEN_MAX 512
+#define TOKEN_MAX HTTPD_TOKEN_MAX
 #define DEF_HEADER_BYTES (16 * 1024)
 #define DEF_BODY (64 * 1024)
 #define DEF_QUEUE (256 * 1024)
@@ -203,7 +208,9 @@ struct httpd {
   uint64_t lag_ms, ping_ms;
   int max_clients;
   int port;
-  char *token; /* NULL: no access control */
+  uint64_t write_stall_ms;
+  char bind_host[64]; /* the literal bound, lower case, IPv6 unbracketed */
+  char *token;        /* NULL: no access control */
   unsigned char token_md[EVP_MAX_MD_SIZE];
   unsigned token_md_len;
   char *static_root; /* realpath of static_dir, or NULL */
@@ -216,6 +223,7 @@ struct httpd {
   int ws_contexts; /* wslay contexts alive */
   int stop_timer_on;
   uint64_t requests, refused, unauthorized, broadcasts, dropped_slow;
+  uint64_t refused_host, refused_origin;
 
   struct buf head; /* scratch: the head of the response being built */
   time_t date_sec;
@@ -223,6 +231,7 @@ struct httpd {
 };
 
 static void conn_close(struct conn *c);
+static void on_timer(uv_timer_t *t);
 static void conn_shutdown(struct conn *c);
 static void out_drained(struct conn *c);
 static void process_input(struct conn *c, const char *data, size_t len);
@@ -279,6 +288,12 @@ static void out_flush(struct conn *c)
   c->inflight = n;
   c->writing = 1;
   c->wreq.data = c;
+  /* A response must keep moving: a client that stops reading it would
+   * otherwise hold the connection, its pipelined input and the response
+   * for ever. Re-armed by every write, so only a stall fires it. Streams
+   * have their own rules (the lag and ping checks). */
+  if (c->state == ST_BUSY)
+    uv_timer_start(&c->io.timer, on_timer, c->h->write_stall_ms, 0);
   if (uv_write(&c->wreq, (uv_stream_t *)&c->io.tcp, bufs, n, on_write)) {
     c->writing = 0;
     c->inflight = 0;
@@ -1318,6 +1333,66 @@ static int origin_ok(const char *origin, const char *host)
          !strcasecmp(origin + 7, host);
 }
 
+/* Without a token the server is on loopback, and the Host a request names
+ * must be a loopback name for our port: a page whose name an attacker
+ * rebinds to 127.0.0.1 (DNS rebinding) names its own host, and is
+ * refused. localhost, 127.0.0.0/8, [::1] and the address we bound. */
+static int host_allowed(const struct httpd *h, const char *host)
+{
+  char name[256];
+  const char *port = NULL;
+  size_t n;
+  if (host[0] == '[') {
+    const char *e = strchr(host, ']');
+    if (!e || (e[1] && e[1] != ':'))
+      return 0;
+    n = (size_t)(e - host - 1);
+    if (n >= sizeof name)
+      return 0;
+    memcpy(name, host + 1, n);
+    port = e[1] ? e + 2 : NULL;
+  } else {
+    const char *colon = strchr(host, ':');
+    n = colon ? (size_t)(colon - host) : strlen(host);
+    if (n >= sizeof name)
+      return 0;
+    memcpy(name, host, n);
+    port = colon ? colon + 1 : NULL;
+  }
+  name[n] = '\0';
+  if (port) {
+    char *end;
+    errno = 0;
+    long p = strtol(port, &end, 10);
+    if (!*port || *end || errno || p != h->port || port[0] == '+' ||
+        port[0] == '-')
+      return 0;
+  }
+  struct in_addr a4;
+  struct in6_addr a6;
+  if (!strcasecmp(name, "localhost") || !strcasecmp(name, h->bind_host))
+    return 1;
+  if (inet_pton(AF_INET, name, &a4) == 1)
+    return (ntohl(a4.s_addr) >> 24) == 127;
+  return inet_pton(AF_INET6, name, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
+/* A request that changes something (any method but GET and HEAD) from a
+ * browser must come from one of our own pages: a page elsewhere can send
+ * a POST without asking first (a form, fetch with no-cors), and the
+ * browser says where it came from in Origin and Sec-Fetch-Site. Clients
+ * that are not browsers send neither. */
+static int same_origin_write(const struct conn *c)
+{
+  const char *origin = header(c, "origin");
+  const char *site = header(c, "sec-fetch-site");
+  if (c->method == HTTP_GET || c->method == HTTP_HEAD)
+    return 1;
+  if (origin && !origin_ok(origin, header(c, "host")))
+    return 0;
+  return !site || !strcmp(site, "same-origin") || !strcmp(site, "none");
+}
+
 int httpd_upgrade_ws(struct httpd_req *r)
 {
   struct conn *c = r->c;
@@ -1435,6 +1510,12 @@ static int on_url(http_parser *p, const char *at, size_t n)
 static int on_header_field(http_parser *p, const char *at, size_t n)
 {
   struct conn *c = conn_of(p);
+  /* "Content-Length : 5": http_parser reads it as the length, a proxy in
+   * front may not; RFC 9112, 5.1 says 400. */
+  if (memchr(at, ' ', n) || memchr(at, '\t', n)) {
+    c->err_status = 400;
+    return -1;
+  }
   if (c->hstate != 1) { /* a new header: 4 for ": " and CRLF */
     if (head_add(c, 4) || (c->hstate == 2 && keep(c, &c->hdrs, "", 1)))
       return -1;
@@ -1475,8 +1556,11 @@ static int on_headers_complete(http_parser *p)
     return -1;
   }
   expect = header(c, "expect");
+  /* Not to a client the token check will refuse: it would be invited to
+   * send a body only to get a 401. */
   if ((chunked || has_len) && expect && !strcasecmp(expect, "100-continue") &&
-      p->http_major == 1 && p->http_minor >= 1) {
+      p->http_major == 1 && p->http_minor >= 1 &&
+      (!c->h->token || authorized(c))) {
     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
     out_copy(c, cont, sizeof cont - 1);
   }
@@ -1533,6 +1617,21 @@ static void request_ready(struct conn *c)
     return;
   }
   path = c->target.data;
+  const char *host = header(c, "host");
+  if (!host && c->http_minor >= 1) { /* RFC 9112, 3.2 */
+    refuse(c, 400, NULL);
+    return;
+  }
+  if (!h->token && host && !host_allowed(h, host)) {
+    h->refused_host++;
+    refuse(c, 403, NULL);
+    return;
+  }
+  if (!same_origin_write(c)) {
+    h->refused_origin++;
+    refuse(c, 403, NULL);
+    return;
+  }
   if (!strcmp(path, "/login")) {
     serve_login(c);
     return;
@@ -1927,6 +2026,8 @@ void httpd_get_stats(const struct httpd *h, struct httpd_stats *out)
   out->sse_clients = h->sse_clients;
   out->broadcasts = h->broadcasts;
   out->dropped_slow = h->dropped_slow;
+  out->refused_host = h->refused_host;
+  out->refused_origin = h->refused_origin;
 }
 
 /* A token goes into a cookie as is: visible ASCII but for what a cookie
@@ -2011,6 +2112,21 @@ int httpd_start(struct httpd **out, uv_loop_t *loop,
   h->lag_ms = o->client_lag_ms ? o->client_lag_ms : DEF_LAG_MS;
   h->ping_ms = o->ws_ping_ms ? o->ws_ping_ms : DEF_PING_MS;
   h->max_clients = o->max_clients ? o->max_clients : DEF_CLIENTS;
+  h->write_stall_ms =
+      o->write_stall_ms ? o->write_stall_ms : DEF_WRITE_STALL_MS;
+  /* Connections are accepted before any token check: they may not take
+   * the descriptors the job needs (its sockets, its files). */
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+    long room = (long)rl.rlim_cur - (long)o->reserve_fds - FD_RESERVE_MIN;
+    if (room < 1)
+      room = 1;
+    if (h->max_clients > room)
+      h->max_clients = (int)room;
+  }
+  snprintf(h->bind_host, sizeof h->bind_host, "%s", host);
+  for (char *q = h->bind_host; *q; q++)
+    *q = (char)tolower((unsigned char)*q);
   if (o->token && *o->token) {
     h->token = strdup(o->token);
     if (!h->token || !EVP_Digest(h->token, strlen(h->token), h->token_md,

@@ -10,11 +10,16 @@
  * Limits (every one answers with a status and a close, never a crash or
  * unbounded memory): request line + headers at most max_header_bytes
  * (431), a body at most max_body (413), at most max_clients connections
- * (503 for the next ones), bytes that are not HTTP (400), idle keep-alive
- * connections closed after 60 s.
+ * (503 for the next ones), bytes that are not HTTP (400, and a header
+ * name with a space or tab in it), idle keep-alive connections closed
+ * after 60 s, a response whose writes make no progress for write_stall_ms.
  *
- * Access: without a token every request is served; the caller sets a
- * token whenever the server listens on anything but loopback. With a
+ * Access: without a token the server is on loopback (the caller sets a
+ * token whenever it listens on anything else), and a request's Host must
+ * be a loopback name with our port (localhost, 127.0.0.0/8, [::1], the
+ * bound address), or it gets 403: DNS rebinding cannot reach it. Any
+ * method but GET and HEAD from another site's page (Origin not ours, or
+ * Sec-Fetch-Site neither same-origin nor none) gets 403. With a
  * token, a request must carry "Authorization: Bearer TOKEN" or the cookie
  * "spate_token=TOKEN", or it gets 401 — except GET /login?token=TOKEN,
  * which sets that cookie (HttpOnly, SameSite=Strict) and redirects to /.
@@ -40,6 +45,8 @@
 struct httpd;
 struct httpd_req;
 
+#define HTTPD_TOKEN_MAX 512
+
 struct httpd_options {
   const char *host;        /* literal address to bind; NULL: 127.0.0.1 */
   int port;                /* 0: any free port */
@@ -58,7 +65,14 @@ struct httpd_options {
    * may sit in its own kernel's receive buffer, out of our sight.
    * 0: 20 s. */
   unsigned ws_ping_ms;
-  int max_clients; /* 0: 20,000 */
+  /* 0: 20,000; at most the open-file limit less reserve_fds and 64, so
+   * that clients cannot take the descriptors the rest of the process
+   * needs (a job's sockets). */
+  int max_clients;
+  int reserve_fds;
+  /* A response whose writes make no progress for this long (a client that
+   * stopped reading) ends the connection. 0: 30 s. */
+  unsigned write_stall_ms;
   /* Called for every complete request that is not /login, /static/...,
    * or refused by a limit or the token. The handler answers it, now or
    * later on the loop, with exactly one of httpd_respond,
@@ -113,7 +127,9 @@ struct httpd_stats {
   int ws_clients, sse_clients;
   int ws_contexts; /* WebSocket clients within a message (they cost more) */
   uint64_t broadcasts;
-  uint64_t dropped_slow; /* subscribers disconnected for being too slow */
+  uint64_t dropped_slow;   /* subscribers disconnected for being too slow */
+  uint64_t refused_host;   /* 403: a Host not ours (no token: loopback) */
+  uint64_t refused_origin; /* 403: a write from another site's page */
 };
 void httpd_get_stats(const struct httpd *h, struct httpd_stats *out);
 

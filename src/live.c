@@ -40,7 +40,8 @@ struct live_slot {
  * (and counts from zero when one comes back), the dashboard's table shows
  * totals since the job started. */
 #define HOST_ROWS 256
-#define FRESH_MAX 256 /* "items" messages waiting for the next tick */
+#define LIVE_TOKEN_MIN 16 /* SPATE_TOKEN: shorter is too easily guessed */
+#define FRESH_MAX 256     /* "items" messages waiting for the next tick */
 struct host_row {
   char host[96];
   uint64_t base_done, base_failed; /* from earlier lives of the host */
@@ -60,7 +61,7 @@ struct live {
   struct live_options o;
   char host[64];
   int port;
-  char token[33];
+  char token[HTTPD_TOKEN_MAX + 1];
   char job_name[256]; /* a copy: the caller's may not outlive start */
   char web_dir[1024];
   uv_loop_t loop;
@@ -939,7 +940,16 @@ int live_start(struct live **out, const struct live_options *o, int quiet,
      * fresh random one. */
     const char *env = getenv("SPATE_TOKEN");
     if (env && *env) {
-      snprintf(l->token, sizeof(l->token), "%s", env);
+      /* Taken whole or refused: a token cut short would be a weaker one
+       * than the user chose, and theirs would not work. */
+      size_t n = strlen(env);
+      if (n < LIVE_TOKEN_MIN || n > HTTPD_TOKEN_MAX) {
+        live_free(l);
+        snprintf(err, 256, "SPATE_TOKEN: want %d to %d characters, not %zu",
+                 LIVE_TOKEN_MIN, HTTPD_TOKEN_MAX, n);
+        return -EINVAL;
+      }
+      memcpy(l->token, env, n + 1);
     } else {
       unsigned char raw[16];
       if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
@@ -961,6 +971,7 @@ int live_start(struct live **out, const struct live_options *o, int quiet,
       .host = l->host,
       .port = l->port,
       .token = l->token[0] ? l->token : NULL,
+      .reserve_fds = o->reserve_fds,
       .static_dir = l->web_dir,
       .handle = handle,
       .arg = l,

@@ -23,9 +23,12 @@ struct live_options {
   const char *job_name; /* shown on the dashboard */
   const char *web_dir;  /* NULL: $SPATE_WEB_DIR, else the build's web/ */
   int nloops;           /* schedulers that will observe */
-  struct frontier *fr;  /* a crawl's, for "queued" (or NULL) */
-  struct input *in;     /* a fetch's, for "queued" (or NULL) */
-  struct sink *sink;    /* for readiness (may be NULL) */
+  /* Descriptors the job may need at once (its in-flight cap): dashboard
+   * connections are capped so as to leave them (httpd_options). */
+  int reserve_fds;
+  struct frontier *fr; /* a crawl's, for "queued" (or NULL) */
+  struct input *in;    /* a fetch's, for "queued" (or NULL) */
+  struct sink *sink;   /* for readiness (may be NULL) */
   /* Stops the job gracefully (thread-safe): the dashboard's Stop. */
   void (*stop)(void *arg);
   void *stop_arg;

@@ -342,6 +342,83 @@ def test_token():
             p.wait()
 
 
+def test_other_sites():
+    """On loopback without a token: a page elsewhere can neither reach the
+    service by a rebound name nor stop the job with a cross-site POST; the
+    dashboard's own page and curl can."""
+    p = subprocess.Popen([SPATE, "fetch", "--dashboard", "127.0.0.1:0",
+                          "--no-progress"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        m = re.search(r":(\d+)/", p.stderr.readline())
+        check(m, "dashboard address")
+        if not m:
+            return
+        port = int(m.group(1))
+        st, _, _ = http(port, "GET", "/metrics",
+                        headers={"Host": f"rebind.example:{port}"})
+        check(st == 403, f"a rebound name: {st}")
+        for h in ({"Origin": "https://evil.example"},
+                  {"Sec-Fetch-Site": "cross-site"}):
+            st, _, _ = http(port, "POST", "/api/sources/job/stop", headers=h)
+            check(st == 403, f"cross-site stop {h}: {st}")
+        check(p.poll() is None, "the job still runs")
+        st, _, _ = http(port, "GET", "/metrics",
+                        headers={"Host": f"localhost:{port}"})
+        check(st == 200, f"localhost: {st}")
+        st, _, _ = http(port, "POST", "/api/sources/job/stop", headers={
+            "Origin": f"http://127.0.0.1:{port}",
+            "Sec-Fetch-Site": "same-origin"})
+        check(st == 202, f"the dashboard's own stop: {st}")
+        p.stdin.close()
+        p.wait(timeout=10)
+        check(p.returncode is not None, "stopped")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def test_token_length():
+    """SPATE_TOKEN is taken whole or refused, never cut short: 16 to 512
+    characters."""
+    for tok, ok in (("s" * 15, False), ("s" * 513, False),
+                    ("0123456789abcdef0123456789abcdefEXTRA-SECRET", True)):
+        env = dict(os.environ, SPATE_TOKEN=tok)
+        p = subprocess.Popen([SPATE, "fetch", "--dashboard", "0.0.0.0:0",
+                              "--no-progress"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=env)
+        try:
+            line = p.stderr.readline()
+            if not ok:
+                p.wait(timeout=10)
+                check(p.returncode != 0 and
+                      f"SPATE_TOKEN: want 16 to 512 characters, not {len(tok)}"
+                      in line, f"token of {len(tok)}: {p.returncode} {line!r}")
+                continue
+            m = re.search(r":(\d+)/", line)
+            check(m, f"started: {line!r}")
+            if not m:
+                continue
+            port = int(m.group(1))
+            st, _, _ = http(port, "GET", "/health",
+                            headers={"Authorization": f"Bearer {tok}"})
+            check(st == 200, f"the whole token: {st}")
+            st, _, _ = http(port, "GET", "/health",
+                            headers={"Authorization": f"Bearer {tok[:32]}"})
+            check(st == 401, f"its first 32 characters: {st}")
+        finally:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+
+
 def test_bad_option():
     r = subprocess.run([SPATE, "fetch", "--dashboard", "nope:x"],
                        capture_output=True, text=True, timeout=10)
@@ -366,5 +443,7 @@ if __name__ == "__main__":
     with Origin(pages=100, latency=20) as origin:
         test_crawl_dashboard(origin)
     test_token()
+    test_token_length()
+    test_other_sites()
     test_bad_option()
     finish("it_dashboard")

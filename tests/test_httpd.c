@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -30,6 +31,7 @@
 #define LAG_BYTES (16 * 1024) /* the small server's lag rule */
 #define LAG_MS 300
 #define PING_MS 500
+#define STALL_MS 300 /* the small server's write stall limit */
 
 struct env;
 typedef void (*loop_fn)(struct env *e, void *arg);
@@ -175,10 +177,12 @@ static void start_servers(struct env *e, void *arg)
   o.client_lag_bytes = LAG_BYTES;
   o.client_lag_ms = LAG_MS;
   o.ws_ping_ms = PING_MS;
+  o.write_stall_ms = STALL_MS;
   CHECK(httpd_start(&e->small, &e->loop, &o, err) == 0);
   o.client_lag_bytes = 0;
   o.client_lag_ms = 0;
   o.ws_ping_ms = 0;
+  o.write_stall_ms = 0;
   e->small_port = httpd_port(e->small);
 
   /* Failures: a port in use, a bad address, a missing static dir. */
@@ -439,7 +443,8 @@ static int get_status(int port, const char *path)
 {
   char req[512];
   struct resp r;
-  snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+  snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+           path);
   int st = request(port, req, &r);
   resp_free(&r);
   return st;
@@ -564,7 +569,8 @@ static void test_keepalive(struct env *e)
   char v[128];
   CHECK(cl_open(&cl, e->port) == 0);
   for (int i = 0; i < 2; i++) {
-    CHECK(cl_sends(&cl, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    CHECK(cl_sends(&cl, "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n") ==
+          0);
     CHECK(read_resp(&cl, &r, 0) == 0);
     CHECK(r.status == 200);
     CHECK_STR(r.body, "hello\n");
@@ -578,24 +584,27 @@ static void test_keepalive(struct env *e)
     resp_free(&r);
   }
   /* Unknown methods reach the handler, which answers 405. */
-  CHECK(cl_sends(&cl, "DELETE /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+  CHECK(cl_sends(&cl, "DELETE /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n") ==
+        0);
   CHECK(read_resp(&cl, &r, 0) == 0 && r.status == 405);
   resp_free(&r);
   /* The request as the handler sees it. */
-  CHECK(cl_sends(&cl, "PUT /echo?a=1&b=%41 HTTP/1.1\r\nHost: x\r\n"
+  CHECK(cl_sends(&cl, "PUT /echo?a=1&b=%41 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                       "X-Test: yes\r\nContent-Length: 5\r\n\r\nhello") == 0);
   CHECK(read_resp(&cl, &r, 0) == 0 && r.status == 200);
   CHECK_STR(r.body, "PUT /echo ?a=1&b=%41 |yes| hello");
   resp_free(&r);
   /* Chunked body, and Expect: 100-continue. */
-  CHECK(cl_sends(&cl, "POST /echo HTTP/1.1\r\nHost: x\r\n"
+  CHECK(cl_sends(&cl, "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                       "Transfer-Encoding: chunked\r\n\r\n"
                       "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n") == 0);
   CHECK(read_resp(&cl, &r, 0) == 0 && r.status == 200);
   CHECK_STR(r.body, "POST /echo ? |(none)| abcde");
   resp_free(&r);
-  CHECK(cl_sends(&cl, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
-                      "Expect: 100-continue\r\n\r\n") == 0);
+  CHECK(cl_sends(
+            &cl,
+            "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n"
+            "Expect: 100-continue\r\n\r\n") == 0);
   CHECK(read_resp(&cl, &r, 1) == 0 && r.status == 100);
   resp_free(&r);
   CHECK(cl_sends(&cl, "ok") == 0);
@@ -603,12 +612,14 @@ static void test_keepalive(struct env *e)
   CHECK_STR(r.body, "POST /echo ? |(none)| ok");
   resp_free(&r);
   /* Absolute-form target. */
-  CHECK(cl_sends(&cl, "GET http://x/echo?q HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+  CHECK(cl_sends(&cl,
+                 "GET http://x/echo?q HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n") ==
+        0);
   CHECK(read_resp(&cl, &r, 0) == 0 && r.status == 200);
   CHECK_STR(r.body, "GET /echo ?q |(none)| ");
   resp_free(&r);
   /* Connection: close is honoured. */
-  CHECK(cl_sends(&cl, "GET /hello HTTP/1.1\r\nHost: x\r\n"
+  CHECK(cl_sends(&cl, "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                       "Connection: close\r\n\r\n") == 0);
   CHECK(read_resp(&cl, &r, 0) == 0 && r.status == 200);
   CHECK(hdr(r.head, "connection", v, sizeof v) && !strcmp(v, "close"));
@@ -643,10 +654,10 @@ static void test_pipeline_head(struct env *e)
   char v[64];
   CHECK(cl_open(&cl, e->port) == 0);
   /* Four at once; /later answers from a timer, after /hello would. */
-  CHECK(cl_sends(&cl, "GET /later HTTP/1.1\r\nHost: x\r\n\r\n"
-                      "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
-                      "GET /big HTTP/1.1\r\nHost: x\r\n\r\n"
-                      "POST /echo HTTP/1.1\r\nHost: x\r\n"
+  CHECK(cl_sends(&cl, "GET /later HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                      "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                      "GET /big HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                      "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                       "Content-Length: 3\r\n\r\nxyz") == 0);
   CHECK(read_resp(&cl, &r, 0) == 0 && r.status == 200);
   CHECK_STR(r.body, "later\n");
@@ -662,8 +673,8 @@ static void test_pipeline_head(struct env *e)
   resp_free(&r);
 
   /* HEAD: the length, no body; the next response follows at once. */
-  CHECK(cl_sends(&cl, "HEAD /big HTTP/1.1\r\nHost: x\r\n\r\n"
-                      "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+  CHECK(cl_sends(&cl, "HEAD /big HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                      "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n") == 0);
   CHECK(read_resp(&cl, &r, 1) == 0 && r.status == 200);
   CHECK(hdr(r.head, "content-length", v, sizeof v) && !strcmp(v, "100000"));
   resp_free(&r);
@@ -680,7 +691,7 @@ static void test_gone(struct env *e)
   struct client cl;
   struct linger lg = {1, 0};
   CHECK(cl_open(&cl, e->port) == 0);
-  CHECK(cl_sends(&cl, "GET /later HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+  CHECK(cl_sends(&cl, "GET /later HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n") == 0);
   sleep_ms(10);
   setsockopt(cl.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
   cl_close(&cl); /* RST */
@@ -697,7 +708,8 @@ static void test_limits(struct env *e)
   char *big = malloc(n + 200);
 
   /* 431: headers over 16 KiB. */
-  int k = snprintf(big, 200, "GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: ");
+  int k =
+      snprintf(big, 200, "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ");
   memset(big + k, 'a', n);
   memcpy(big + k + n, "\r\n\r\n", 5);
   CHECK(cl_open(&cl, e->port) == 0);
@@ -715,7 +727,7 @@ static void test_limits(struct env *e)
 
   /* 413: a declared body over 64 KiB, sent anyway. */
   CHECK(cl_open(&cl, e->port) == 0);
-  CHECK(cl_sends(&cl, "POST /echo HTTP/1.1\r\nHost: x\r\n"
+  CHECK(cl_sends(&cl, "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                       "Content-Length: 100000\r\n\r\n") == 0);
   free(big);
   big = calloc(1, 100000);
@@ -726,7 +738,7 @@ static void test_limits(struct env *e)
   cl_close(&cl);
   /* ... and a chunked one that grows past it. */
   CHECK(cl_open(&cl, e->port) == 0);
-  CHECK(cl_sends(&cl, "POST /echo HTTP/1.1\r\nHost: x\r\n"
+  CHECK(cl_sends(&cl, "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                       "Transfer-Encoding: chunked\r\n\r\n") == 0);
   for (int i = 0; i < 3; i++) {
     CHECK(cl_sends(&cl, "8000\r\n") == 0);
@@ -747,7 +759,7 @@ static void test_limits(struct env *e)
   resp_free(&r);
   cl_close(&cl);
   CHECK(request(e->port,
-                "GET /hello HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+                "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header\r\n\r\n",
                 &r) == 400);
   resp_free(&r);
 
@@ -835,40 +847,44 @@ static void test_static(struct env *e)
   };
   struct resp r;
   char v[128];
-  CHECK(request(e->port, "GET /static/index.html HTTP/1.1\r\nHost: x\r\n\r\n",
+  CHECK(request(e->port,
+                "GET /static/index.html HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
                 &r) == 200);
   CHECK_STR(r.body, "<h1>hi</h1>\n");
   CHECK(hdr(r.head, "content-type", v, sizeof v) &&
         !strcmp(v, "text/html; charset=utf-8"));
   resp_free(&r);
-  CHECK(request(e->port, "GET /static/app.js?v=3 HTTP/1.1\r\nHost: x\r\n\r\n",
+  CHECK(request(e->port,
+                "GET /static/app.js?v=3 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
                 &r) == 200);
   CHECK_STR(r.body, "console.log(1);\n");
   CHECK(hdr(r.head, "content-type", v, sizeof v) &&
         !strncmp(v, "text/javascript", 15));
   resp_free(&r);
-  CHECK(request(e->port, "GET /static/a%20b.txt HTTP/1.1\r\nHost: x\r\n\r\n",
+  CHECK(request(e->port,
+                "GET /static/a%20b.txt HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
                 &r) == 200);
   CHECK_STR(r.body, "spaced\n");
   CHECK(hdr(r.head, "content-type", v, sizeof v) &&
         !strncmp(v, "text/plain", 10));
   resp_free(&r);
   CHECK(request(e->port,
-                "GET /static/sub/data.bin HTTP/1.1\r\nHost: x\r\n\r\n",
+                "GET /static/sub/data.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
                 &r) == 200);
   CHECK(r.blen == 3 && !memcmp(r.body, "\x01\x02\x03", 3));
   CHECK(hdr(r.head, "content-type", v, sizeof v) &&
         !strcmp(v, "application/octet-stream"));
   resp_free(&r);
-  CHECK(request(e->port,
-                "HEAD /static/sub/style.css HTTP/1.1\r\nHost: x\r\n\r\n",
-                &r) == 200);
+  CHECK(
+      request(e->port,
+              "HEAD /static/sub/style.css HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+              &r) == 200);
   CHECK(hdr(r.head, "content-length", v, sizeof v) && !strcmp(v, "4"));
   CHECK(hdr(r.head, "content-type", v, sizeof v) &&
         !strncmp(v, "text/css", 8));
   resp_free(&r);
   CHECK(request(e->port,
-                "POST /static/app.js HTTP/1.1\r\nHost: x\r\n"
+                "POST /static/app.js HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                 "Content-Length: 0\r\n\r\n",
                 &r) == 405);
   resp_free(&r);
@@ -885,31 +901,34 @@ static void test_token(struct env *e)
   struct resp r;
   char v[256];
   int p = e->tok_port;
-  CHECK(request(p, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", &r) == 401);
+  CHECK(request(p, "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", &r) ==
+        401);
   CHECK(hdr(r.head, "www-authenticate", v, sizeof v) && !strcmp(v, "Bearer"));
   resp_free(&r);
   CHECK(request(p,
-                "GET /hello HTTP/1.1\r\nHost: x\r\n"
+                "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                 "Authorization: Bearer " TOKEN "\r\n\r\n",
                 &r) == 200);
   CHECK_STR(r.body, "hello\n");
   resp_free(&r);
   CHECK(request(p,
-                "GET /hello HTTP/1.1\r\nHost: x\r\n"
+                "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                 "Authorization: bearer   " TOKEN "  \r\n\r\n",
                 &r) == 200);
   resp_free(&r);
   CHECK(request(p,
-                "GET /hello HTTP/1.1\r\nHost: x\r\n"
+                "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                 "Authorization: Bearer " TOKEN "x\r\n\r\n",
                 &r) == 401);
   resp_free(&r);
   CHECK(request(p,
-                "GET /hello HTTP/1.1\r\nHost: x\r\n"
+                "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                 "Cookie: a=b; spate_token=" TOKEN "; c=d\r\n\r\n",
                 &r) == 200);
   resp_free(&r);
-  CHECK(request(p, "GET /login?token=" TOKEN " HTTP/1.1\r\nHost: x\r\n\r\n",
+  CHECK(request(p,
+                "GET /login?token=" TOKEN
+                " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
                 &r) == 302);
   CHECK(hdr(r.head, "location", v, sizeof v) && !strcmp(v, "/"));
   CHECK(hdr(r.head, "set-cookie", v, sizeof v) &&
@@ -919,28 +938,148 @@ static void test_token(struct env *e)
   /* Percent-encoded in the query is the same token. */
   CHECK(request(p,
                 "GET /login?x=1&token=t0ken%2DSecret_42 HTTP/1.1\r\n"
-                "Host: x\r\n\r\n",
+                "Host: 127.0.0.1\r\n\r\n",
                 &r) == 302);
   resp_free(&r);
-  CHECK(request(p, "GET /login?token=wrong HTTP/1.1\r\nHost: x\r\n\r\n", &r) ==
-        401);
+  CHECK(request(p,
+                "GET /login?token=wrong HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+                &r) == 401);
   resp_free(&r);
-  CHECK(request(p, "GET /login HTTP/1.1\r\nHost: x\r\n\r\n", &r) == 401);
+  CHECK(request(p, "GET /login HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", &r) ==
+        401);
   resp_free(&r);
   /* Static is behind the token too (and this server has none). */
   CHECK(get_status(p, "/static/index.html") == 401);
   struct httpd_stats st = stats(e, 1);
   CHECK(st.unauthorized == 5);
   /* Without a token, /login only redirects. */
-  CHECK(request(e->port, "GET /login HTTP/1.1\r\nHost: x\r\n\r\n", &r) == 302);
+  CHECK(request(e->port, "GET /login HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+                &r) == 302);
   CHECK(!hdr(r.head, "set-cookie", v, sizeof v));
   resp_free(&r);
+}
+
+/* Status of one request with the given head lines (after the request
+ * line) on a fresh connection. */
+static int status_with(int port, const char *line, const char *lines)
+{
+  char req[1024];
+  struct resp r;
+  snprintf(req, sizeof req, "%s\r\n%s\r\n", line, lines);
+  int st = request(port, req, &r);
+  resp_free(&r);
+  return st;
+}
+
+/* What a page elsewhere cannot do: name us (DNS rebinding), change
+ * anything, smuggle a length past a proxy, get a 100 without the token,
+ * or hold a response by not reading it. */
+static void test_access(struct env *e)
+{
+  char h[128];
+  int p = e->port;
+  const char *get = "GET /hello HTTP/1.1";
+  /* Without a token: a loopback Host with our port, or none on 1.0. */
+  snprintf(h, sizeof h, "Host: localhost:%d\r\n", p);
+  CHECK(status_with(p, get, h) == 200);
+  snprintf(h, sizeof h, "Host: [::1]:%d\r\n", p);
+  CHECK(status_with(p, get, h) == 200);
+  CHECK(status_with(p, get, "Host: 127.3.4.5\r\n") == 200);
+  CHECK(status_with(p, get, "Host: LOCALHOST\r\n") == 200);
+  CHECK(status_with(p, "GET /hello HTTP/1.0", "") == 200);
+  snprintf(h, sizeof h, "Host: rebind.example:%d\r\n", p);
+  CHECK(status_with(p, get, h) == 403);
+  CHECK(status_with(p, get, "Host: 127.0.0.1:1\r\n") == 403);
+  CHECK(status_with(p, get, "Host: 127.0.0.1:+80\r\n") == 403);
+  CHECK(status_with(p, get, "Host: 10.0.0.1\r\n") == 403);
+  CHECK(status_with(p, get, "Host: [::1\r\n") == 403);
+  CHECK(status_with(p, get, "") == 400);
+  struct httpd_stats st = stats(e, 0);
+  CHECK(st.refused_host == 5);
+  /* With a token the token is the check, whatever the Host. */
+  CHECK(status_with(e->tok_port, get,
+                    "Host: dashboard.example\r\n"
+                    "Authorization: Bearer " TOKEN "\r\n") == 200);
+  /* A write from another site's page: refused; from ours, or from a
+   * client that is not a browser: served. Reads are not affected. */
+  const char *post = "POST /echo HTTP/1.1";
+  snprintf(h, sizeof h,
+           "Host: 127.0.0.1:%d\r\nOrigin: https://evil.example\r\n", p);
+  CHECK(status_with(p, post, h) == 403);
+  CHECK(status_with(p, "DELETE /echo HTTP/1.1",
+                    "Host: 127.0.0.1\r\nOrigin: null\r\n") == 403);
+  CHECK(status_with(p, post,
+                    "Host: 127.0.0.1\r\nSec-Fetch-Site: cross-site\r\n") ==
+        403);
+  CHECK(status_with(p, post,
+                    "Host: 127.0.0.1\r\nSec-Fetch-Site: same-site\r\n") ==
+        403);
+  snprintf(h, sizeof h,
+           "Host: 127.0.0.1:%d\r\nOrigin: http://127.0.0.1:%d\r\n"
+           "Sec-Fetch-Site: same-origin\r\n",
+           p, p);
+  CHECK(status_with(p, post, h) == 200);
+  CHECK(status_with(p, post, "Host: 127.0.0.1\r\nSec-Fetch-Site: none\r\n") ==
+        200);
+  CHECK(status_with(p, post, "Host: 127.0.0.1\r\n") == 200);
+  snprintf(h, sizeof h,
+           "Host: 127.0.0.1:%d\r\nOrigin: https://evil.example\r\n", p);
+  CHECK(status_with(p, get, h) == 200);
+  CHECK(stats(e, 0).refused_origin == 4);
+  /* "Content-Length : 24" is not a length here: 400, and nothing after it
+   * is taken for the body. */
+  CHECK(status_with(p, post, "Host: 127.0.0.1\r\nContent-Length : 24\r\n") ==
+        400);
+  CHECK(status_with(p, post,
+                    "Host: 127.0.0.1\r\nTransfer-Encoding\t: chunked\r\n") ==
+        400);
+  /* 100 Continue only for a client the token lets in. */
+  struct client cl;
+  struct resp r;
+  CHECK(cl_open(&cl, e->tok_port) == 0);
+  CHECK(cl_sends(&cl,
+                 "POST /echo HTTP/1.1\r\nHost: x\r\n"
+                 "Content-Length: 2\r\nExpect: 100-continue\r\n\r\n") == 0);
+  struct pollfd pf = {cl.fd, POLLIN, 0};
+  CHECK(poll(&pf, 1, 300) == 0); /* no 100: the client sends on anyway */
+  CHECK(cl_sends(&cl, "hi") == 0);
+  CHECK(read_resp(&cl, &r, 0) == 0 && r.status == 401);
+  resp_free(&r);
+  cl_close(&cl);
+  CHECK(cl_open(&cl, e->tok_port) == 0);
+  CHECK(cl_sends(&cl,
+                 "POST /echo HTTP/1.1\r\nHost: x\r\n"
+                 "Authorization: Bearer " TOKEN "\r\n"
+                 "Content-Length: 2\r\nExpect: 100-continue\r\n\r\n") == 0);
+  CHECK(read_resp(&cl, &r, 1) == 0 && r.status == 100);
+  resp_free(&r);
+  CHECK(cl_sends(&cl, "hi") == 0);
+  CHECK(read_resp(&cl, &r, 0) == 0 && r.status == 200);
+  CHECK(strstr(r.body, "hi") != NULL);
+  resp_free(&r);
+  cl_close(&cl);
+  /* A client that stops reading a response: the connection ends once the
+   * writes have made no progress for STALL_MS. Pipelined /big answers
+   * (100 KB each) fill the kernel's buffers both ways. */
+  int rcv = 4096;
+  CHECK(cl_open(&cl, e->small_port) == 0);
+  setsockopt(cl.fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+  for (int i = 0; i < 150; i++)
+    CHECK(cl_sends(&cl, "GET /big HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n") == 0);
+  CHECK(stats(e, 2).connections == 1);
+  int ended = 0;
+  for (int i = 0; i < 500 && !ended; i++) {
+    sleep_ms(10);
+    ended = stats(e, 2).connections == 0;
+  }
+  CHECK(ended);
+  cl_close(&cl);
 }
 
 static int sse_open(struct client *cl, int port, struct resp *r)
 {
   if (cl_open(cl, port) ||
-      cl_sends(cl, "GET /sse HTTP/1.1\r\nHost: x\r\n\r\n") ||
+      cl_sends(cl, "GET /sse HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n") ||
       read_resp(cl, r, 1))
     return -1;
   return r->status;
@@ -981,7 +1120,7 @@ static void test_sse(struct env *e)
   cl_close(&cl);
   /* POST is not a stream. */
   CHECK(request(e->port,
-                "POST /sse HTTP/1.1\r\nHost: x\r\nContent-Length: 0"
+                "POST /sse HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0"
                 "\r\n\r\n",
                 &r) == 405);
   resp_free(&r);
@@ -1076,16 +1215,17 @@ static void test_ws(struct env *e)
   CHECK(ws_open(&cl, e->port, origin, &r) == 403);
   resp_free(&r);
   cl_close(&cl);
-  CHECK(request(e->port, "GET /ws HTTP/1.1\r\nHost: x\r\n\r\n", &r) == 426);
+  CHECK(request(e->port, "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", &r) ==
+        426);
   resp_free(&r);
   CHECK(request(e->port,
-                "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
                 "Connection: Upgrade\r\nSec-WebSocket-Version: 13"
                 "\r\n\r\n",
                 &r) == 400);
   resp_free(&r);
   CHECK(request(e->port,
-                "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
                 "Connection: Upgrade\r\nSec-WebSocket-Version: 8\r\n"
                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
                 &r) == 426);
@@ -1260,15 +1400,15 @@ static void test_max_clients(struct env *e)
   char v[64];
   int p = e->small_port;
   CHECK(cl_open(&a, p) == 0 && cl_open(&b, p) == 0);
-  CHECK(cl_sends(&a, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+  CHECK(cl_sends(&a, "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n") == 0);
   CHECK(read_resp(&a, &r, 0) == 0 && r.status == 200);
   resp_free(&r);
-  CHECK(cl_sends(&b, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+  CHECK(cl_sends(&b, "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n") == 0);
   CHECK(read_resp(&b, &r, 0) == 0 && r.status == 200);
   resp_free(&r);
   CHECK(stats(e, 2).connections == 2);
   CHECK(cl_open(&c, p) == 0);
-  CHECK(cl_sends(&c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+  CHECK(cl_sends(&c, "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n") == 0);
   CHECK(read_resp(&c, &r, 0) == 0 && r.status == 503);
   CHECK(hdr(r.head, "connection", v, sizeof v) && !strcmp(v, "close"));
   CHECK(cl_closed(&c));
@@ -1335,12 +1475,13 @@ static void test_stop(struct env *e)
   CHECK(sse_open(&sse, e->port, &r) == 200);
   resp_free(&r);
   CHECK(cl_open(&idle, e->port) == 0);
-  CHECK(cl_sends(&idle, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+  CHECK(cl_sends(&idle, "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n") ==
+        0);
   CHECK(read_resp(&idle, &r, 0) == 0 && r.status == 200);
   resp_free(&r);
   /* A request the handler never answers: stop gives up on it after 1 s. */
   CHECK(cl_open(&hold, e->port) == 0);
-  CHECK(cl_sends(&hold, "GET /hold HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+  CHECK(cl_sends(&hold, "GET /hold HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n") == 0);
   for (int i = 0; i < 300 && !held(e); i++)
     sleep_ms(10);
   CHECK(held(e) == 1);
@@ -1405,6 +1546,7 @@ int main(void)
   test_limits(&e);
   test_static(&e);
   test_token(&e);
+  test_access(&e);
   test_sse(&e);
   test_ws(&e);
   test_slow(&e);
