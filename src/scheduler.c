@@ -833,6 +833,15 @@ static void decide(struct scheduler *s, struct job *j)
       return;
     }
   }
+  /* A crawl stopping (SIGINT, SIGTERM, the dashboard's Stop) with a retry
+   * still due: not the page's outcome, which the next run finds out, so
+   * it stays in flight and is queued again. */
+  if (s->opt.crawl && s->stopping && !j->robots_for &&
+      retry_is_transient(t->error, t->status) &&
+      j->attempts <= s->opt.retries) {
+    job_finish(s, j, ERR_CANCELLED);
+    return;
+  }
   job_finish(s, j, t->error);
 }
 

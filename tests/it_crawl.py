@@ -724,6 +724,37 @@ def test_resume_after_kill(o):
           f"most requests for one page: {worst}")
 
 
+def test_sigint_retry_due():
+    """A 503 that arrives while a crawl stops, with a retry still due, is
+    not stored as the page's outcome: the next run fetches it (200)."""
+    with Origin(pages=5, latency=400) as o:
+        db = db_path("sigint-retry")
+        url = o.url("/flaky/intr?fail=1")
+        cmd = [SPATE, "crawl", "--no-progress", url, "-o", db]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            # robots.txt answers at ~0.4 s; the page's first request is
+            # then in flight for 0.4 s more.
+            wait_for(lambda: any(x.startswith("/flaky/intr")
+                                 for _, _, x in o.requests()), 5)
+            proc.send_signal(signal.SIGINT)
+            proc.communicate(timeout=15)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        check(proc.returncode == 130, f"SIGINT: exit {proc.returncode}")
+        asked = [x for _, _, x in o.requests() if x.startswith("/flaky/intr")]
+        check(len(asked) == 1, f"one attempt before the stop: {asked}")
+        rows = q(db, "select status, error from pages")
+        check(rows == [], f"nothing stored for the page yet: {rows}")
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        check(p.returncode == 0, f"rerun: exit {p.returncode} {p.stderr}")
+        rows = q(db, "select status, error from pages")
+        check(rows == [(200, None)], f"after the rerun: {rows}")
+
+
 def test_sigint(o):
     db = db_path("sigint")
     cmd = [SPATE, "crawl", "--no-progress", "-c", CRAWL_C, o.url("/"), "-o",
@@ -1026,6 +1057,7 @@ try:
     test_robots_status()
     test_robots_sitemaps()
     test_crawl_delay()
+    test_sigint_retry_due()
     test_host_fairness()
     test_unreachable_seed()
     test_search()
