@@ -383,45 +383,95 @@ int cli_search(int argc, char **argv)
       {NULL, 0, NULL, 0},
   };
   int json = 0, limit = 10, c;
+  /* A query may start with '-' ("-title:river": NOT in the title, FTS5's
+   * column filter), so only our own options are options; anything else,
+   * dashed or not, is STORE or QUERY. */
+  const char *pos[3], *unknown = NULL;
+  int npos = 0, nopt = 1;
+  char **av = calloc((size_t)argc + 1, sizeof *av);
+  if (!av) {
+    fprintf(stderr, "spate search: out of memory\n");
+    return CLI_EXIT_INTERNAL;
+  }
+  av[0] = argv[0];
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    int takes = !strcmp(a, "-n") || !strcmp(a, "--limit");
+    if (!strcmp(a, "--")) {
+      while (++i < argc)
+        if (npos < 3)
+          pos[npos++] = argv[i];
+        else
+          npos++;
+    } else if (takes || !strcmp(a, "--json") || !strcmp(a, "-h") ||
+               !strcmp(a, "--help") || !strncmp(a, "--limit=", 8) ||
+               (a[0] == '-' && a[1] == 'n' && a[2])) {
+      av[nopt++] = argv[i];
+      if (takes && i + 1 < argc)
+        av[nopt++] = argv[++i];
+    } else {
+      if (a[0] == '-' && a[1] && !unknown)
+        unknown = a;
+      if (npos < 3)
+        pos[npos] = a;
+      npos++;
+    }
+  }
   optind = 1;
   opterr = 0;
-  while ((c = getopt_long(argc, argv, ":n:h", opts, NULL)) != -1) {
-    const char *name = argv[optind - 1];
+  while ((c = getopt_long(nopt, av, ":n:h", opts, NULL)) != -1) {
+    const char *name = av[optind - 1];
     switch (c) {
     case 'j':
       json = 1;
       break;
     case 'n':
-      if (cli_int_arg(optarg, 1, 100000, &limit))
-        return cli_bad("search", "--limit", optarg, "want 1..100000");
+      if (cli_int_arg(optarg, 1, 100000, &limit)) {
+        int rc = cli_bad("search", "--limit", optarg, "want 1..100000");
+        free(av);
+        return rc;
+      }
       break;
     case 'h':
       puts("usage: spate search [--json] [-n N] STORE QUERY\n"
            "Ranked full-text search over a crawl store (spate crawl -o "
            "STORE).\nQUERY is FTS5 syntax: words (all must match), "
-           "\"a phrase\", OR, NOT,\nprefix*, title:word, NEAR(a b, 5).\n\n"
+           "\"a phrase\", OR, NOT,\nprefix*, title:word, NEAR(a b, 5), "
+           "-title:word (not in the title; any argument\nthat is not an "
+           "option below is STORE or QUERY).\n\n"
            "  -n, --limit N   results to show (10)\n"
            "      --json      one JSON object per result: rank, url, title,\n"
            "                  snippet, score\n\n"
            "Exit status: 0 results found, 1 none, 2 usage or bad query, 3 "
            "the\nstore could not be read.");
+      free(av);
       return CLI_EXIT_OK;
     case ':':
       fprintf(stderr, "spate search: %s needs a value (see --help)\n", name);
+      free(av);
       return CLI_EXIT_USAGE;
-    default:
+    default: /* not reached: only our options are passed to getopt */
       fprintf(stderr, "spate search: unknown option '%s' (see --help)\n",
               name);
+      free(av);
       return CLI_EXIT_USAGE;
     }
   }
-  if (argc - optind != 2) {
-    fprintf(stderr, "spate search: want STORE and QUERY (see --help)\n");
+  free(av);
+  if (npos != 2) {
+    if (unknown)
+      fprintf(stderr,
+              "spate search: want STORE and QUERY; '%s' is not an option "
+              "(see --help)\n",
+              unknown);
+    else
+      fprintf(stderr, "spate search: want STORE and QUERY (see --help)\n");
     return CLI_EXIT_USAGE;
   }
+  const char *store_path = pos[0];
+  const char *query = pos[1];
   char err[256];
-  int n =
-      search_query(argv[optind], argv[optind + 1], limit, json, stdout, err);
+  int n = search_query(store_path, query, limit, json, stdout, err);
   if (n < 0) {
     fprintf(stderr, "spate search: %s\n", err);
     int usage = n == -EINVAL && (strncmp(err, "bad query", 9) == 0 ||

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- visible text ------------------------------------------------------- */
@@ -530,6 +531,34 @@ static void one_line(char *err)
       *p = ' ';
 }
 
+/* A query's cost grows faster than its size (bm25 per phrase, NEAR over
+ * many prefixes): one typed by a person fits these, one that does not gets
+ * a clear refusal instead of minutes of CPU. */
+#define QUERY_MAX_BYTES 1024
+#define QUERY_MAX_WORDS 64
+#define QUERY_MAX_MS 10000
+
+static int query_words(const char *q)
+{
+  int n = 0;
+  for (const char *p = q; *p;) {
+    p += strspn(p, " \t\r\n\f\v(),");
+    if (!*p)
+      break;
+    n++;
+    p += strcspn(p, " \t\r\n\f\v(),");
+  }
+  return n;
+}
+
+static int past_deadline(void *arg)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 >
+         *(const uint64_t *)arg;
+}
+
 int search_query(const char *db_path, const char *query, int limit, int json,
                  FILE *out, char err[256])
 {
@@ -542,6 +571,14 @@ int search_query(const char *db_path, const char *query, int limit, int json,
   err[0] = '\0';
   if (!query || !query[strspn(query, " \t\r\n\f\v")]) {
     snprintf(err, 256, "empty query");
+    return -EINVAL;
+  }
+  size_t qlen = strlen(query);
+  int words = query_words(query);
+  if (qlen > QUERY_MAX_BYTES || words > QUERY_MAX_WORDS) {
+    snprintf(err, 256,
+             "bad query: too long (%zu bytes, %d words; at most %d and %d)",
+             qlen, words, QUERY_MAX_BYTES, QUERY_MAX_WORDS);
     return -EINVAL;
   }
   if (limit <= 0)
@@ -590,6 +627,11 @@ int search_query(const char *db_path, const char *query, int limit, int json,
   }
   sqlite3_bind_text(st, 1, query, -1, SQLITE_STATIC);
   sqlite3_bind_int(st, 2, limit);
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  uint64_t deadline = (uint64_t)now.tv_sec * 1000 +
+                      (uint64_t)now.tv_nsec / 1000000 + QUERY_MAX_MS;
+  sqlite3_progress_handler(db, 1000, past_deadline, &deadline);
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     const char *url = (const char *)sqlite3_column_text(st, 0);
     const char *title = (const char *)sqlite3_column_text(st, 1);
@@ -612,7 +654,13 @@ int search_query(const char *db_path, const char *query, int limit, int json,
     }
   }
   if (rc != SQLITE_DONE) {
-    if ((rc & 0xff) == SQLITE_ERROR) {
+    if (rc == SQLITE_INTERRUPT) {
+      snprintf(err, 256,
+               "bad query: gave up after %d s (too many terms or prefixes "
+               "to rank)",
+               QUERY_MAX_MS / 1000);
+      rc = -EINVAL;
+    } else if ((rc & 0xff) == SQLITE_ERROR) {
       /* FTS5 reports a query it cannot parse (or a column filter naming
        * no column) when the statement first runs. */
       snprintf(err, 256, "bad query: %s", sqlite3_errmsg(db));
