@@ -66,8 +66,14 @@ static void print_crawl_summary(const struct frontier_stats *fs,
           "  crawl: %lld pages stored this run, %lld in %s (%lld earlier); "
           "%lld left to crawl; %lld new URLs found in %lld links\n",
           (long long)fs->stored, (long long)fs->done, path,
-          (long long)fs->resumed_done, (long long)(fs->queued + fs->in_flight),
+          (long long)fs->resumed_done,
+          (long long)(fs->queued + fs->in_flight + fs->retry_later),
           (long long)fs->discovered, (long long)fs->links);
+  if (fs->retry_later)
+    fprintf(out,
+            "  %lld URLs failed for their host's sake (its breaker open, or "
+            "its robots.txt unavailable): the next run fetches them again\n",
+            (long long)fs->retry_later);
   int any = 0;
   for (int i = 0; i < CRAWL_DROP_N; i++)
     if (fs->drops[i]) {
@@ -83,6 +89,11 @@ static void print_crawl_summary(const struct frontier_stats *fs,
             "  resumed: %lld URLs in flight when the last run ended "
             "were queued again\n",
             (long long)fs->requeued);
+  if (fs->requeued_retry)
+    fprintf(out,
+            "  resumed: %lld URLs that failed for their host's sake in the "
+            "last run were queued again\n",
+            (long long)fs->requeued_retry);
 }
 
 static uint64_t errors_of(const struct scheduler_stats *st, const char *code)
@@ -314,8 +325,9 @@ static int run_crawl(struct fetch_cli *fc, char **seeds, int nseeds)
   } else {
     /* Pages robots.txt keeps us from are the crawl being polite, not a
      * failure. */
-    code = st->failed > errors_of(st, ERR_ROBOTS) ? CLI_EXIT_SOME_FAILED
-                                                  : CLI_EXIT_OK;
+    code = st->failed > errors_of(st, ERR_ROBOTS) || fs.retry_later
+               ? CLI_EXIT_SOME_FAILED
+               : CLI_EXIT_OK;
   }
 out:
   live_stop(live);

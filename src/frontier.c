@@ -389,9 +389,11 @@ int frontier_open(struct frontier **out, const struct frontier_options *o,
     store_rollback(fr->store);
     goto fail;
   }
-  size_t requeued = 0;
+  size_t requeued = 0, retried = 0;
   if (!rc)
     rc = store_requeue_in_flight(fr->store, &requeued);
+  if (!rc)
+    rc = store_requeue_retry(fr->store, &retried);
   for (int i = 0; !rc && i < o->nseeds; i++)
     rc = store_add_urls(fr->store, &o->seeds[i], 1, 0, 0, NULL);
   if (!rc)
@@ -411,6 +413,7 @@ int frontier_open(struct frontier **out, const struct frontier_options *o,
   if (rc)
     goto fail_msg;
   STAT_SET(fr, requeued, (int64_t)requeued);
+  STAT_SET(fr, requeued_retry, (int64_t)retried);
   STAT_SET(fr, resumed_done, done);
   push_taken(fr, items, n);
   *out = fr;
@@ -560,7 +563,7 @@ static int fr_write(struct sink_out *o, struct result *const *rs, size_t n,
   struct frontier *fr = (struct frontier *)(void *)o;
   struct store_item *items = NULL;
   size_t nitems = 0;
-  int64_t stored = 0, discovered = 0, links = 0;
+  int64_t stored = 0, discovered = 0, links = 0, retry = 0;
   int64_t drops[CRAWL_DROP_N] = {0};
   int rc = 0;
   if (!fr->in_tx) {
@@ -582,6 +585,10 @@ static int fr_write(struct sink_out *o, struct result *const *rs, size_t n,
     if (!c || ERR_IS(r->error, ERR_CANCELLED))
       continue;
     rc = store_put_page(fr->store, c->id, r, c->depth, c->text, c->text_len);
+    if (!rc && c->retry_later) {
+      rc = store_retry_later(fr->store, c->id);
+      retry++;
+    }
     size_t added = 0, more = 0;
     if (!rc && c->nfollow)
       rc = add_keys(fr, c->follow, c->follow_len, c->depth + 1, c->id, &added);
@@ -612,6 +619,7 @@ static int fr_write(struct sink_out *o, struct result *const *rs, size_t n,
     return rc;
   }
   STAT_ADD(fr, stored, stored);
+  STAT_ADD(fr, retry_later, retry);
   STAT_ADD(fr, discovered, discovered);
   STAT_ADD(fr, links, links);
   for (int k = 0; k < CRAWL_DROP_N; k++)

@@ -60,11 +60,15 @@ struct frontier_options {
  * earlier runs; stored is this run's pages. */
 struct frontier_stats {
   int64_t queued, in_flight, done;
-  int64_t resumed_done; /* done when this run opened the store */
-  int64_t requeued;     /* in flight from a killed run, queued again */
-  int64_t stored;       /* pages stored by this run */
-  int64_t discovered;   /* new URLs queued by this run */
-  int64_t links;        /* links seen on this run's pages */
+  int64_t resumed_done;   /* done when this run opened the store */
+  int64_t requeued;       /* in flight from a killed run, queued again */
+  int64_t requeued_retry; /* failed for their host's sake last run, again */
+  int64_t stored;         /* pages stored by this run */
+  int64_t discovered;     /* new URLs queued by this run */
+  int64_t links;          /* links seen on this run's pages */
+  /* URLs this run ended for their host's sake (breaker open, robots.txt
+   * unavailable): not stored, queued again for the next run. */
+  int64_t retry_later;
   int64_t drops[CRAWL_DROP_N];
 };
 

@@ -67,6 +67,9 @@ struct host {
    * (dns, connect, timeout...): its URLs end with it rather than with
    * "robots", which would say the site forbids them. */
   const char *robots_err;
+  /* robots.txt could not be had (5xx, 429, unreachable): everything is
+   * disallowed for this run, and the URLs are the next run's. */
+  int robots_unavailable;
 };
 
 enum job_state { JOB_QUEUED, JOB_INFLIGHT, JOB_WAITING, JOB_EXTRACTING };
@@ -572,6 +575,7 @@ static void robots_done(struct scheduler *s, struct job *j, const char *err)
   int status = j->attempts ? t->status : 0;
   struct robots *rb;
   h->robots_err = NULL;
+  h->robots_unavailable = 0;
   if (status >= 200 && status < 300 && (!err || ERR_IS(err, ERR_TOO_LARGE))) {
     rb = robots_parse(t->body.data, t->body.len, s->opt.robots_agent);
   } else if ((status >= 400 && status < 500 && status != 429 && !err) ||
@@ -591,6 +595,7 @@ static void robots_done(struct scheduler *s, struct job *j, const char *err)
      * may be fetched. A failure to reach the host is what its URLs end
      * with; a server's refusal is "robots". */
     rb = robots_disallow_all();
+    h->robots_unavailable = 1;
     if (err && !ERR_IS(err, ERR_BLOCKED_ADDRESS) &&
         !ERR_IS(err, ERR_CANCELLED))
       h->robots_err = err;
@@ -863,6 +868,16 @@ static void job_sent(struct transfer *t)
   ratelimit_sent(&j->host->rl, (uv_hrtime() + 999999) / 1000000);
 }
 
+/* Ends j for a reason of its host's (its breaker open, its robots.txt
+ * unavailable): in a crawl the URL is the next run's to fetch. */
+static void job_finish_host(struct scheduler *s, struct job *j,
+                            const char *err)
+{
+  if (j->res && j->res->crawl)
+    j->res->crawl->retry_later = 1;
+  job_finish(s, j, err);
+}
+
 /* Starts the next job of h if the host's politeness allows it now.
  * Returns 1 when one started. */
 static int host_start_one(struct scheduler *s, struct host *h)
@@ -877,7 +892,12 @@ static int host_start_one(struct scheduler *s, struct host *h)
     if (!robots_ok(h, head->url)) {
       /* Disallowed: answered without a request, and without taking a
        * token of the host's rate. */
-      job_finish(s, dequeue(h), h->robots_err ? h->robots_err : ERR_ROBOTS);
+      struct job *j = dequeue(h);
+      const char *why = h->robots_err ? h->robots_err : ERR_ROBOTS;
+      if (h->robots_unavailable)
+        job_finish_host(s, j, why);
+      else
+        job_finish(s, j, why);
       return 0;
     }
   }
@@ -887,7 +907,7 @@ static int host_start_one(struct scheduler *s, struct host *h)
      * each paying for a timeout. */
     struct job *j;
     while ((j = dequeue(h)))
-      job_finish(s, j, ERR_CIRCUIT_OPEN);
+      job_finish_host(s, j, ERR_CIRCUIT_OPEN);
     return 0;
   }
   case BREAKER_WAIT:

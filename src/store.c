@@ -147,7 +147,7 @@ struct store {
   int tx_failed; /* a call failed inside it: only rollback is allowed */
   /* Frontier rows by state: committed, and the open transaction's
    * changes, applied on commit and dropped on rollback. */
-  int64_t count[3], pend[3];
+  int64_t count[STORE_NSTATES], pend[STORE_NSTATES];
   int migrate;            /* an existing store of schema_version 1 */
   struct buf title, text; /* scratch: cleaned copies for the index */
   int lock_fd; /* holds flock(LOCK_EX) on the file: one crawl at a time */
@@ -219,7 +219,7 @@ static int tx_begin(struct store *s)
   int rc = step_once(s->st[ST_BEGIN]);
   if (rc)
     return fail_db(s, rc, "cannot begin a transaction");
-  s->pend[0] = s->pend[1] = s->pend[2] = 0;
+  memset(s->pend, 0, sizeof(s->pend));
   return 0;
 }
 
@@ -227,7 +227,7 @@ static void tx_rollback(struct store *s)
 {
   if (!sqlite3_get_autocommit(s->db))
     step_once(s->st[ST_ROLLBACK]);
-  s->pend[0] = s->pend[1] = s->pend[2] = 0;
+  memset(s->pend, 0, sizeof(s->pend));
 }
 
 static int tx_commit(struct store *s)
@@ -238,9 +238,9 @@ static int tx_commit(struct store *s)
     tx_rollback(s);
     return rc;
   }
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < STORE_NSTATES; i++)
     s->count[i] += s->pend[i];
-  s->pend[0] = s->pend[1] = s->pend[2] = 0;
+  memset(s->pend, 0, sizeof(s->pend));
   return 0;
 }
 
@@ -433,7 +433,7 @@ static int load_counts(struct store *s)
     return fail_db(s, rc, "cannot count the frontier");
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     int state = sqlite3_column_int(st, 0);
-    if (state >= 0 && state < 3)
+    if (state >= 0 && state < STORE_NSTATES)
       s->count[state] = sqlite3_column_int64(st, 1);
   }
   sqlite3_finalize(st);
@@ -746,6 +746,58 @@ int store_take_host(struct store *s, const char *host, size_t max,
   return 0;
 }
 
+int store_retry_later(struct store *s, int64_t frontier_id)
+{
+  int own, rc = op_enter(s, &own);
+  if (rc)
+    return rc;
+  rc = set_state(s, frontier_id, STORE_RETRY);
+  if (!rc) {
+    s->pend[STORE_DONE]--;
+    s->pend[STORE_RETRY]++;
+  }
+  return op_leave(s, own, rc);
+}
+
+static int forget_page(struct store *s, int64_t id);
+
+int store_requeue_retry(struct store *s, size_t *n)
+{
+  int own, rc = op_enter(s, &own);
+  sqlite3_stmt *st = NULL;
+  int64_t count = 0;
+  if (rc)
+    return rc;
+  rc = sqlite3_prepare_v2(s->db, "SELECT id FROM frontier WHERE state = 3", -1,
+                          &st, NULL);
+  while (!rc) {
+    int step = sqlite3_step(st);
+    if (step == SQLITE_DONE)
+      break;
+    if (step != SQLITE_ROW) {
+      rc = step;
+      break;
+    }
+    int64_t id = sqlite3_column_int64(st, 0);
+    /* Forgetting rows of the table being read: SQLite allows it, and the
+     * cursor goes on past them. */
+    if ((rc = forget_page(s, id)) || (rc = set_state(s, id, STORE_QUEUED)))
+      break;
+    count++;
+  }
+  sqlite3_finalize(st);
+  if (rc > 0)
+    rc = fail_db(s, rc, "cannot requeue");
+  if (!rc) {
+    s->pend[STORE_RETRY] -= count;
+    s->pend[STORE_QUEUED] += count;
+  }
+  rc = op_leave(s, own, rc);
+  if (n)
+    *n = rc ? 0 : (size_t)count;
+  return rc;
+}
+
 int store_requeue_in_flight(struct store *s, size_t *n)
 {
   int own, rc = op_enter(s, &own);
@@ -936,7 +988,7 @@ static int put_page(struct store *s, int64_t id, const struct result *r,
     rc = forget_page(s, id);
   } else {
     rc = set_state(s, id, STORE_DONE);
-    if (!rc && state >= 0 && state < 3) {
+    if (!rc && state >= 0 && state < STORE_NSTATES) {
       s->pend[state]--;
       s->pend[STORE_DONE]++;
     }

@@ -45,6 +45,11 @@ enum store_state {
   STORE_QUEUED = 0,
   STORE_IN_FLIGHT = 1,
   STORE_DONE = 2,
+  /* Stored with a failure of its host's, not its own (the host's breaker
+   * was open, its robots.txt could not be had): not taken again this run;
+   * the next run forgets the row and queues the URL again. */
+  STORE_RETRY = 3,
+  STORE_NSTATES
 };
 
 /* One URL handed out by store_take(). */
@@ -135,6 +140,13 @@ int store_put_page(struct store *s, int64_t frontier_id,
 
 /* On resume: puts the in_flight rows of a killed run back to queued (they
  * were never stored as done). *n (may be NULL) is how many. */
+/* The page just stored at frontier_id failed for its host's sake: its row
+ * stays until store_requeue_retry (the next run) forgets it and queues
+ * the URL again. */
+int store_retry_later(struct store *s, int64_t frontier_id);
+/* At open: every STORE_RETRY row's page forgotten and its URL queued
+ * again; *n (may be NULL) says how many. */
+int store_requeue_retry(struct store *s, size_t *n);
 int store_requeue_in_flight(struct store *s, size_t *n);
 
 /* Frontier rows by state, committed work plus the open transaction's.

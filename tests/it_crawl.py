@@ -513,15 +513,34 @@ def test_robots_status():
               f"{Counter((r['status'], r['error']) for r in pg.values())}")
         check("/private/index.html" in page_requests(o), "private not fetched")
     # A 5xx robots.txt disallows everything: only robots.txt is requested.
+    # That is the host's state, not the pages': their rows say so, and the
+    # next run fetches them again once robots.txt can be had.
     with Origin(pages=50, extra=["--robots-status", "503"]) as o:
         db = db_path("robots503")
+        port = o.port
         p = crawl(o.url("/"), "-o", db, "--retries", "0")
         pg = pages(db)
-        check(len(pg) >= 1 and all(r["status"] == 0 and r["error"] == "robots"
-                                   for r in pg.values()),
-              f"robots 503: rows {list(pg.values())[:3]}")
+        check(p.returncode == 1 and len(pg) >= 1 and
+              all(r["status"] == 0 and r["error"] == "robots"
+                  for r in pg.values()),
+              f"robots 503: exit {p.returncode}, rows {list(pg.values())[:3]}")
         check(page_requests(o) == [], f"robots 503: requested "
               f"{page_requests(o)[:5]}")
+        check(f"{len(pg)} URLs failed for their host's sake" in p.stderr and
+              f"{len(pg)} left to crawl" in p.stderr,
+              f"robots 503 summary: {p.stderr}")
+        check(q(db, "select state, count(*) from frontier group by state") ==
+              [(3, len(pg))], "robots 503: the seed left for the next run")
+    with Origin(pages=50, port=port) as o:
+        p = crawl(o.url("/"), "-o", db)
+        pg = pages(db)
+        check(p.returncode == 0 and len(pg) == 52 and
+              pg[o.url("/private/index.html")]["error"] == "robots" and
+              sum(r["status"] == 200 for r in pg.values()) == 51,
+              f"after robots.txt is back: exit {p.returncode}, {len(pg)} rows "
+              f"{Counter((r['status'], r['error']) for r in pg.values())}")
+        check("that failed for their host's sake in the last run were queued "
+              "again" in p.stderr, f"resumed line: {p.stderr}")
     # Disallow lines: those URLs are rows with error robots, never fetched.
     with Origin(pages=200, extra=["--disallow", "/p/1"]) as o:
         db = db_path("disallow")
@@ -1041,6 +1060,16 @@ def test_unreachable_seed():
     rows = q(db, "select status, error from pages")
     check(p.returncode == 1 and len(rows) == 1 and rows[0][1] in
           ("connect", "circuit_open"), f"breaker: exit {p.returncode} {rows}")
+    # Either way the host is at fault, not the page: left for the next run,
+    # which tries again (and stores the row once more, not twice).
+    check(q(db, "select state from frontier") == [(3,)],
+          f"breaker: frontier {q(db, 'select state from frontier')}")
+    p = crawl("http://127.0.0.1:1/", "-o", db, "--retries", "0")
+    check(p.returncode == 1 and
+          "1 URLs that failed for their host's sake in the last run were "
+          "queued again" in p.stderr and
+          q(db, "select count(*) from pages")[0][0] == 1,
+          f"breaker rerun: exit {p.returncode} {p.stderr}")
 
 
 def test_one_crawl_per_store(o):

@@ -34,11 +34,11 @@ class Origin:
     """`spate origin` on 127.0.0.1 with an ephemeral port and a request
     log, stopped (SIGTERM, then SIGKILL) on exit."""
 
-    def __init__(self, pages=200, latency=0, extra=()):
+    def __init__(self, pages=200, latency=0, extra=(), port=0):
         self.log = tempfile.NamedTemporaryFile(prefix="spate-origin-",
                                                suffix=".log", delete=False)
         self.log.close()
-        args = [SPATE, "origin", "--port", "0", "--pages", str(pages),
+        args = [SPATE, "origin", "--port", str(port), "--pages", str(pages),
                 "--log", self.log.name, "--quiet"]
         if latency:
             args += ["--latency", str(latency)]
