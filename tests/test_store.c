@@ -458,6 +458,72 @@ static void test_fts(void)
 }
 
 /* An error inside a transaction poisons it: commit refuses. */
+/* A page stored with its host's failure: state 3, not queued, not done;
+ * the next open's store_requeue_retry forgets its row (links, text and
+ * index entries too) and queues it; stored again it has one row. */
+static void test_retry_later(void)
+{
+  char path[256];
+  struct store_item *items;
+  size_t n, k = 9;
+  int64_t q = -1, f = -1, d = -1;
+  const char *keys[] = {"http://r.test/a", "http://r.test/b"};
+  tmp_path(path, sizeof(path), "retry.db");
+  struct store *s = open_store(path);
+  if (!s)
+    return;
+  CHECK(store_add_urls(s, keys, 2, 0, 0, NULL) == 0);
+  CHECK(store_take(s, 10, &items, &n) == 0 && n == 2);
+  if (n != 2)
+    return;
+  CHECK(store_begin(s) == 0);
+  struct result *r = make_page(keys[0], "down", &keys[1], 1);
+  r->error = "circuit_open";
+  CHECK(store_put_page(s, items[0].id, r, 0, "uniquewordzz", 12) == 0);
+  CHECK(store_retry_later(s, items[0].id) == 0);
+  result_free(r);
+  r = make_page(keys[1], "fine", NULL, 0);
+  CHECK(store_put_page(s, items[1].id, r, 0, NULL, 0) == 0);
+  result_free(r);
+  CHECK(store_commit(s) == 0);
+  store_counts(s, &q, &f, &d);
+  CHECK(q == 0 && f == 0 && d == 1);
+  store_items_free(items, n);
+  store_close(s);
+
+  sqlite3 *db = open_db(path);
+  CHECK(query_int(db, "SELECT state FROM frontier WHERE url = "
+                      "'http://r.test/a'") == 3);
+  CHECK(query_int(db, "SELECT count(*) FROM pages") == 2);
+  sqlite3_close(db);
+
+  s = open_store(path);
+  if (!s)
+    return;
+  CHECK(store_requeue_retry(s, &k) == 0 && k == 1);
+  store_counts(s, &q, &f, &d);
+  CHECK(q == 1 && f == 0 && d == 1);
+  db = open_db(path);
+  CHECK(query_int(db, "SELECT count(*) FROM pages") == 1);
+  CHECK(query_int(db, "SELECT count(*) FROM links") == 0);
+  CHECK(query_int(db, "SELECT count(*) FROM pages_fts "
+                      "WHERE pages_fts MATCH 'uniquewordzz'") == 0);
+  sqlite3_close(db);
+  CHECK(store_take(s, 10, &items, &n) == 0 && n == 1);
+  if (n == 1) {
+    r = make_page(keys[0], "back", NULL, 0);
+    CHECK(store_put_page(s, items[0].id, r, 0, NULL, 0) == 0);
+    result_free(r);
+    store_items_free(items, n);
+  }
+  CHECK(store_requeue_retry(s, &k) == 0 && k == 0);
+  store_close(s);
+  db = open_db(path);
+  CHECK(query_int(db, "SELECT count(*) FROM pages") == 2);
+  CHECK(query_int(db, "SELECT count(*) FROM frontier WHERE state = 2") == 2);
+  sqlite3_close(db);
+}
+
 static void test_failed_tx(void)
 {
   char path[256];
@@ -872,6 +938,7 @@ int main(void)
   test_add_dedup();
   test_crawl_round_trip();
   test_fts();
+  test_retry_later();
   test_failed_tx();
   test_crash();
   test_page_size();
