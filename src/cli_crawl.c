@@ -30,7 +30,23 @@ static const char *const drop_names[CRAWL_DROP_N] = {
     "trap: long query", "not http(s)",     "nofollow",
 };
 
-/* The crawl's identity: what must be the same to resume it. */
+/* A value of the identity as typed, but '%' and ';' as %25 and %3B: the
+ * fields are joined with "; ", so a pattern holding "; exclude=x" must not
+ * read as a field of its own. Values without either (almost all) are as
+ * they were, so stores made before this still resume. */
+static void put_value(FILE *f, const char *v)
+{
+  for (; *v; v++)
+    if (*v == '%')
+      fputs("%25", f);
+    else if (*v == ';')
+      fputs("%3B", f);
+    else
+      fputc(*v, f);
+}
+
+/* The crawl's identity: what must be the same to resume it. Seeds are
+ * normalised keys: they hold no space, so no "; ". */
 static char *identity(const struct crawl_cli *cc, char **keys, int nkeys)
 {
   struct {
@@ -43,12 +59,17 @@ static char *identity(const struct crawl_cli *cc, char **keys, int nkeys)
   fputs("seeds=", f);
   for (int i = 0; i < nkeys; i++)
     fprintf(f, "%s%s", i ? " " : "", keys[i]);
-  fprintf(f, "; scope=%s; max-depth=%d",
-          cc->scope_arg ? cc->scope_arg : "host", cc->scope.max_depth);
-  for (int i = 0; i < cc->scope.ninclude; i++)
-    fprintf(f, "; include=%s", cc->include[i]);
-  for (int i = 0; i < cc->scope.nexclude; i++)
-    fprintf(f, "; exclude=%s", cc->exclude[i]);
+  fputs("; scope=", f);
+  put_value(f, cc->scope_arg ? cc->scope_arg : "host");
+  fprintf(f, "; max-depth=%d", cc->scope.max_depth);
+  for (int i = 0; i < cc->scope.ninclude; i++) {
+    fputs("; include=", f);
+    put_value(f, cc->include[i]);
+  }
+  for (int i = 0; i < cc->scope.nexclude; i++) {
+    fputs("; exclude=", f);
+    put_value(f, cc->exclude[i]);
+  }
   if (fclose(f)) {
     free(m.p);
     return NULL;

@@ -445,6 +445,14 @@ def test_complete_and_other_crawl(o):
               f"file: exit {p.returncode}, want 3")
         check("another crawl" in p.stderr, f"message: {p.stderr!r}")
         check(files() == before, f"other crawl {args[1:]} changed the file")
+    # A pattern that reads like two fields is one: not the same crawl as
+    # the two patterns it looks like.
+    two = db_path("twofields")
+    p = crawl(o.url("/"), "--include", "p/1; exclude=p/2", "-o", two)
+    check(p.returncode in (0, 1), f"include with '; ': exit {p.returncode}")
+    p = crawl(o.url("/"), "--include", "p/1", "--exclude", "p/2", "-o", two)
+    check(p.returncode == 3 and "another crawl" in p.stderr,
+          f"look-alike identity: exit {p.returncode} {p.stderr!r}")
     # A SQLite file that is not a crawl store: refused, left untouched.
     other = db_path("notacrawl")
     con = sqlite3.connect(other)
