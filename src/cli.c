@@ -358,7 +358,10 @@ void cli_usage_crawl(FILE *out)
       "      --include RE          follow only URLs matching one "
       "(repeatable)\n"
       "      --exclude RE          never follow URLs matching (repeatable)\n"
-      "      --max-depth N         link distance from the seeds (100)\n"
+      "      --max-depth N         link distance from the seeds (100); "
+      "given,\n"
+      "                            each host is crawled level by level: "
+      "exact\n"
       "      --max-pages N         pages stored, all runs together (no cap)\n"
       "      --allow-private       let links reach "
       "loopback/private/link-local\n"
@@ -618,6 +621,7 @@ int cli_parse(struct fetch_cli *fc, int argc, char **argv)
     case OPT_MAX_DEPTH:
       if (cli_int_arg(optarg, 0, 1000000, &cc->scope.max_depth))
         return cli_bad(fc->cmd, "--max-depth", optarg, "want 0..1000000");
+      cc->max_depth_given = 1;
       break;
     case OPT_MAX_PAGES: {
       char *end;

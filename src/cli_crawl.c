@@ -206,6 +206,7 @@ static int run_crawl(struct fetch_cli *fc, char **seeds, int nseeds)
        * half to the rest. */
       .host_cap =
           (int64_t)sh->live_cap / 2 > 0 ? (int64_t)sh->live_cap / 2 : 1,
+      .exact_depth = cc->max_depth_given,
       .notify = scheduler_notify,
       .notify_arg = sh,
   };

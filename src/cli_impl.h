@@ -26,6 +26,7 @@ struct crawl_cli {
   const char *exclude[CLI_MAX_PATTERNS];
   const char *scope_arg; /* as given, for the crawl's identity */
   long long max_pages;   /* <= 0: none */
+  int max_depth_given;   /* --max-depth on the command line: exact levels */
 };
 
 struct fetch_cli {

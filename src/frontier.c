@@ -44,6 +44,7 @@ struct seen {
 struct fhost {
   char *name; /* "scheme://authority", the keys' prefix */
   int64_t queued, out;
+  int level; /* exact_depth: the deepest depth out while out > 0 */
 };
 
 /* The writer's hosts: an array (taken from in turn) and an open-addressing
@@ -67,6 +68,7 @@ struct frontier {
   void (*notify)(void *arg);
   void *notify_arg;
   int complete;
+  int exact_depth;
   int in_tx;        /* the writer's transaction is open */
   struct seen seen; /* the writer's */
   uint64_t tx_start_ms;
@@ -177,7 +179,7 @@ static struct fhost *host_of(struct hosts *hs, const char *key)
   char *name = strndup(key, len);
   if (!name)
     return NULL;
-  hs->v[hs->n] = (struct fhost){name, 0, 0};
+  hs->v[hs->n] = (struct fhost){.name = name};
   *sl = (uint32_t)++hs->n;
   return &hs->v[hs->n - 1];
 }
@@ -224,9 +226,14 @@ static int take_host(struct frontier *fr, struct fhost *h, size_t k,
 {
   struct store_item *got = NULL;
   size_t ngot = 0;
-  int rc = store_take_host(fr->store, h->name, k, &got, &ngot);
+  int rc = fr->exact_depth
+               ? store_take_level(fr->store, h->name,
+                                  h->out > 0 ? h->level : -1, k, &got, &ngot)
+               : store_take_host(fr->store, h->name, k, &got, &ngot);
   if (rc)
     return rc;
+  if (fr->exact_depth && ngot && h->out == 0)
+    h->level = got[ngot - 1].depth; /* the host's lowest: all at it */
   if (*n + ngot > *cap) {
     size_t nc = *n + ngot > *cap * 2 ? *n + ngot : *cap * 2;
     struct store_item *v = realloc(*items, nc * sizeof(*v));
@@ -242,10 +249,15 @@ static int take_host(struct frontier *fr, struct fhost *h, size_t k,
   free(got); /* the urls moved to *items */
   *n += ngot;
   h->out += (int64_t)ngot;
-  /* Fewer than asked: nothing more is queued there. */
-  h->queued = ngot < k ? 0 : h->queued - (int64_t)ngot;
-  if (h->queued < 0)
-    h->queued = 0;
+  /* Fewer than asked: nothing more is queued there, unless a level
+   * held the rest back. */
+  int more = 0;
+  if (ngot < k && fr->exact_depth &&
+      (rc = store_host_has_queued(fr->store, h->name, &more)))
+    return rc;
+  h->queued = ngot < k && !more ? 0 : h->queued - (int64_t)ngot;
+  if (h->queued < (more ? 1 : 0))
+    h->queued = more ? 1 : 0;
   return 0;
 }
 
@@ -371,6 +383,7 @@ int frontier_open(struct frontier **out, const struct frontier_options *o,
     seen_free(&fr->seen);
   fr->max_pages = o->max_pages;
   fr->host_cap = o->host_cap;
+  fr->exact_depth = o->exact_depth;
   fr->hosts.fail_every = o->fail_host_every;
   fr->notify = o->notify;
   fr->notify_arg = o->notify_arg;

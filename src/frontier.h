@@ -47,6 +47,13 @@ struct frontier_options {
    * host (Crawl-delay, --rate) cannot fill the loops' admitted jobs and
    * starve the others. <= 0: no limit. */
   int64_t host_cap;
+  /* Breadth-first by whole levels within each host: a host's URLs at depth
+   * d are handed out only once none of its URLs at a smaller depth is
+   * queued or out, so that a page's recorded depth is its link distance
+   * and --max-depth misses nothing within it (links between hosts can
+   * still arrive late). A level's slowest page holds its host's next
+   * level back: set with an explicit --max-depth. */
+  int exact_depth;
   /* Testing aid (SPATE_TEST_FAIL_HOST): every Nth host the writer would
    * record fails as if out of memory; 0: never. */
   unsigned fail_host_every;

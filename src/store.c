@@ -81,6 +81,8 @@ enum {
   ST_ADD,
   ST_TAKE,
   ST_TAKE_HOST,
+  ST_TAKE_LEVEL,
+  ST_HOST_QUEUED,
   ST_SET_STATE,
   ST_FRONT,
   ST_PAGE,
@@ -108,6 +110,13 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_TAKE_HOST] = "SELECT id, url, depth, referrer_id FROM frontier"
                      " WHERE state = 0 AND host = ? ORDER BY depth, id"
                      " LIMIT ?",
+    [ST_TAKE_LEVEL] = "SELECT id, url, depth, referrer_id FROM frontier"
+                      " WHERE state = 0 AND host = ?1 AND depth <= CASE"
+                      " WHEN ?2 >= 0 THEN ?2 ELSE (SELECT min(depth) FROM"
+                      " frontier WHERE state = 0 AND host = ?1) END"
+                      " ORDER BY depth, id LIMIT ?3",
+    [ST_HOST_QUEUED] = "SELECT EXISTS (SELECT 1 FROM frontier"
+                       " WHERE state = 0 AND host = ?)",
     [ST_SET_STATE] = "UPDATE frontier SET state = ? WHERE id = ?",
     [ST_FRONT] = "SELECT url, referrer_id, state FROM frontier WHERE id = ?",
     /* Not OR REPLACE: that makes SQLite open a statement journal, which
@@ -680,25 +689,71 @@ int store_take(struct store *s, size_t max, struct store_item **items,
   return store_take_host(s, NULL, max, items, n);
 }
 
+/* The rows st selects (id, url, depth, referrer_id; its parameters bound)
+ * taken: in flight, and handed back in *items. */
+static int take_rows(struct store *s, sqlite3_stmt *st, size_t max,
+                     struct store_item **items, size_t *n);
+
 int store_take_host(struct store *s, const char *host, size_t max,
                     struct store_item **items, size_t *n)
 {
-  struct store_item *v = NULL;
-  size_t len = 0, cap = 0;
-  int own, rc;
-
   *items = NULL;
   *n = 0;
   if (max == 0)
     return 0;
-  rc = op_enter(s, &own);
-  if (rc)
-    return rc;
   sqlite3_stmt *st = s->st[host ? ST_TAKE_HOST : ST_TAKE];
   if (host)
     sqlite3_bind_text(st, 1, host, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, host ? 2 : 1,
                      max > INT64_MAX ? INT64_MAX : (int64_t)max);
+  return take_rows(s, st, max, items, n);
+}
+
+int store_take_level(struct store *s, const char *host, int level, size_t max,
+                     struct store_item **items, size_t *n)
+{
+  *items = NULL;
+  *n = 0;
+  if (max == 0)
+    return 0;
+  sqlite3_stmt *st = s->st[ST_TAKE_LEVEL];
+  sqlite3_bind_text(st, 1, host, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 2, level);
+  sqlite3_bind_int64(st, 3, max > INT64_MAX ? INT64_MAX : (int64_t)max);
+  return take_rows(s, st, max, items, n);
+}
+
+int store_host_has_queued(struct store *s, const char *host, int *yes)
+{
+  int own, rc = op_enter(s, &own);
+  *yes = 0;
+  if (rc)
+    return rc;
+  sqlite3_stmt *st = s->st[ST_HOST_QUEUED];
+  sqlite3_bind_text(st, 1, host, -1, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    *yes = sqlite3_column_int(st, 0) != 0;
+    rc = 0;
+  } else {
+    rc = fail_db(s, rc, "cannot read the frontier");
+  }
+  sqlite3_reset(st);
+  return op_leave(s, own, rc);
+}
+
+static int take_rows(struct store *s, sqlite3_stmt *st, size_t max,
+                     struct store_item **items, size_t *n)
+{
+  struct store_item *v = NULL;
+  size_t len = 0, cap = 0;
+  int own, rc;
+
+  rc = op_enter(s, &own);
+  if (rc) {
+    sqlite3_reset(st);
+    return rc;
+  }
   /* Collected first, updated after: changing rows under a running SELECT
    * of the same index is undefined in SQLite. */
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

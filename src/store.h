@@ -113,6 +113,13 @@ int store_take(struct store *s, size_t max, struct store_item **items,
 /* The same for one host's queue (the per-host index: cheap); host NULL is
  * store_take (every host: a sort of the whole queue, for tools and
  * tests). */
+/* As store_take_host, but only URLs no deeper than level (level < 0: the
+ * host's lowest queued depth), breadth-first by whole levels (frontier's
+ * exact_depth). */
+int store_take_level(struct store *s, const char *host, int level, size_t max,
+                     struct store_item **items, size_t *n);
+/* Whether host has any URL queued. */
+int store_host_has_queued(struct store *s, const char *host, int *yes);
 int store_take_host(struct store *s, const char *host, size_t max,
                     struct store_item **items, size_t *n);
 /* Calls each(arg, host, n) for every host with n > 0 queued URLs

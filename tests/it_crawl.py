@@ -294,6 +294,40 @@ def test_max_depth_1(o):
               f"links of / {sorted(links_of(db, root['id']))}")
 
 
+def test_max_depth_exact():
+    """--max-depth N stores every page within N links of the seed, each
+    with its link distance as its depth, however the fetches interleave:
+    the distances come from the link graph of a whole crawl."""
+    with Origin(pages=3000) as o:
+        full = db_path("depth-full")
+        p = crawl(o.url("/"), "-o", full)
+        check(p.returncode == 0, f"full crawl: exit {p.returncode}")
+        ids = {i: u for i, u in q(full, "select id, url from pages")}
+        out = {}
+        for f, t in q(full, "select from_id, to_url from links"):
+            out.setdefault(ids[f], []).append(t)
+        dist, level = {o.url("/"): 0}, [o.url("/")]
+        while level:
+            nxt = []
+            for u in level:
+                for v in out.get(u, ()):
+                    if v not in dist:
+                        dist[v] = dist[u] + 1
+                        nxt.append(v)
+            level = nxt
+        for run in range(3):
+            db = db_path(f"depth4-{run}")
+            p = crawl(o.url("/"), "-o", db, "--max-depth", "4")
+            check(p.returncode == 0, f"--max-depth 4: exit {p.returncode}")
+            got = {u: d for u, d in q(db, "select url, depth from pages")}
+            want = {u for u, d in dist.items() if d <= 4}
+            check(set(got) == want, f"--max-depth 4 run {run}: missing "
+                  f"{len(want - set(got))}, extra {len(set(got) - want)}")
+            wrong = [u for u, d in got.items() if dist.get(u) != d]
+            check(not wrong, f"run {run}: {len(wrong)} pages with a depth "
+                  f"other than their link distance, e.g. {wrong[:2]}")
+
+
 def test_admit_without_memory(o):
     """Frontier URLs that find no memory when taken in wait and are taken
     in again: the crawl stores the same pages as without the fault (every
@@ -1113,6 +1147,7 @@ try:
     test_robots_status()
     test_robots_sitemaps()
     test_crawl_delay()
+    test_max_depth_exact()
     test_sigint_retry_due()
     test_host_fairness()
     test_unreachable_seed()
