@@ -303,12 +303,29 @@ def test_crawl_dashboard(o):
                 p.wait()
 
 
+def dashboard_job(addr, env=None):
+    """spate fetch --dashboard ADDR reading URLs from a pipe we hold: the
+    job runs (and serves) until stopped. Its first stderr line names the
+    address."""
+    return subprocess.Popen([SPATE, "fetch", "--dashboard", addr,
+                             "--no-progress"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+
+
+def end_job(p):
+    if p.poll() is None:
+        p.send_signal(signal.SIGINT)
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
 def test_token():
     """Off loopback the service wants its token."""
-    p = subprocess.Popen([SPATE, "fetch", "--dashboard", "0.0.0.0:0",
-                          "--no-progress"], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
+    p = dashboard_job("0.0.0.0:0")
     try:
         line = p.stderr.readline()
         m = re.search(r":(\d+)/login\?token=([0-9a-f]+)", line)
@@ -334,22 +351,14 @@ def test_token():
                         headers={"Cookie": f"spate_token={token}"})
         check(st == 200, f"cookie: {st}")
     finally:
-        p.send_signal(signal.SIGINT)
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+        end_job(p)
 
 
 def test_other_sites():
     """On loopback without a token: a page elsewhere can neither reach the
     service by a rebound name nor stop the job with a cross-site POST; the
     dashboard's own page and curl can."""
-    p = subprocess.Popen([SPATE, "fetch", "--dashboard", "127.0.0.1:0",
-                          "--no-progress"], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
+    p = dashboard_job("127.0.0.1:0")
     try:
         m = re.search(r":(\d+)/", p.stderr.readline())
         check(m, "dashboard address")
@@ -375,9 +384,7 @@ def test_other_sites():
         p.wait(timeout=10)
         check(p.returncode is not None, "stopped")
     finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+        end_job(p)
 
 
 def test_token_length():
@@ -385,11 +392,7 @@ def test_token_length():
     characters."""
     for tok, ok in (("s" * 15, False), ("s" * 513, False),
                     ("0123456789abcdef0123456789abcdefEXTRA-SECRET", True)):
-        env = dict(os.environ, SPATE_TOKEN=tok)
-        p = subprocess.Popen([SPATE, "fetch", "--dashboard", "0.0.0.0:0",
-                              "--no-progress"], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, env=env)
+        p = dashboard_job("0.0.0.0:0", dict(os.environ, SPATE_TOKEN=tok))
         try:
             line = p.stderr.readline()
             if not ok:
@@ -410,13 +413,7 @@ def test_token_length():
                             headers={"Authorization": f"Bearer {tok[:32]}"})
             check(st == 401, f"its first 32 characters: {st}")
         finally:
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+            end_job(p)
 
 
 def test_bad_option():
