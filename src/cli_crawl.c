@@ -23,6 +23,7 @@
 /* The robots.txt product token spate answers to. */
 #define ROBOTS_AGENT "spate"
 #define DEFAULT_STORE "crawl.db"
+#define CRAWL_MAX_URL_LEN 2048 /* a crawl's --max-url-length default */
 
 static const char *const drop_names[CRAWL_DROP_N] = {
     "out of scope",     "excluded",        "past max depth",
@@ -70,6 +71,12 @@ static char *identity(const struct crawl_cli *cc, char **keys, int nkeys)
     fputs("; exclude=", f);
     put_value(f, cc->exclude[i]);
   }
+  /* These change which links are followed too; written only when not the
+   * default, so the identities of crawls without them read as before. */
+  if (cc->scope.max_url_len != CRAWL_MAX_URL_LEN)
+    fprintf(f, "; max-url-length=%zu", cc->scope.max_url_len);
+  if (cc->scope.allow_private)
+    fputs("; allow-private", f);
   if (fclose(f)) {
     free(m.p);
     return NULL;
@@ -384,7 +391,7 @@ static void crawl_defaults(struct fetch_cli *fc)
   cli_defaults(fc, "crawl");
   fc->crawl.scope.kind = SCOPE_HOST;
   fc->crawl.scope.max_depth = 100;
-  fc->so.max_url_len = 2048;
+  fc->so.max_url_len = CRAWL_MAX_URL_LEN;
   fc->so.max_crawl_delay_ms = 30000;
 }
 

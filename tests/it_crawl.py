@@ -473,7 +473,9 @@ def test_complete_and_other_crawl(o):
     before = files()
     for args in ([o.url("/p/1.html")], [o.url("/"), "--scope", "domain"],
                  [o.url("/"), "--max-depth", "3"],
-                 [o.url("/"), "--exclude", "x"]):
+                 [o.url("/"), "--exclude", "x"],
+                 [o.url("/"), "--allow-private"],
+                 [o.url("/"), "--max-url-length", "500"]):
         p = crawl(*args, "-o", db)
         check(p.returncode == 3, f"other crawl {args[1:]} into the same "
               f"file: exit {p.returncode}, want 3")
