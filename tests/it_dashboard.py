@@ -387,6 +387,37 @@ def test_other_sites():
         end_job(p)
 
 
+def test_fd_cap():
+    """Dashboard connections leave the job its descriptors: at most the
+    open-file limit less -c less 64 (300 - 100 - 64 = 136); the next ones
+    get 503."""
+    p = subprocess.Popen(["prlimit", "--nofile=300", SPATE, "fetch",
+                          "--dashboard", "127.0.0.1:0", "--no-progress", "-c",
+                          "100"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    socks = []
+    try:
+        m = re.search(r":(\d+)/", p.stderr.readline())
+        check(m, "dashboard address")
+        if not m:
+            return
+        port = int(m.group(1))
+        codes = []
+        for _ in range(150):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            socks.append(s)
+            s.sendall(f"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:{port}"
+                      "\r\n\r\n".encode())
+            codes.append(int(s.recv(64).split()[1]))
+        check(codes.count(200) == 136 and codes[136:] == [503] * 14,
+              f"served {codes.count(200)}, then {sorted(set(codes[136:]))}")
+    finally:
+        for s in socks:
+            s.close()
+        end_job(p)
+
+
 def test_token_length():
     """SPATE_TOKEN is taken whole or refused, never cut short: 16 to 512
     characters."""
@@ -442,5 +473,6 @@ if __name__ == "__main__":
     test_token()
     test_token_length()
     test_other_sites()
+    test_fd_cap()
     test_bad_option()
     finish("it_dashboard")
