@@ -1326,11 +1326,15 @@ static int ws_key_ok(const char *key)
   return EVP_DecodeBlock(raw, (const unsigned char *)key, 24) == 18;
 }
 
-/* The Origin of a page served by us, as the client addressed us. */
+/* The Origin of a page served by us, as the client addressed us: http://,
+ * or https:// when a proxy in front speaks TLS for us. */
 static int origin_ok(const char *origin, const char *host)
 {
-  return host && !strncasecmp(origin, "http://", 7) &&
-         !strcasecmp(origin + 7, host);
+  if (!host)
+    return 0;
+  if (!strncasecmp(origin, "http://", 7))
+    return !strcasecmp(origin + 7, host);
+  return !strncasecmp(origin, "https://", 8) && !strcasecmp(origin + 8, host);
 }
 
 /* Without a token the server is on loopback, and the Host a request names

@@ -31,7 +31,8 @@
  * client_queue_max bytes is too slow: it is disconnected (WebSocket: close
  * frame 1008 "too slow"; SSE: a final "event: close" and a close), never
  * buffered without bound. A WebSocket upgrade whose Origin header is
- * present and is not this server's own origin (http://HOST:PORT as the
+ * present and is not this server's own origin (http:// or https:// +
+ * HOST:PORT as the
  * client addressed it in Host) is refused with 403. Incoming WebSocket
  * messages are read and ignored (pings are answered, closes completed).
  */

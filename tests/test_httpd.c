@@ -1021,11 +1021,18 @@ static void test_access(struct env *e)
   CHECK(status_with(p, post, h) == 200);
   CHECK(status_with(p, post, "Host: 127.0.0.1\r\nSec-Fetch-Site: none\r\n") ==
         200);
+  /* Behind a proxy that speaks TLS for us the page's origin is https. */
+  CHECK(status_with(p, post,
+                    "Host: localhost\r\nOrigin: https://localhost\r\n") ==
+        200);
+  CHECK(status_with(p, post,
+                    "Host: localhost\r\nOrigin: https://localhost.evil\r\n") ==
+        403);
   CHECK(status_with(p, post, "Host: 127.0.0.1\r\n") == 200);
   snprintf(h, sizeof h,
            "Host: 127.0.0.1:%d\r\nOrigin: https://evil.example\r\n", p);
   CHECK(status_with(p, get, h) == 200);
-  CHECK(stats(e, 0).refused_origin == 4);
+  CHECK(stats(e, 0).refused_origin == 5);
   /* "Content-Length : 24" is not a length here: 400, and nothing after it
    * is taken for the body. */
   CHECK(status_with(p, post, "Host: 127.0.0.1\r\nContent-Length : 24\r\n") ==
