@@ -13,7 +13,6 @@
 #include "urlnorm.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -415,90 +414,60 @@ int cli_crawl(int argc, char **argv)
 
 /* ---- search --------------------------------------------------------- */
 
+static void search_usage(void)
+{
+  puts("usage: spate search [--json] [-n N] STORE QUERY\n"
+       "Ranked full-text search over a crawl store (spate crawl -o "
+       "STORE).\nQUERY is FTS5 syntax: words (all must match), "
+       "\"a phrase\", OR, NOT,\nprefix*, title:word, NEAR(a b, 5), "
+       "-title:word (not in the title; any argument\nthat is not an "
+       "option below is STORE or QUERY).\n\n"
+       "  -n, --limit N   results to show (10)\n"
+       "      --json      one JSON object per result: rank, url, title,\n"
+       "                  snippet, score\n\n"
+       "Exit status: 0 results found, 1 none, 2 usage or bad query, 3 "
+       "the\nstore could not be read.");
+}
+
 int cli_search(int argc, char **argv)
 {
-  static const struct option opts[] = {
-      {"json", no_argument, NULL, 'j'},
-      {"limit", required_argument, NULL, 'n'},
-      {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0},
-  };
-  int json = 0, limit = 10, c;
+  int json = 0, limit = 10;
   /* A query may start with '-' ("-title:river": NOT in the title, FTS5's
-   * column filter), so only our own options are options; anything else,
-   * dashed or not, is STORE or QUERY. */
-  const char *pos[3], *unknown = NULL;
-  int npos = 0, nopt = 1;
-  char **av = calloc((size_t)argc + 1, sizeof *av);
-  if (!av) {
-    fprintf(stderr, "spate search: out of memory\n");
-    return CLI_EXIT_INTERNAL;
-  }
-  av[0] = argv[0];
+   * column filter), so only search's own options are options, read here
+   * by hand (getopt would take "-title:river" for -t -i ...); anything
+   * else, dashed or not, is STORE or QUERY. */
+  const char *pos[2], *unknown = NULL;
+  int npos = 0;
   for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    int takes = !strcmp(a, "-n") || !strcmp(a, "--limit");
+    const char *a = argv[i], *n = NULL;
     if (!strcmp(a, "--")) {
-      while (++i < argc)
-        if (npos < 3)
-          pos[npos++] = argv[i];
-        else
-          npos++;
-    } else if (takes || !strcmp(a, "--json") || !strcmp(a, "-h") ||
-               !strcmp(a, "--help") || !strncmp(a, "--limit=", 8) ||
-               (a[0] == '-' && a[1] == 'n' && a[2])) {
-      av[nopt++] = argv[i];
-      if (takes && i + 1 < argc)
-        av[nopt++] = argv[++i];
+      for (i++; i < argc; i++)
+        if (npos++ < 2)
+          pos[npos - 1] = argv[i];
+    } else if (!strcmp(a, "--json")) {
+      json = 1;
+    } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      search_usage();
+      return CLI_EXIT_OK;
+    } else if (!strcmp(a, "-n") || !strcmp(a, "--limit")) {
+      if (i + 1 == argc) {
+        fprintf(stderr, "spate search: %s needs a value (see --help)\n", a);
+        return CLI_EXIT_USAGE;
+      }
+      n = argv[++i];
+    } else if (!strncmp(a, "--limit=", 8)) {
+      n = a + 8;
+    } else if (a[0] == '-' && a[1] == 'n' && a[2]) {
+      n = a + 2;
     } else {
       if (a[0] == '-' && a[1] && !unknown)
         unknown = a;
-      if (npos < 3)
-        pos[npos] = a;
-      npos++;
+      if (npos++ < 2)
+        pos[npos - 1] = a;
     }
+    if (n && cli_int_arg(n, 1, 100000, &limit))
+      return cli_bad("search", "--limit", n, "want 1..100000");
   }
-  optind = 1;
-  opterr = 0;
-  while ((c = getopt_long(nopt, av, ":n:h", opts, NULL)) != -1) {
-    const char *name = av[optind - 1];
-    switch (c) {
-    case 'j':
-      json = 1;
-      break;
-    case 'n':
-      if (cli_int_arg(optarg, 1, 100000, &limit)) {
-        int rc = cli_bad("search", "--limit", optarg, "want 1..100000");
-        free(av);
-        return rc;
-      }
-      break;
-    case 'h':
-      puts("usage: spate search [--json] [-n N] STORE QUERY\n"
-           "Ranked full-text search over a crawl store (spate crawl -o "
-           "STORE).\nQUERY is FTS5 syntax: words (all must match), "
-           "\"a phrase\", OR, NOT,\nprefix*, title:word, NEAR(a b, 5), "
-           "-title:word (not in the title; any argument\nthat is not an "
-           "option below is STORE or QUERY).\n\n"
-           "  -n, --limit N   results to show (10)\n"
-           "      --json      one JSON object per result: rank, url, title,\n"
-           "                  snippet, score\n\n"
-           "Exit status: 0 results found, 1 none, 2 usage or bad query, 3 "
-           "the\nstore could not be read.");
-      free(av);
-      return CLI_EXIT_OK;
-    case ':':
-      fprintf(stderr, "spate search: %s needs a value (see --help)\n", name);
-      free(av);
-      return CLI_EXIT_USAGE;
-    default: /* not reached: only our options are passed to getopt */
-      fprintf(stderr, "spate search: unknown option '%s' (see --help)\n",
-              name);
-      free(av);
-      return CLI_EXIT_USAGE;
-    }
-  }
-  free(av);
   if (npos != 2) {
     if (unknown)
       fprintf(stderr,

@@ -34,6 +34,18 @@ static struct curl_slist *list(CURL *e)
   return l;
 }
 
+/* A handle on the jar alone, to list, load or count it; NULL when out of
+ * memory (or the share would not take it). */
+static CURL *jar_handle(struct cookies *c)
+{
+  CURL *e = curl_easy_init();
+  if (e && curl_easy_setopt(e, CURLOPT_SHARE, c->share) != CURLE_OK) {
+    curl_easy_cleanup(e);
+    e = NULL;
+  }
+  return e;
+}
+
 /* How many cookies the jar e uses holds. */
 static long jar_size(CURL *e)
 {
@@ -76,10 +88,9 @@ int cookies_init(struct cookies *c, const char *load, long *loaded, char *err,
     return COOKIES_EFILE;
   }
   fclose(f);
-  CURL *e = curl_easy_init();
+  CURL *e = jar_handle(c);
   int rc = COOKIES_EFILE;
-  if (e && !curl_easy_setopt(e, CURLOPT_SHARE, c->share) &&
-      !curl_easy_setopt(e, CURLOPT_COOKIEFILE, load) &&
+  if (e && !curl_easy_setopt(e, CURLOPT_COOKIEFILE, load) &&
       !curl_easy_setopt(e, CURLOPT_COOKIELIST, "RELOAD")) {
     if (loaded)
       *loaded = jar_size(e);
@@ -114,10 +125,9 @@ void cookies_seen(struct cookies *c, CURL *e, long n)
 
 long cookies_count(struct cookies *c)
 {
-  CURL *e = curl_easy_init();
+  CURL *e = jar_handle(c);
   if (!e)
     return -1;
-  curl_easy_setopt(e, CURLOPT_SHARE, c->share);
   long n = jar_size(e);
   curl_easy_cleanup(e);
   return n;
@@ -125,12 +135,11 @@ long cookies_count(struct cookies *c)
 
 int cookies_save(struct cookies *c, const char *path, char *err, size_t errlen)
 {
-  CURL *e = curl_easy_init();
+  CURL *e = jar_handle(c);
   if (!e) {
     snprintf(err, errlen, "out of memory");
     return -1;
   }
-  curl_easy_setopt(e, CURLOPT_SHARE, c->share);
   struct curl_slist *l = list(e);
   curl_easy_cleanup(e);
   size_t n = strlen(path);

@@ -30,7 +30,7 @@ struct cookies {
   CURLSH *share;
   uv_mutex_t lock[CURL_LOCK_DATA_LAST];
   int nlocks;
-  long set_seen; /* Set-Cookie headers since the last count (atomic) */
+  long set_seen; /* Set-Cookie headers seen in the run (atomic) */
   long cleared;  /* times the jar was emptied at COOKIES_MAX (atomic) */
 };
 

@@ -777,21 +777,32 @@ static int sibling(char comb)
   return comb == '+' || comb == '~';
 }
 
-/* Compound i, and the earlier siblings that must come before it in its run
- * of '+' and '~'. '+': the [1] alone on its step, where libxml2 stops at
- * the first sibling ("*[1][self::X]" would collect every earlier one).
- * '~': every earlier sibling is collected when X has predicates, so a very
- * long list of them runs into the budget. */
 static void siblings(struct rd *r, const struct buf *src,
-                     const struct sel *sel, int i)
+                     const struct sel *sel, int i);
+
+/* The predicate that compound i's earlier siblings in its run of '+' and
+ * '~' come before it (i is not the first of its run). '+': the [1] alone
+ * on its step, where libxml2 stops at the first sibling ("*[1][self::X]"
+ * would collect every earlier one). '~': every earlier sibling is
+ * collected when X has predicates, so a very long list of them runs into
+ * the budget. */
+static void sibling_pred(struct rd *r, const struct buf *src,
+                         const struct sel *sel, int i)
 {
-  compound_text(r, src, sel, i);
-  if (i == 0 || !sibling(sel->part[i].comb))
-    return;
   put(r, sel->part[i].comb == '+' ? "[preceding-sibling::*[1]/self::"
                                   : "[preceding-sibling::");
   siblings(r, src, sel, i - 1);
   put(r, "]");
+}
+
+/* Compound i, and the earlier siblings that must come before it in its run
+ * of '+' and '~'. */
+static void siblings(struct rd *r, const struct buf *src,
+                     const struct sel *sel, int i)
+{
+  compound_text(r, src, sel, i);
+  if (i > 0 && sibling(sel->part[i].comb))
+    sibling_pred(r, src, sel, i);
 }
 
 /* The predicates for what must hold to the left of compound i of sel.
@@ -804,10 +815,7 @@ static void context(struct rd *r, const struct buf *src, const struct sel *sel,
   if (i == 0)
     return;
   if (sibling(sel->part[i].comb)) {
-    put(r, sel->part[i].comb == '+' ? "[preceding-sibling::*[1]/self::"
-                                    : "[preceding-sibling::");
-    siblings(r, src, sel, i - 1);
-    put(r, "]");
+    sibling_pred(r, src, sel, i);
     while (i > 0 && sibling(sel->part[i].comb))
       i--;
     if (i == 0)
@@ -882,7 +890,6 @@ char *css_to_xpath(const char *selector_text, char *err, size_t errlen)
   }
   r.out = (struct buf){0};
   if (!r.failed && !r.nomem) {
-    put(&r, "descendant-or-self::");
     const struct sel *one = &sels[0];
     const struct part *last = &one->part[one->n - 1];
     if (n == 1 && last->anb_end) {
@@ -892,7 +899,6 @@ char *css_to_xpath(const char *selector_text, char *err, size_t errlen)
        * instead would be quadratic on a long list (5,000 table rows run
        * into the budget; this is linear). node(): the root element is a
        * child of the document. */
-      r.out.len = 0;
       put(&r, "descendant-or-self::node()/*[");
       an_b_test(&r, last->a, last->b, "position()");
       put(&r, "][self::");
@@ -901,9 +907,10 @@ char *css_to_xpath(const char *selector_text, char *err, size_t errlen)
       context(&r, &src, one, one->n - 1);
       put(&r, "]");
     } else if (n == 1) {
+      put(&r, "descendant-or-self::");
       condition(&r, &src, &sels[0], sels[0].n - 1);
     } else {
-      put(&r, "*[");
+      put(&r, "descendant-or-self::*[");
       for (int i = 0; i < n; i++) {
         put(&r, i ? " or self::" : "self::");
         condition(&r, &src, &sels[i], sels[i].n - 1);

@@ -249,15 +249,18 @@ static int take_host(struct frontier *fr, struct fhost *h, size_t k,
   free(got); /* the urls moved to *items */
   *n += ngot;
   h->out += (int64_t)ngot;
-  /* Fewer than asked: nothing more is queued there, unless a level
-   * held the rest back. */
+  /* Fewer than asked: nothing more is queued there, unless a level held
+   * the rest back. */
   int more = 0;
   if (ngot < k && fr->exact_depth &&
       (rc = store_host_has_queued(fr->store, h->name, &more)))
     return rc;
-  h->queued = ngot < k && !more ? 0 : h->queued - (int64_t)ngot;
-  if (h->queued < (more ? 1 : 0))
-    h->queued = more ? 1 : 0;
+  int64_t left = h->queued - (int64_t)ngot;
+  if (ngot < k && !more)
+    left = 0;
+  else if (more && left < 1)
+    left = 1;
+  h->queued = left > 0 ? left : 0;
   return 0;
 }
 

@@ -74,7 +74,7 @@ struct frontier_stats {
   int64_t discovered;     /* new URLs queued by this run */
   int64_t links;          /* links seen on this run's pages */
   /* URLs this run ended for their host's sake (breaker open, robots.txt
-   * unavailable): not stored, queued again for the next run. */
+   * unavailable): stored with the error, queued again by the next run. */
   int64_t retry_later;
   int64_t drops[CRAWL_DROP_N];
 };

@@ -102,7 +102,6 @@
 #define REJECT_MAX 64      /* connections being answered 503 at once */
 #define STATIC_MAX (8 * 1024 * 1024)
 #define BROADCAST_MAX (64 * 1024 * 1024)
-#define TOKEN_MAX HTTPD_TOKEN_MAX
 #define DEF_HEADER_BYTES (16 * 1024)
 #define DEF_BODY (64 * 1024)
 #define DEF_QUEUE (256 * 1024)
@@ -723,7 +722,7 @@ static void serve_login(struct conn *c)
 {
   struct httpd *h = c->h;
   const char *q = httpd_req_query(&c->req);
-  char tok[TOKEN_MAX + 1], extra[TOKEN_MAX + 128];
+  char tok[HTTPD_TOKEN_MAX + 1], extra[HTTPD_TOKEN_MAX + 128];
   long n = -1;
   if (c->method != HTTP_GET && c->method != HTTP_HEAD) {
     answer(c, 405, "Allow: GET, HEAD\r\n");
@@ -1386,13 +1385,13 @@ static int host_allowed(const struct httpd *h, const char *host)
  * a POST without asking first (a form, fetch with no-cors), and the
  * browser says where it came from in Origin and Sec-Fetch-Site. Clients
  * that are not browsers send neither. */
-static int same_origin_write(const struct conn *c)
+static int same_origin_write(const struct conn *c, const char *host)
 {
-  const char *origin = header(c, "origin");
-  const char *site = header(c, "sec-fetch-site");
   if (c->method == HTTP_GET || c->method == HTTP_HEAD)
     return 1;
-  if (origin && !origin_ok(origin, header(c, "host")))
+  const char *origin = header(c, "origin");
+  const char *site = header(c, "sec-fetch-site");
+  if (origin && !origin_ok(origin, host))
     return 0;
   return !site || !strcmp(site, "same-origin") || !strcmp(site, "none");
 }
@@ -1631,7 +1630,7 @@ static void request_ready(struct conn *c)
     refuse(c, 403, NULL);
     return;
   }
-  if (!same_origin_write(c)) {
+  if (!same_origin_write(c, host)) {
     h->refused_origin++;
     refuse(c, 403, NULL);
     return;
@@ -2039,7 +2038,7 @@ void httpd_get_stats(const struct httpd *h, struct httpd_stats *out)
 static int token_valid(const char *t)
 {
   size_t n = strlen(t);
-  if (n > TOKEN_MAX)
+  if (n > HTTPD_TOKEN_MAX)
     return 0;
   for (size_t i = 0; i < n; i++)
     if (t[i] <= 0x20 || t[i] >= 0x7f || strchr("\",;\\", t[i]))
@@ -2098,7 +2097,7 @@ int httpd_start(struct httpd **out, uv_loop_t *loop,
     snprintf(err, 256,
              "the token must be at most %d visible ASCII characters "
              "without quotes, commas, semicolons or backslashes",
-             TOKEN_MAX);
+             HTTPD_TOKEN_MAX);
     return -EINVAL;
   }
   h = calloc(1, sizeof *h);

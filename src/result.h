@@ -75,7 +75,8 @@ struct result_crawl {
   size_t more_len;
   int noindex, nofollow;
   /* The outcome is its host's, not the page's (breaker open, robots.txt
-   * unavailable): no page row; fetched again by the next run. */
+   * unavailable): stored in frontier state 3, fetched again by the next
+   * run. */
   int retry_later;
   unsigned drops[CRAWL_DROP_N];
 };

@@ -551,12 +551,17 @@ static int query_words(const char *q)
   return n;
 }
 
-static int past_deadline(void *arg)
+static uint64_t mono_ms(void)
 {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 >
-         *(const uint64_t *)arg;
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* sqlite3_progress_handler: non-zero stops the query. */
+static int past_deadline(void *arg)
+{
+  return mono_ms() > *(const uint64_t *)arg;
 }
 
 int search_query(const char *db_path, const char *query, int limit, int json,
@@ -627,10 +632,7 @@ int search_query(const char *db_path, const char *query, int limit, int json,
   }
   sqlite3_bind_text(st, 1, query, -1, SQLITE_STATIC);
   sqlite3_bind_int(st, 2, limit);
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  uint64_t deadline = (uint64_t)now.tv_sec * 1000 +
-                      (uint64_t)now.tv_nsec / 1000000 + QUERY_MAX_MS;
+  uint64_t deadline = mono_ms() + QUERY_MAX_MS;
   sqlite3_progress_handler(db, 1000, past_deadline, &deadline);
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     const char *url = (const char *)sqlite3_column_text(st, 0);

@@ -113,6 +113,8 @@ int store_take(struct store *s, size_t max, struct store_item **items,
 /* The same for one host's queue (the per-host index: cheap); host NULL is
  * store_take (every host: a sort of the whole queue, for tools and
  * tests). */
+int store_take_host(struct store *s, const char *host, size_t max,
+                    struct store_item **items, size_t *n);
 /* As store_take_host, but only URLs no deeper than level (level < 0: the
  * host's lowest queued depth), breadth-first by whole levels (frontier's
  * exact_depth). */
@@ -120,8 +122,6 @@ int store_take_level(struct store *s, const char *host, int level, size_t max,
                      struct store_item **items, size_t *n);
 /* Whether host has any URL queued. */
 int store_host_has_queued(struct store *s, const char *host, int *yes);
-int store_take_host(struct store *s, const char *host, size_t max,
-                    struct store_item **items, size_t *n);
 /* Calls each(arg, host, n) for every host with n > 0 queued URLs
  * (committed and in the open transaction). each returns 0, or a negative
  * errno (it had no memory for the host) that ends the walk with it. */
@@ -145,8 +145,6 @@ int store_put_page(struct store *s, int64_t frontier_id,
                    const struct result *r, int depth, const char *text,
                    size_t text_len);
 
-/* On resume: puts the in_flight rows of a killed run back to queued (they
- * were never stored as done). *n (may be NULL) is how many. */
 /* The page just stored at frontier_id failed for its host's sake: its row
  * stays until store_requeue_retry (the next run) forgets it and queues
  * the URL again. */
@@ -154,6 +152,8 @@ int store_retry_later(struct store *s, int64_t frontier_id);
 /* At open: every STORE_RETRY row's page forgotten and its URL queued
  * again; *n (may be NULL) says how many. */
 int store_requeue_retry(struct store *s, size_t *n);
+/* On resume: puts the in_flight rows of a killed run back to queued (they
+ * were never stored as done). *n (may be NULL) is how many. */
 int store_requeue_in_flight(struct store *s, size_t *n);
 
 /* Frontier rows by state, committed work plus the open transaction's.

@@ -649,24 +649,29 @@ static void timed_out(uv_timer_t *t)
     finish(c, "timeout");
 }
 
-/* The caller's header lines joined, each ended by CRLF; NULL for none or
- * out of memory (*oom set). */
-static char *join_headers(const char *const *headers, int nheaders,
-                          int *own_agent, int *oom)
+/* The caller's header lines into c->extra, each ended by CRLF (NULL for
+ * none), noting a User-Agent and where a Sec-WebSocket-Protocol's value
+ * starts. -1 when out of memory. */
+static int join_headers(struct wsclient *c, const char *const *headers,
+                        int nheaders)
 {
   struct buf b = {0};
-  *own_agent = 0;
-  *oom = 0;
+  size_t protocols = 0; /* offset + 1 of the value, 0: none */
   for (int i = 0; i < nheaders; i++) {
     if (strncasecmp(headers[i], "User-Agent:", 11) == 0)
-      *own_agent = 1;
+      c->own_agent = 1;
+    else if (!protocols &&
+             strncasecmp(headers[i], "Sec-WebSocket-Protocol:", 23) == 0)
+      protocols = b.len + 23 + 1;
     if (buf_puts(&b, headers[i]) || buf_puts(&b, "\r\n")) {
       buf_free(&b);
-      *oom = 1;
-      return NULL;
+      return -1;
     }
   }
-  return b.len ? buf_steal(&b) : NULL;
+  c->extra = buf_steal(&b);
+  if (protocols)
+    c->protocols = c->extra + protocols - 1;
+  return 0;
 }
 
 int wsclient_open(struct wsclient **out, uv_loop_t *loop, const char *url,
@@ -711,17 +716,8 @@ int wsclient_open(struct wsclient **out, uv_loop_t *loop, const char *url,
     if (asprintf(&c->path, "%s%s%s", path, query ? "?" : "",
                  query ? query : "") < 0)
       c->path = NULL;
-    int oom = 0;
-    c->extra = join_headers(headers, nheaders, &c->own_agent, &oom);
-    for (const char *p = c->extra; p && *p;) {
-      if (strncasecmp(p, "Sec-WebSocket-Protocol:", 23) == 0) {
-        c->protocols = p + 23;
-        break;
-      }
-      const char *nl = strstr(p, "\r\n");
-      p = nl ? nl + 2 : NULL;
-    }
-    ok = c->host && c->port && c->path && !oom &&
+    ok = c->host && c->port && c->path &&
+         join_headers(c, headers, nheaders) == 0 &&
          wslay_event_context_client_init(&c->ws, &ws_callbacks, c) == 0;
     if (ok)
       wslay_event_config_set_max_recv_msg_length(c->ws, WSCLIENT_MAX_MSG);
