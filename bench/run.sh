@@ -11,8 +11,9 @@
 # Needs the peers: scripts/install-deps --bench. This is a report, not a test:
 # it exits 0 even when a target is missed, 1 when a run failed to execute
 # (timeout, crash, missing program), 2 when the origin could not be set up.
-# Environment: SPATE (binary, default build/spate), BENCH_PEERS (peer programs,
-# default /work/shared/bench-peers).
+# Environment: SPATE (binary, default build/spate), CURLFLOOR (libcurl alone,
+# default curlfloor beside SPATE), BENCH_PEERS (peer programs, default
+# /work/shared/bench-peers).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,6 +21,7 @@ BENCH=run.sh
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh" || exit 2
 SPATE=${SPATE:-$ROOT/build/spate}
+CURLFLOOR=${CURLFLOOR:-$(dirname "$SPATE")/curlfloor} # bench/curlfloor.c, built with spate
 PEERS_SRC=${BENCH_PEERS:-/work/shared/bench-peers}
 SITE=/tmp/rig-site          # paths fixed by the peers' nginx.conf
 NGINX_PREFIX=/tmp/rig-nginx
@@ -153,6 +155,17 @@ for i in $(seq "$RUNS"); do
     progress spate "$i" "$ok" "$NPAGES"
     [ "$n" = "$NPAGES" ] && [ "$ok" = "$NPAGES" ] && [ "$titled" = "$NPAGES" ] ||
       note "WARNING spate run $i: $n lines, $ok with status 200, $titled with a title (want $NPAGES each)"
+  fi
+
+  # libcurl alone (bench/curlfloor.c): the floor of any libcurl client, spate's ceiling here
+  if [ -x "$CURLFLOOR" ]; then
+    run_timed floor 120 "$CURLFLOOR" "$URLS" 100
+    if executed floor; then
+      read -r n ok < "$WORK/floor.out"
+      record floor "${ok:-0}"
+      progress "libcurl alone" "$i" "${ok:-0}" "$NPAGES"
+      [ "${ok:-0}" = "$NPAGES" ] || note "WARNING libcurl-alone run $i: ${ok:-0} of $NPAGES transfers answered 200"
+    fi
   fi
 
   # curl --parallel: no extraction; -w gives one status code per transfer
@@ -289,20 +302,20 @@ SP=$(fig spate)
 SP_PPS=$(echo "$SP" | awk '{ print $1 }')
 
 declare -A LABEL CMDLINE URLSN
-LABEL=([spate]="spate" [curl]="curl --parallel" [wget2]="wget2" [aio-tuned]="aiohttp tuned"
+LABEL=([spate]="spate" [floor]="libcurl alone (floor)" [curl]="curl --parallel" [wget2]="wget2" [aio-tuned]="aiohttp tuned"
   [aio-untuned]="aiohttp untuned (subset)" [scrapy]="Scrapy (subset)" [wrk]="wrk (ceiling)")
-CMDLINE=([spate]="fetch -c 100 --per-host 100, JSONL + title" [curl]="--parallel-max 100, bodies to /dev/null"
+CMDLINE=([spate]="fetch -c 100 --per-host 100, JSONL + title" [floor]="bench/curlfloor.c, 100 at once, bodies dropped" [curl]="--parallel-max 100, bodies to /dev/null"
   [wget2]="--max-threads=16, bodies to /dev/null" [aio-tuned]="aio_fetch.py 100 --tuned, JSONL + title"
   [aio-untuned]="aio_fetch.py 100, JSONL + title" [scrapy]="list mode, 256 concurrent, JSONL + title"
   [wrk]="-t1 -c100 -d5s, rotate.lua")
-URLSN=([spate]=$NPAGES [curl]=$NPAGES [wget2]=$NPAGES [aio-tuned]=$NPAGES [aio-untuned]=$SUBSET
+URLSN=([spate]=$NPAGES [floor]=$NPAGES [curl]=$NPAGES [wget2]=$NPAGES [aio-tuned]=$NPAGES [aio-untuned]=$SUBSET
   [scrapy]=$SUBSET [wrk]="5 s")
 
 TABLE1=$WORK/table1
 {
   echo "| client | how | URLs | pages ok (median run) | pages/s | CPU s / 1,000 pages | peak RSS MiB | spate ÷ peer |"
   echo "|---|---|--:|--:|--:|--:|--:|--:|"
-  for c in spate curl wget2 aio-tuned aio-untuned scrapy wrk; do
+  for c in spate floor curl wget2 aio-tuned aio-untuned scrapy wrk; do
     line=$(fig "$c") || continue
     read -r pps wall user sys rss ok <<<"$line"
     if [ "$c" = wrk ]; then
@@ -390,6 +403,12 @@ pps_of() { fig "$1" | awk '{ print $1 }'; }
   else
     row "10,000 in flight, < 16 KiB RSS per in-flight request" "no figure" FAIL
   fi
+  F=$(pps_of floor)
+  [ -n "$F" ] && [ -n "$SP_PPS" ] &&
+    row "spate beside libcurl alone, the floor of a libcurl client (no threshold)" "$(printf '%.0f of %.0f pages/s = %s×' "$SP_PPS" "$F" "$(ratio "$F")")" info
+  WG=$(pps_of wget2)
+  [ -n "$F" ] && [ -n "$WG" ] &&
+    row "libcurl alone beside wget2 (no threshold)" "$(printf '%.0f vs %.0f pages/s = %s×' "$F" "$WG" "$(calc "printf \"%.2f\", $F / $WG")")" info
   W=$(pps_of wrk)
   [ -n "$W" ] && [ -n "$SP_PPS" ] &&
     row "within reach of wrk's ceiling (SPEC; no threshold)" "$(printf '%.0f of %.0f req/s = %s×' "$SP_PPS" "$W" "$(ratio "$W")")" info
