@@ -217,6 +217,8 @@ static int run_crawl(struct fetch_cli *fc, char **seeds, int nseeds)
       .notify_arg = sh,
   };
   fo.fail_host_every = failpoint_every("SPATE_TEST_FAIL_HOST");
+  /* Testing aid: a small host set, to see hosts wait in the store. */
+  fo.hosts_max = failpoint_every("SPATE_TEST_HOSTS_MAX");
   rc = frontier_open(&fr, &fo, err);
   if (rc) {
     fprintf(stderr, "spate crawl: %s\n", err);

@@ -38,25 +38,43 @@ struct seen {
   uint32_t n;
 };
 
-/* A host of the frontier, as the writer knows it: its queued URLs (the
- * store's count, kept up to date by adds and takes) and the URLs handed
- * out and not yet written back. */
+/* A host of the frontier, as the writer knows it: its queued URLs (kept
+ * up to date by adds and takes; QUEUED_SOME when taken in from the store,
+ * where they were not counted) and the URLs handed out and not yet
+ * written back. */
 struct fhost {
   char *name; /* "scheme://authority", the keys' prefix */
   int64_t queued, out;
   int level; /* exact_depth: the deepest depth out while out > 0 */
 };
 
+/* "Some, how many unknown": a take that gets fewer URLs than it asked
+ * for sets the count to 0 (take_host), which is all the count is for. */
+#define QUEUED_SOME (INT64_MAX / 4)
+
 /* The writer's hosts: an array (taken from in turn) and an open-addressing
- * index into it. Grows with the hosts the crawl meets. */
+ * index into it. It holds at most max hosts: those with URLs out, and as
+ * many with URLs queued as fit. A host whose URLs are all done leaves it
+ * (hosts_compact); a host with URLs queued that did not fit is "spilled"
+ * and taken in from the store's queue index when there is room
+ * (hosts_admit), in the order of their names from a cursor that wraps
+ * around, so that every host gets its turn. A broad crawl's memory and
+ * the cost of each take are then bounded by max, not by the hosts met. */
 struct hosts {
   struct fhost *v;
-  size_t n, cap;
+  size_t n, cap, max;
+  size_t peak;    /* the most held at once */
   uint32_t *slot; /* index + 1, 0 = empty; nslots a power of two */
   size_t nslots;
   size_t next;         /* round-robin position */
   unsigned fail_every; /* frontier_options.fail_host_every */
   uint64_t created;    /* hosts about to be recorded, for it */
+  /* The store may hold queued URLs of hosts not in v: cleared only by a
+   * walk of the whole queue index, from its beginning, that found every
+   * host it met in v or took it in, with no host left out meanwhile. */
+  int spilled;
+  int clean;    /* the walk began at the beginning and left nothing out */
+  char *cursor; /* the walk's last host; NULL: at the beginning */
 };
 
 struct frontier {
@@ -148,10 +166,26 @@ static uint32_t *host_slot(struct hosts *hs, const char *name, size_t len)
   }
 }
 
-/* The host of key (its prefix), added when new; NULL when out of memory. */
-static struct fhost *host_of(struct hosts *hs, const char *key)
+static void hosts_index(struct hosts *hs)
 {
-  size_t len = store_host_len(key);
+  memset(hs->slot, 0, hs->nslots * sizeof(*hs->slot));
+  for (size_t i = 0; i < hs->n; i++)
+    *host_slot(hs, hs->v[i].name, strlen(hs->v[i].name)) = (uint32_t)i + 1;
+}
+
+/* The host named by the first len bytes of name, or NULL. */
+static struct fhost *host_find(struct hosts *hs, const char *name, size_t len)
+{
+  if (!hs->n)
+    return NULL;
+  uint32_t v = *host_slot(hs, name, len);
+  return v ? &hs->v[v - 1] : NULL;
+}
+
+/* Records the host named by the first len bytes of name, not yet known;
+ * NULL when out of memory. */
+static struct fhost *host_add(struct hosts *hs, const char *name, size_t len)
+{
   if (hs->n + 1 > hs->nslots / 2) { /* grow the index (and start it) */
     size_t ns = hs->nslots ? hs->nslots * 2 : 64;
     uint32_t *sl = calloc(ns, sizeof(*sl));
@@ -160,12 +194,8 @@ static struct fhost *host_of(struct hosts *hs, const char *key)
     free(hs->slot);
     hs->slot = sl;
     hs->nslots = ns;
-    for (size_t i = 0; i < hs->n; i++)
-      *host_slot(hs, hs->v[i].name, strlen(hs->v[i].name)) = (uint32_t)i + 1;
+    hosts_index(hs);
   }
-  uint32_t *sl = host_slot(hs, key, len);
-  if (*sl)
-    return &hs->v[*sl - 1];
   if (failpoint_hit(hs->fail_every, &hs->created))
     return NULL; /* as if out of memory */
   if (hs->n == hs->cap) {
@@ -176,12 +206,30 @@ static struct fhost *host_of(struct hosts *hs, const char *key)
     hs->v = v;
     hs->cap = nc;
   }
-  char *name = strndup(key, len);
-  if (!name)
+  char *copy = strndup(name, len);
+  if (!copy)
     return NULL;
-  hs->v[hs->n] = (struct fhost){.name = name};
-  *sl = (uint32_t)++hs->n;
+  hs->v[hs->n] = (struct fhost){.name = copy};
+  *host_slot(hs, name, len) = (uint32_t)++hs->n;
   return &hs->v[hs->n - 1];
+}
+
+/* Forgets the hosts with nothing queued and nothing out. */
+static void hosts_compact(struct hosts *hs)
+{
+  size_t k = 0;
+  for (size_t i = 0; i < hs->n; i++) {
+    if (hs->v[i].queued <= 0 && hs->v[i].out <= 0) {
+      free(hs->v[i].name);
+      continue;
+    }
+    hs->v[k++] = hs->v[i];
+  }
+  if (k == hs->n)
+    return;
+  hs->n = k;
+  hs->next = k ? hs->next % k : 0;
+  hosts_index(hs);
 }
 
 static void hosts_free(struct hosts *hs)
@@ -190,17 +238,50 @@ static void hosts_free(struct hosts *hs)
     free(hs->v[i].name);
   free(hs->v);
   free(hs->slot);
+  free(hs->cursor);
   memset(hs, 0, sizeof(*hs));
 }
 
-/* A host the writer cannot record would have its URLs never taken: the
- * crawl fails to open instead of waiting for them forever. */
-static int host_queued(void *arg, const char *host, int64_t n)
+/* Store lookups per hosts_admit, at most: a take costs a bounded amount
+ * however many hosts are queued. */
+#define ADMIT_STEPS 256
+
+/* Takes spilled hosts in from the store while there is room. */
+static int hosts_admit(struct frontier *fr)
 {
-  struct fhost *h = host_of(arg, host);
-  if (!h)
-    return -ENOMEM;
-  h->queued = n;
+  struct hosts *hs = &fr->hosts;
+  for (int steps = 0; hs->spilled && steps < ADMIT_STEPS; steps++) {
+    if (hs->n >= hs->max) {
+      hs->clean = 0; /* hosts after the cursor may be left out */
+      break;
+    }
+    char *host = NULL;
+    int rc =
+        store_next_queued_host(fr->store, hs->cursor ? hs->cursor : "", &host);
+    if (rc)
+      return rc;
+    if (!host) { /* the end of the index */
+      if (hs->clean) {
+        hs->spilled = 0; /* a whole walk found every queued host here */
+        break;
+      }
+      free(hs->cursor); /* from the beginning again */
+      hs->cursor = NULL;
+      hs->clean = 1;
+      continue;
+    }
+    size_t len = strlen(host);
+    if (!host_find(hs, host, len)) {
+      struct fhost *h = host_add(hs, host, len);
+      if (!h) {
+        free(host);
+        return -ENOMEM;
+      }
+      h->queued = QUEUED_SOME;
+    }
+    free(hs->cursor);
+    hs->cursor = host;
+  }
   return 0;
 }
 
@@ -273,9 +354,15 @@ static int take_fair(struct frontier *fr, size_t room,
 {
   struct hosts *hs = &fr->hosts;
   size_t cap = 0, ready = 0, active = 0;
-  int rc = 0;
   *items = NULL;
   *n = 0;
+  hosts_compact(hs);
+  int rc = hosts_admit(fr);
+  if (rc)
+    return rc;
+  if (hs->n > hs->peak)
+    STAT_SET(fr, hosts_held_max, (int64_t)(hs->peak = hs->n));
+  STAT_SET(fr, hosts_held, (int64_t)hs->n);
   for (size_t i = 0; i < hs->n; i++) {
     ready += hs->v[i].queued > 0;
     active += hs->v[i].queued > 0 || hs->v[i].out > 0;
@@ -388,6 +475,10 @@ int frontier_open(struct frontier **out, const struct frontier_options *o,
   fr->host_cap = o->host_cap;
   fr->exact_depth = o->exact_depth;
   fr->hosts.fail_every = o->fail_host_every;
+  fr->hosts.max = o->hosts_max > 0 ? o->hosts_max : FRONTIER_HOSTS_MAX;
+  /* The queued URLs' hosts are in the store: hosts_admit takes them in. */
+  fr->hosts.spilled = 1;
+  fr->hosts.clean = 1;
   fr->notify = o->notify;
   fr->notify_arg = o->notify_arg;
   rc = store_open(&fr->store, o->path, err);
@@ -412,8 +503,6 @@ int frontier_open(struct frontier **out, const struct frontier_options *o,
     rc = store_requeue_retry(fr->store, &retried);
   for (int i = 0; !rc && i < o->nseeds; i++)
     rc = store_add_urls(fr->store, &o->seeds[i], 1, 0, 0, NULL);
-  if (!rc)
-    rc = store_queued_hosts(fr->store, host_queued, &fr->hosts);
   int64_t done = 0, q = 0;
   if (!rc)
     rc = store_counts(fr->store, &q, NULL, &done);
@@ -436,7 +525,11 @@ int frontier_open(struct frontier **out, const struct frontier_options *o,
   return 0;
 
 fail_msg:
-  snprintf(err, 256, "%s", store_errmsg(fr->store)); /* names the file */
+  /* The store's message names the file; -ENOMEM may be the hosts'. */
+  if (rc == -ENOMEM)
+    snprintf(err, 256, "%s: out of memory", o->path);
+  else
+    snprintf(err, 256, "%s", store_errmsg(fr->store));
 fail:
   store_items_free(items, n);
   store_close(fr->store);
@@ -560,11 +653,18 @@ static int add_keys(struct frontier *fr, const char *p, size_t len, int depth,
       seen_add(&fr->seen, keys[i]);
       if (!fresh[i])
         continue;
+      struct hosts *hs = &fr->hosts;
+      size_t hl = store_host_len(keys[i]);
+      struct fhost *h = host_find(hs, keys[i], hl);
+      if (!h && hs->n >= hs->max) {
+        hs->spilled = 1; /* queued in the store: hosts_admit takes it in */
+        hs->clean = 0;
+        continue;
+      }
       /* A URL queued under a host the writer cannot record would never
        * be taken, and the crawl would wait for it forever: fail the write
        * instead (rolled back; the crawl stops and can be resumed). */
-      struct fhost *h = host_of(&fr->hosts, keys[i]);
-      if (!h)
+      if (!h && !(h = host_add(hs, keys[i], hl)))
         return -ENOMEM;
       h->queued++;
     }
@@ -592,7 +692,7 @@ static int fr_write(struct sink_out *o, struct result *const *rs, size_t n,
     const struct result *r = rs[i];
     const struct result_crawl *c = r->crawl;
     if (c) { /* back from the loop, whatever became of it */
-      struct fhost *h = host_of(&fr->hosts, r->url);
+      struct fhost *h = host_find(&fr->hosts, r->url, store_host_len(r->url));
       if (h && h->out > 0)
         h->out--;
     }

@@ -15,8 +15,9 @@
  * source); the writer wakes them when it adds some or when the crawl is
  * over: nothing queued, nothing in flight, or --max-pages reached.
  *
- * Memory: the ring holds at most FRONTIER_RING URLs; everything else
- * waits in the store. A result that was cancelled (a stopped run) is not
+ * Memory: the ring holds at most FRONTIER_RING URLs and the writer at
+ * most FRONTIER_HOSTS_MAX hosts; everything else waits in the store. A
+ * result that was cancelled (a stopped run) is not
  * stored: its URL stays in flight and is queued again when the crawl is
  * closed or resumed. */
 #ifndef SPATE_FRONTIER_H
@@ -31,6 +32,7 @@ struct input_line;
 struct frontier;
 
 #define FRONTIER_RING 2048
+#define FRONTIER_HOSTS_MAX 16384
 
 struct frontier_options {
   const char *path; /* the store file */
@@ -54,6 +56,10 @@ struct frontier_options {
    * still arrive late). A level's slowest page holds its host's next
    * level back: set with an explicit --max-depth. */
   int exact_depth;
+  /* Hosts the writer keeps in memory at once, at most (those with URLs
+   * out, and as many with URLs queued as fit; the others wait in the
+   * store until there is room); 0: FRONTIER_HOSTS_MAX. */
+  size_t hosts_max;
   /* Testing aid (SPATE_TEST_FAIL_HOST): every Nth host the writer would
    * record fails as if out of memory; 0: never. */
   unsigned fail_host_every;
@@ -77,6 +83,9 @@ struct frontier_stats {
    * unavailable): stored with the error, queued again by the next run. */
   int64_t retry_later;
   int64_t drops[CRAWL_DROP_N];
+  /* Hosts the writer holds in memory (frontier_options.hosts_max), now
+   * and at most so far. */
+  int64_t hosts_held, hosts_held_max;
 };
 
 /* Opens (or resumes) the store, queues the seeds and fills the ring.

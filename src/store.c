@@ -83,6 +83,7 @@ enum {
   ST_TAKE_HOST,
   ST_TAKE_LEVEL,
   ST_HOST_QUEUED,
+  ST_NEXT_HOST,
   ST_SET_STATE,
   ST_FRONT,
   ST_PAGE,
@@ -117,6 +118,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                       " ORDER BY depth, id LIMIT ?3",
     [ST_HOST_QUEUED] = "SELECT EXISTS (SELECT 1 FROM frontier"
                        " WHERE state = 0 AND host = ?)",
+    [ST_NEXT_HOST] = "SELECT host FROM frontier WHERE state = 0 AND host > ?"
+                     " ORDER BY host LIMIT 1",
     [ST_SET_STATE] = "UPDATE frontier SET state = ? WHERE id = ?",
     [ST_FRONT] = "SELECT url, referrer_id, state FROM frontier WHERE id = ?",
     /* Not OR REPLACE: that makes SQLite open a statement journal, which
@@ -874,27 +877,23 @@ int store_requeue_in_flight(struct store *s, size_t *n)
   return rc;
 }
 
-int store_queued_hosts(struct store *s,
-                       int (*each)(void *arg, const char *host, int64_t n),
-                       void *arg)
+int store_next_queued_host(struct store *s, const char *after, char **host)
 {
-  sqlite3_stmt *st;
-  int rc = sqlite3_prepare_v2(s->db,
-                              "SELECT host, count(*) FROM frontier"
-                              " WHERE state = 0 GROUP BY host",
-                              -1, &st, NULL);
+  int own, rc = op_enter(s, &own);
+  *host = NULL;
   if (rc)
-    return fail_db(s, rc, "cannot read the frontier");
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    return rc;
+  sqlite3_stmt *st = s->st[ST_NEXT_HOST];
+  sqlite3_bind_text(st, 1, after, -1, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
     const char *h = (const char *)sqlite3_column_text(st, 0);
-    int e = each(arg, h ? h : "", sqlite3_column_int64(st, 1));
-    if (e) {
-      sqlite3_finalize(st);
-      return fail(s, e, "out of memory");
-    }
+    rc = (*host = strdup(h ? h : "")) ? 0 : fail(s, -ENOMEM, "out of memory");
+  } else {
+    rc = rc == SQLITE_DONE ? 0 : fail_db(s, rc, "cannot read the frontier");
   }
-  sqlite3_finalize(st);
-  return rc == SQLITE_DONE ? 0 : fail_db(s, rc, "cannot read the frontier");
+  sqlite3_reset(st);
+  return op_leave(s, own, rc);
 }
 
 int store_counts(struct store *s, int64_t *queued, int64_t *in_flight,

@@ -122,12 +122,11 @@ int store_take_level(struct store *s, const char *host, int level, size_t max,
                      struct store_item **items, size_t *n);
 /* Whether host has any URL queued. */
 int store_host_has_queued(struct store *s, const char *host, int *yes);
-/* Calls each(arg, host, n) for every host with n > 0 queued URLs
- * (committed and in the open transaction). each returns 0, or a negative
- * errno (it had no memory for the host) that ends the walk with it. */
-int store_queued_hosts(struct store *s,
-                       int (*each)(void *arg, const char *host, int64_t n),
-                       void *arg);
+/* The first host, in byte order after the name after ("" for the first
+ * of all), with a URL queued (committed or in the open transaction): a
+ * seek in the per-host queue index. *host is a copy to free, or NULL when
+ * there is none. Returns 0 or a negative errno. */
+int store_next_queued_host(struct store *s, const char *after, char **host);
 void store_items_free(struct store_item *items, size_t n);
 
 /* Records the fetch of frontier row frontier_id: marks it done, inserts or

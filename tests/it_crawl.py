@@ -3,6 +3,7 @@ store's rows and link graph, robots.txt (status codes, Disallow,
 Crawl-delay) seen at the origin's request log, the SSRF guard, the
 /hostile/ traps, crash-safe resume after SIGKILL and SIGINT, search, and
 clean answers to bad input."""
+import contextlib
 import hashlib
 import http.client
 import json
@@ -1131,6 +1132,49 @@ def test_one_crawl_per_store(o):
     check(first.returncode == 0, f"first crawl exit {first.returncode}")
 
 
+def test_hosts_held():
+    """The store's writer holds a bounded set of hosts (SPATE_TEST_HOSTS_MAX
+    makes it 2): six sites given as seeds are crawled whole all the same,
+    each page once, but at most two sites at a time, seen at the origins
+    (each request lasts at least the 40 ms of added latency). Without the
+    testing aid the same crawl has more than two sites busy at once, so
+    the check can tell."""
+    lat = 40  # ms, as the origin's log times
+    with contextlib.ExitStack() as stack:
+        sites = [stack.enter_context(Origin(pages=12, latency=lat))
+                 for _ in range(6)]
+        seeds = [o.url("/") for o in sites]
+
+        def run(name, env):
+            db = db_path(name)
+            since = [len(o.requests()) for o in sites]
+            p = subprocess.run([SPATE, "crawl", "--no-progress", "-q"] + seeds
+                               + ["-o", db], capture_output=True, text=True,
+                               timeout=60, env=env)
+            check(p.returncode == 0, f"{name}: exit {p.returncode} "
+                  f"{p.stderr[-300:]!r}")
+            spans = [(t, t + lat, i) for i, o in enumerate(sites)
+                     for t, _, _ in o.requests()[since[i]:]]
+            busy = max((len({i for s, e, i in spans if s <= t < e})
+                        for t, _, _ in spans), default=0)
+            return db, busy
+
+        full, busy = run("hosts-all", os.environ)
+        check(busy > 2, f"without a host cap {busy} sites were busy at once")
+        held, busy = run("hosts-two",
+                         dict(os.environ, SPATE_TEST_HOSTS_MAX="2"))
+        check(busy <= 2, f"with room for two hosts {busy} sites were busy "
+              "at once")
+        check_store(held, "hosts-two")
+        want = {u: (r["status"], r["error"]) for u, r in pages(full).items()}
+        got = {u: (r["status"], r["error"]) for u, r in pages(held).items()}
+        ok = sum(1 for v in got.values() if v[0] == 200)
+        check(ok >= 6 * 12 and got == want,
+              f"hosts-two: {len(got)} pages ({ok} ok), {len(want)} without "
+              f"the cap; differing {sorted(set(got.items()) ^ set(want.items()))[:3]}")
+        print(f"hosts held: {len(got)} pages of six sites, at most {busy} "
+              "busy at once", flush=True)
+
 try:
     with Origin(pages=200, extra=["--hostile"]) as origin:
         test_site_and_traps(origin)
@@ -1152,6 +1196,7 @@ try:
     test_max_depth_exact()
     test_sigint_retry_due()
     test_host_fairness()
+    test_hosts_held()
     test_unreachable_seed()
     test_search()
     with Origin(pages=3000, latency=5) as origin:

@@ -928,6 +928,46 @@ static void test_host_len(void)
     CHECK(store_host_len(cases[i].key) == cases[i].len);
 }
 
+/* The walk frontier.c's hosts_admit makes over the hosts with URLs
+ * queued: in byte order after a name, skipping hosts with none queued. */
+static void test_next_queued_host(void)
+{
+  char path[256];
+  char *h = NULL;
+  struct store_item *items;
+  size_t n;
+  const char *keys[] = {"http://c.test/1", "http://a.test/1",
+                        "http://b.test:8080/1", "http://a.test/2",
+                        "https://a.test/1"};
+  tmp_path(path, sizeof(path), "hosts.db");
+  struct store *s = open_store(path);
+  if (!s)
+    return;
+  CHECK(store_next_queued_host(s, "", &h) == 0 && h == NULL);
+  CHECK(store_add_urls(s, keys, 5, 0, 0, NULL) == 0);
+  static const char *const order[] = {"http://a.test", "http://b.test:8080",
+                                      "http://c.test", "https://a.test"};
+  const char *after = "";
+  char *prev = NULL;
+  for (size_t i = 0; i < 4; i++) {
+    CHECK(store_next_queued_host(s, after, &h) == 0 && h &&
+          strcmp(h, order[i]) == 0);
+    free(prev);
+    prev = h;
+    after = h ? h : "~";
+  }
+  CHECK(store_next_queued_host(s, after, &h) == 0 && h == NULL);
+  free(prev);
+  /* b.test's only URL taken (in flight): b.test is no longer met. */
+  CHECK(store_take_host(s, "http://b.test:8080", 10, &items, &n) == 0 &&
+        n == 1);
+  store_items_free(items, n);
+  CHECK(store_next_queued_host(s, "http://a.test", &h) == 0 && h &&
+        strcmp(h, "http://c.test") == 0);
+  free(h);
+  store_close(s);
+}
+
 int main(void)
 {
   if (!mkdtemp(tmpdir)) {
@@ -945,6 +985,7 @@ int main(void)
   test_many_links();
   test_upgrade_v1();
   test_host_len();
+  test_next_queued_host();
   char cmd[300];
   snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
   if (system(cmd) != 0)
