@@ -418,15 +418,16 @@ int cli_crawl(int argc, char **argv)
 
 static void search_usage(void)
 {
-  puts("usage: spate search [--json] [-n N] STORE QUERY\n"
+  puts("usage: spate search [--json] [-n N] [-m TIME] STORE QUERY\n"
        "Ranked full-text search over a crawl store (spate crawl -o "
        "STORE).\nQUERY is FTS5 syntax: words (all must match), "
        "\"a phrase\", OR, NOT,\nprefix*, title:word, NEAR(a b, 5), "
        "-title:word (not in the title; any argument\nthat is not an "
        "option below is STORE or QUERY).\n\n"
-       "  -n, --limit N   results to show (10)\n"
-       "      --json      one JSON object per result: rank, url, title,\n"
-       "                  snippet, score\n\n"
+       "  -n, --limit N      results to show (10)\n"
+       "  -m, --max-time T   give up ranking after T (10s; 250ms, 1m...)\n"
+       "      --json         one JSON object per result: rank, url, title,\n"
+       "                     snippet, score\n\n"
        "Exit status: 0 results found, 1 none, 2 usage or bad query, 3 "
        "the\nstore could not be read.");
 }
@@ -434,6 +435,7 @@ static void search_usage(void)
 int cli_search(int argc, char **argv)
 {
   int json = 0, limit = 10;
+  long long max_ms = 0;
   /* A query may start with '-' ("-title:river": NOT in the title, FTS5's
    * column filter), so only search's own options are options, read here
    * by hand (getopt would take "-title:river" for -t -i ...); anything
@@ -441,7 +443,7 @@ int cli_search(int argc, char **argv)
   const char *pos[2], *unknown = NULL;
   int npos = 0;
   for (int i = 1; i < argc; i++) {
-    const char *a = argv[i], *n = NULL;
+    const char *a = argv[i], *n = NULL, *t = NULL;
     if (!strcmp(a, "--")) {
       for (i++; i < argc; i++)
         if (npos++ < 2)
@@ -461,6 +463,14 @@ int cli_search(int argc, char **argv)
       n = a + 8;
     } else if (a[0] == '-' && a[1] == 'n' && a[2]) {
       n = a + 2;
+    } else if (!strcmp(a, "-m") || !strcmp(a, "--max-time")) {
+      if (i + 1 == argc) {
+        fprintf(stderr, "spate search: %s needs a value (see --help)\n", a);
+        return CLI_EXIT_USAGE;
+      }
+      t = argv[++i];
+    } else if (!strncmp(a, "--max-time=", 11)) {
+      t = a + 11;
     } else {
       if (a[0] == '-' && a[1] && !unknown)
         unknown = a;
@@ -469,6 +479,9 @@ int cli_search(int argc, char **argv)
     }
     if (n && cli_int_arg(n, 1, 100000, &limit))
       return cli_bad("search", "--limit", n, "want 1..100000");
+    if (t && ((max_ms = cli_parse_duration_ms(t)) < 1 || max_ms > 86400000))
+      return cli_bad("search", "--max-time", t,
+                     "want a time from 1ms to 1d, such as 30s");
   }
   if (npos != 2) {
     if (unknown)
@@ -483,7 +496,8 @@ int cli_search(int argc, char **argv)
   const char *store_path = pos[0];
   const char *query = pos[1];
   char err[256];
-  int n = search_query(store_path, query, limit, json, stdout, err);
+  int n =
+      search_query(store_path, query, limit, json, (int)max_ms, stdout, err);
   if (n < 0) {
     fprintf(stderr, "spate search: %s\n", err);
     int usage = n == -EINVAL && (strncmp(err, "bad query", 9) == 0 ||

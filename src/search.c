@@ -561,11 +561,11 @@ static uint64_t mono_ms(void)
 /* sqlite3_progress_handler: non-zero stops the query. */
 static int past_deadline(void *arg)
 {
-  return mono_ms() > *(const uint64_t *)arg;
+  return mono_ms() >= *(const uint64_t *)arg;
 }
 
 int search_query(const char *db_path, const char *query, int limit, int json,
-                 FILE *out, char err[256])
+                 int max_ms, FILE *out, char err[256])
 {
   sqlite3 *db = NULL;
   sqlite3_stmt *st = NULL;
@@ -632,7 +632,9 @@ int search_query(const char *db_path, const char *query, int limit, int json,
   }
   sqlite3_bind_text(st, 1, query, -1, SQLITE_STATIC);
   sqlite3_bind_int(st, 2, limit);
-  uint64_t deadline = mono_ms() + QUERY_MAX_MS;
+  if (max_ms <= 0)
+    max_ms = QUERY_MAX_MS;
+  uint64_t deadline = mono_ms() + (uint64_t)max_ms;
   sqlite3_progress_handler(db, 1000, past_deadline, &deadline);
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     const char *url = (const char *)sqlite3_column_text(st, 0);
@@ -658,9 +660,9 @@ int search_query(const char *db_path, const char *query, int limit, int json,
   if (rc != SQLITE_DONE) {
     if (rc == SQLITE_INTERRUPT) {
       snprintf(err, 256,
-               "bad query: gave up after %d s (too many terms or prefixes "
-               "to rank)",
-               QUERY_MAX_MS / 1000);
+               "bad query: gave up after %g s (too many terms or prefixes "
+               "to rank; --max-time)",
+               max_ms / 1000.0);
       rc = -EINVAL;
     } else if ((rc & 0xff) == SQLITE_ERROR) {
       /* FTS5 reports a query it cannot parse (or a column filter naming

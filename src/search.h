@@ -26,15 +26,17 @@ struct buf;
  * selects one JSON object per line {rank, url, title, snippet, score};
  * otherwise a numbered block of title, URL and snippet per result, the
  * matches in bold when out is a terminal and between « » when not.
- * Control characters of page text never reach the terminal.
+ * Control characters of page text never reach the terminal. Ranking that
+ * takes more than max_ms milliseconds (<= 0: 10 s) is given up.
  *
  * Returns the number of results written (0 when nothing matched), or a
  * negative errno with a one-line reason in err: -EINVAL for a query FTS5
- * rejects ("bad query: fts5: syntax error near ...") or an empty one, or
+ * rejects ("bad query: fts5: syntax error near ..."), one given up ("bad
+ * query: gave up after ..."), one too long, or an empty one, or
  * for a file that is not a crawl store; -ENOENT when the file does not
  * exist; -EIO and others for SQLite and output failures. */
 int search_query(const char *db_path, const char *query, int limit, int json,
-                 FILE *out, char err[256]);
+                 int max_ms, FILE *out, char err[256]);
 
 /* Appends the visible text of the HTML html[0..len) to out: text outside
  * tags, with character references decoded (numeric ones, and the common

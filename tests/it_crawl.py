@@ -918,6 +918,19 @@ def test_search():
         s = search(db, "zyxwvutsr" + " x" * 600)
         check(s.returncode == 2 and "bad query: too long" in s.stderr,
               f"1.2 KB: exit {s.returncode} {s.stderr!r}")
+        # --max-time: the ranking's deadline (test_search gives one up).
+        for args in (("-m", "5s"), ("--max-time=250ms",), ("--max-time", "1")):
+            s = search(db, "zyxwvutsr", *args)
+            check(s.returncode == 0 and o.url("/p/123.html") in s.stdout,
+                  f"search {args}: exit {s.returncode} {s.stderr!r}")
+        for bad in ("0", "abc", "-1s", "2d", "0.1ms"):
+            s = search(db, "zyxwvutsr", "--max-time", bad)
+            check(s.returncode == 2 and "--max-time" in s.stderr
+                  and s.stdout == "",
+                  f"--max-time {bad}: exit {s.returncode} {s.stderr!r}")
+        s = search(db, "zyxwvutsr", "-m")
+        check(s.returncode == 2 and "needs a value" in s.stderr,
+              f"-m without a value: exit {s.returncode} {s.stderr!r}")
         # A Latin-1 page without a charset is indexed as windows-1252:
         # found by its accented words, with or without the accents.
         db2 = db_path("latin1")

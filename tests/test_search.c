@@ -106,7 +106,7 @@ static int run(const char *query, int limit, int json, char **out, char *err)
 {
   size_t len;
   FILE *f = open_memstream(out, &len);
-  int rc = search_query(db_path, query, limit, json, f, err);
+  int rc = search_query(db_path, query, limit, json, 0, f, err);
   fclose(f);
   return rc;
 }
@@ -255,7 +255,7 @@ static void test_tty(void)
     return;
   }
   char err[256], got[4096];
-  CHECK(search_query(db_path, "marmotte", 10, 0, f, err) == 1);
+  CHECK(search_query(db_path, "marmotte", 10, 0, 0, f, err) == 1);
   fclose(f);
   size_t len = 0;
   struct pollfd pfd = {.fd = master, .events = POLLIN};
@@ -297,7 +297,7 @@ static void test_errors(void)
 
   FILE *f = fopen("/dev/null", "w");
   snprintf(path, sizeof(path), "%s/missing.db", tmpdir);
-  CHECK(search_query(path, "x", 10, 0, f, err) == -ENOENT);
+  CHECK(search_query(path, "x", 10, 0, 0, f, err) == -ENOENT);
   CHECK(strstr(err, path) != NULL);
   snprintf(path, sizeof(path), "%s/other.db", tmpdir);
   sqlite3 *db;
@@ -305,7 +305,7 @@ static void test_errors(void)
   CHECK(sqlite3_exec(db, "CREATE TABLE results(x)", NULL, NULL, NULL) ==
         SQLITE_OK);
   sqlite3_close(db);
-  CHECK(search_query(path, "x", 10, 0, f, err) == -EINVAL);
+  CHECK(search_query(path, "x", 10, 0, 0, f, err) == -EINVAL);
   CHECK(strstr(err, "not a spate crawl store") != NULL);
   snprintf(path, sizeof(path), "%s/garbage.db", tmpdir);
   FILE *g = fopen(path, "w");
@@ -313,7 +313,7 @@ static void test_errors(void)
         "..................................................................",
         g);
   fclose(g);
-  CHECK(search_query(path, "x", 10, 0, f, err) == -EINVAL);
+  CHECK(search_query(path, "x", 10, 0, 0, f, err) == -EINVAL);
   fclose(f);
 }
 
@@ -505,6 +505,71 @@ static void test_text_fuzz(void)
   free(h);
 }
 
+/* A query that ranks too long gives up at its deadline (search_query's
+ * max_ms; spate search --max-time) with "gave up", and the same query
+ * without that deadline answers. 3,000 pages of 200 words from a
+ * vocabulary of 2,000, and 26 prefixes OR'ed: every page matches, and
+ * ranking them all takes hundreds of times the 1 ms allowed. */
+static void test_deadline(void)
+{
+  char path[300], err[256], word[16], key[64];
+  struct store *s;
+  struct store_item *items;
+  size_t n;
+  enum { PAGES = 3000, WORDS = 200 };
+  snprintf(path, sizeof(path), "%s/big.db", tmpdir);
+  if (store_open(&s, path, err)) {
+    fprintf(stderr, "store_open: %s\n", err);
+    CHECK(0);
+    return;
+  }
+  for (int i = 0; i < PAGES; i++) {
+    snprintf(key, sizeof(key), "http://big.test/%d", i);
+    const char *k = key;
+    CHECK(store_add_urls(s, &k, 1, 0, 0, NULL) == 0);
+  }
+  CHECK(store_take(s, PAGES, &items, &n) == 0 && n == PAGES);
+  CHECK(store_begin(s) == 0);
+  uint32_t x = 12345;
+  struct buf text = {0};
+  for (size_t k = 0; k < n; k++) {
+    buf_reset(&text);
+    for (int w = 0; w < WORDS; w++) {
+      x = x * 1103515245u + 12345u;
+      unsigned v = (x >> 8) % 2000;
+      snprintf(word, sizeof(word), "%c%c%u ", 'a' + v % 26, 'a' + v / 26 % 26,
+               v);
+      buf_puts(&text, word);
+    }
+    struct result *r = result_new(items[k].url, strlen(items[k].url));
+    r->status = 200;
+    r->fetched_at_us = INT64_C(1795449784123000);
+    CHECK(store_put_page(s, items[k].id, r, 0, text.data, text.len) == 0);
+    result_free(r);
+  }
+  buf_free(&text);
+  CHECK(store_commit(s) == 0);
+  store_items_free(items, n);
+  store_close(s);
+
+  struct buf q = {0};
+  for (char c = 'a'; c <= 'z'; c++)
+    buf_printf(&q, "%s%c*", c == 'a' ? "" : " OR ", c);
+  char *out = NULL;
+  size_t len;
+  FILE *f = open_memstream(&out, &len);
+  CHECK(search_query(path, q.data, 10, 1, 1, f, err) == -EINVAL);
+  CHECK(strstr(err, "gave up after 0.001 s") != NULL);
+  fclose(f);
+  free(out);
+  out = NULL;
+  f = open_memstream(&out, &len);
+  CHECK(search_query(path, q.data, 10, 1, 0, f, err) == 10);
+  fclose(f);
+  free(out);
+  buf_free(&q);
+}
+
 int main(void)
 {
   if (!mkdtemp(tmpdir)) {
@@ -518,6 +583,7 @@ int main(void)
   test_text();
   test_text_span();
   test_text_fuzz();
+  test_deadline();
   char cmd[300];
   snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
   if (system(cmd) != 0)
