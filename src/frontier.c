@@ -664,8 +664,14 @@ static int add_keys(struct frontier *fr, const char *p, size_t len, int depth,
       /* A URL queued under a host the writer cannot record would never
        * be taken, and the crawl would wait for it forever: fail the write
        * instead (rolled back; the crawl stops and can be resumed). */
-      if (!h && !(h = host_add(hs, keys[i], hl)))
-        return -ENOMEM;
+      if (!h) {
+        if (!(h = host_add(hs, keys[i], hl)))
+          return -ENOMEM;
+        /* While hosts are spilled this one may have URLs in the store
+         * that no count took in: counted as "some", it stays until a
+         * take finds it drained, and is never dropped with URLs left. */
+        h->queued = hs->spilled ? QUEUED_SOME : 0;
+      }
       h->queued++;
     }
     *added += a;
