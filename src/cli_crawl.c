@@ -432,6 +432,27 @@ static void search_usage(void)
        "the\nstore could not be read.");
 }
 
+/* Whether argv[*i] is the option short_opt or long_opt: its value is the
+ * next argument (*i moves past it), follows "long_opt=", or with attached
+ * set follows short_opt itself ("-n5"). *val is NULL when it is missing. */
+static int value_opt(int argc, char **argv, int *i, const char *short_opt,
+                     const char *long_opt, int attached, const char **val)
+{
+  const char *a = argv[*i];
+  size_t sl = strlen(short_opt), ll = strlen(long_opt);
+  if (!strcmp(a, short_opt) || !strcmp(a, long_opt)) {
+    *val = *i + 1 < argc ? argv[++*i] : NULL;
+    return 1;
+  }
+  if (!strncmp(a, long_opt, ll) && a[ll] == '=')
+    *val = a + ll + 1;
+  else if (attached && !strncmp(a, short_opt, sl) && a[sl])
+    *val = a + sl;
+  else
+    return 0;
+  return 1;
+}
+
 int cli_search(int argc, char **argv)
 {
   int json = 0, limit = 10;
@@ -453,24 +474,12 @@ int cli_search(int argc, char **argv)
     } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       search_usage();
       return CLI_EXIT_OK;
-    } else if (!strcmp(a, "-n") || !strcmp(a, "--limit")) {
-      if (i + 1 == argc) {
+    } else if (value_opt(argc, argv, &i, "-n", "--limit", 1, &n) ||
+               value_opt(argc, argv, &i, "-m", "--max-time", 0, &t)) {
+      if (!n && !t) {
         fprintf(stderr, "spate search: %s needs a value (see --help)\n", a);
         return CLI_EXIT_USAGE;
       }
-      n = argv[++i];
-    } else if (!strncmp(a, "--limit=", 8)) {
-      n = a + 8;
-    } else if (a[0] == '-' && a[1] == 'n' && a[2]) {
-      n = a + 2;
-    } else if (!strcmp(a, "-m") || !strcmp(a, "--max-time")) {
-      if (i + 1 == argc) {
-        fprintf(stderr, "spate search: %s needs a value (see --help)\n", a);
-        return CLI_EXIT_USAGE;
-      }
-      t = argv[++i];
-    } else if (!strncmp(a, "--max-time=", 11)) {
-      t = a + 11;
     } else {
       if (a[0] == '-' && a[1] && !unknown)
         unknown = a;
