@@ -214,10 +214,16 @@ static struct fhost *host_add(struct hosts *hs, const char *name, size_t len)
   return &hs->v[hs->n - 1];
 }
 
-/* Forgets the hosts with nothing queued and nothing out. */
+/* Forgets the hosts with nothing queued and nothing out, once they are an
+ * eighth of the set or the set is full: rebuilding the index costs a pass
+ * over every name, and a host kept a while costs nothing (takes skip it). */
 static void hosts_compact(struct hosts *hs)
 {
-  size_t k = 0;
+  size_t dead = 0, k = 0;
+  for (size_t i = 0; i < hs->n; i++)
+    dead += hs->v[i].queued <= 0 && hs->v[i].out <= 0;
+  if (!dead || (dead * 8 < hs->n && hs->n < hs->max))
+    return;
   for (size_t i = 0; i < hs->n; i++) {
     if (hs->v[i].queued <= 0 && hs->v[i].out <= 0) {
       free(hs->v[i].name);
@@ -225,8 +231,6 @@ static void hosts_compact(struct hosts *hs)
     }
     hs->v[k++] = hs->v[i];
   }
-  if (k == hs->n)
-    return;
   hs->n = k;
   hs->next = k ? hs->next % k : 0;
   hosts_index(hs);
@@ -331,7 +335,8 @@ static int take_host(struct frontier *fr, struct fhost *h, size_t k,
   *n += ngot;
   h->out += (int64_t)ngot;
   /* Fewer than asked: nothing more is queued there, unless a level held
-   * the rest back. */
+   * the rest back. All that was asked: there may be more whatever the
+   * count says, so only a short take calls the host drained. */
   int more = 0;
   if (ngot < k && fr->exact_depth &&
       (rc = store_host_has_queued(fr->store, h->name, &more)))
@@ -339,7 +344,7 @@ static int take_host(struct frontier *fr, struct fhost *h, size_t k,
   int64_t left = h->queued - (int64_t)ngot;
   if (ngot < k && !more)
     left = 0;
-  else if (more && left < 1)
+  else if (left < 1)
     left = 1;
   h->queued = left > 0 ? left : 0;
   return 0;
