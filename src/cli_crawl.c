@@ -89,6 +89,11 @@ static void print_crawl_summary(const struct frontier_stats *fs,
 {
   fprintf(out, "  hosts: %llu (robots.txt fetched from each)\n",
           (unsigned long long)st->robots_fetched);
+  if (fs->hosts_waited)
+    fprintf(out,
+            "  hosts held at once: %lld, the most the store's writer keeps; "
+            "%lld hosts waited in the store for their turn\n",
+            (long long)fs->hosts_held_max, (long long)fs->hosts_waited);
   fprintf(out,
           "  crawl: %lld pages stored this run, %lld in %s (%lld earlier); "
           "%lld left to crawl; %lld new URLs found in %lld links\n",

@@ -74,6 +74,7 @@ struct hosts {
    * host it met in v or took it in, with no host left out meanwhile. */
   int spilled;
   int clean;    /* the walk began at the beginning and left nothing out */
+  int was_full; /* hosts have had to wait: those taken in since waited */
   char *cursor; /* the walk's last host; NULL: at the beginning */
 };
 
@@ -257,6 +258,7 @@ static int hosts_admit(struct frontier *fr)
   for (int steps = 0; hs->spilled && steps < ADMIT_STEPS; steps++) {
     if (hs->n >= hs->max) {
       hs->clean = 0; /* hosts after the cursor may be left out */
+      hs->was_full = 1;
       break;
     }
     char *host = NULL;
@@ -282,6 +284,8 @@ static int hosts_admit(struct frontier *fr)
         return -ENOMEM;
       }
       h->queued = QUEUED_SOME;
+      if (hs->was_full)
+        STAT_ADD(fr, hosts_waited, 1);
     }
     free(hs->cursor);
     hs->cursor = host;
@@ -664,6 +668,7 @@ static int add_keys(struct frontier *fr, const char *p, size_t len, int depth,
       if (!h && hs->n >= hs->max) {
         hs->spilled = 1; /* queued in the store: hosts_admit takes it in */
         hs->clean = 0;
+        hs->was_full = 1;
         continue;
       }
       /* A URL queued under a host the writer cannot record would never

@@ -84,8 +84,9 @@ struct frontier_stats {
   int64_t retry_later;
   int64_t drops[CRAWL_DROP_N];
   /* Hosts the writer holds in memory (frontier_options.hosts_max), now
-   * and at most so far. */
-  int64_t hosts_held, hosts_held_max;
+   * and at most so far; hosts taken in from the store after waiting
+   * there while the set was full. */
+  int64_t hosts_held, hosts_held_max, hosts_waited;
 };
 
 /* Opens (or resumes) the store, queues the seeds and fills the ring.

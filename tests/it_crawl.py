@@ -1161,11 +1161,17 @@ def test_hosts_held():
         def run(name, env):
             db = db_path(name)
             since = [len(o.requests()) for o in sites]
-            p = subprocess.run([SPATE, "crawl", "--no-progress", "-q"] + seeds
+            p = subprocess.run([SPATE, "crawl", "--no-progress"] + seeds
                                + ["-o", db], capture_output=True, text=True,
                                timeout=60, env=env)
             check(p.returncode == 0, f"{name}: exit {p.returncode} "
                   f"{p.stderr[-300:]!r}")
+            waited = re.search(r"hosts held at once: (\d+), the most the "
+                               r"store's writer keeps; (\d+) hosts waited",
+                               p.stderr)
+            check(bool(waited) == ("SPATE_TEST_HOSTS_MAX" in env)
+                  and (not waited or waited.groups() == ("2", "4")),
+                  f"{name}: summary {p.stderr[-600:]!r}")
             spans = [(t, t + lat, i) for i, o in enumerate(sites)
                      for t, _, _ in o.requests()[since[i]:]]
             busy = max((len({i for s, e, i in spans if s <= t < e})
