@@ -4,6 +4,7 @@
 #define SPATE_TESTS_CHECK_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int check_failures;
@@ -29,6 +30,15 @@ static int check_count;
               g_ ? g_ : "(null)", w_ ? w_ : "(null)");                        \
     }                                                                         \
   } while (0)
+
+/* Removes a test's scratch directory and what is in it. */
+static inline void check_rmtree(const char *dir)
+{
+  char cmd[4200];
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+  if (system(cmd) != 0)
+    fprintf(stderr, "could not remove %s\n", dir);
+}
 
 static inline int check_report(const char *name)
 {

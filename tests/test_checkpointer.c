@@ -219,9 +219,6 @@ int main(void)
   test_bound(PAGE);
   test_bound(65536);
   test_refused();
-  char cmd[300];
-  snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-  if (system(cmd) != 0)
-    fprintf(stderr, "could not remove %s\n", tmpdir);
+  check_rmtree(tmpdir);
   return check_report("test_checkpointer");
 }

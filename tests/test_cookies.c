@@ -150,10 +150,7 @@ int main(void)
   }
   test_load_save();
   test_shared_and_bounded();
-  char cmd[300];
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-  if (system(cmd) != 0)
-    fprintf(stderr, "could not remove %s\n", dir);
+  check_rmtree(dir);
   curl_global_cleanup();
   return check_report("test_cookies");
 }

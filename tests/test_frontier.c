@@ -331,9 +331,6 @@ int main(void)
   }
   test_host_met_while_spilled();
   test_random_site();
-  char cmd[300];
-  snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-  if (system(cmd) != 0)
-    fprintf(stderr, "could not remove %s\n", tmpdir);
+  check_rmtree(tmpdir);
   return check_report("test_frontier");
 }

@@ -584,9 +584,6 @@ int main(void)
   test_text_span();
   test_text_fuzz();
   test_deadline();
-  char cmd[300];
-  snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-  if (system(cmd) != 0)
-    fprintf(stderr, "could not remove %s\n", tmpdir);
+  check_rmtree(tmpdir);
   return check_report("test_search");
 }

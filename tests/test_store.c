@@ -986,9 +986,6 @@ int main(void)
   test_upgrade_v1();
   test_host_len();
   test_next_queued_host();
-  char cmd[300];
-  snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-  if (system(cmd) != 0)
-    fprintf(stderr, "could not remove %s\n", tmpdir);
+  check_rmtree(tmpdir);
   return check_report("test_store");
 }
