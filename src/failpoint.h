@@ -2,7 +2,8 @@
  * Every Nth attempt at something fails as if there were no memory for it,
  * so that the paths taken under memory pressure run in the tests. The
  * variable is read where options are filled in (the CLI); the engine only
- * counts, with a counter of its own. */
+ * counts, with a counter of its own. failpoint_every also reads the other
+ * numeric testing aids (SPATE_TEST_HOSTS_MAX). */
 #ifndef SPATE_FAILPOINT_H
 #define SPATE_FAILPOINT_H
 

@@ -63,7 +63,6 @@ struct fhost {
 struct hosts {
   struct fhost *v;
   size_t n, cap, max;
-  size_t peak;    /* the most held at once */
   uint32_t *slot; /* index + 1, 0 = empty; nslots a power of two */
   size_t nslots;
   size_t next;         /* round-robin position */
@@ -247,6 +246,16 @@ static void hosts_free(struct hosts *hs)
   memset(hs, 0, sizeof(*hs));
 }
 
+/* A host with URLs queued could not be taken in (the set is full, or the
+ * walk stopped before the hosts after its cursor): it waits in the
+ * store, and the walk under way cannot clear the spill. */
+static void hosts_left_out(struct hosts *hs)
+{
+  hs->spilled = 1;
+  hs->clean = 0;
+  hs->was_full = 1;
+}
+
 /* Store lookups per hosts_admit, at most: a take costs a bounded amount
  * however many hosts are queued. */
 #define ADMIT_STEPS 256
@@ -257,8 +266,7 @@ static int hosts_admit(struct frontier *fr)
   struct hosts *hs = &fr->hosts;
   for (int steps = 0; hs->spilled && steps < ADMIT_STEPS; steps++) {
     if (hs->n >= hs->max) {
-      hs->clean = 0; /* hosts after the cursor may be left out */
-      hs->was_full = 1;
+      hosts_left_out(hs); /* those after the cursor may be */
       break;
     }
     char *host = NULL;
@@ -350,7 +358,7 @@ static int take_host(struct frontier *fr, struct fhost *h, size_t k,
     left = 0;
   else if (left < 1)
     left = 1;
-  h->queued = left > 0 ? left : 0;
+  h->queued = left;
   return 0;
 }
 
@@ -369,9 +377,10 @@ static int take_fair(struct frontier *fr, size_t room,
   int rc = hosts_admit(fr);
   if (rc)
     return rc;
-  if (hs->n > hs->peak)
-    STAT_SET(fr, hosts_held_max, (int64_t)(hs->peak = hs->n));
-  STAT_SET(fr, hosts_held, (int64_t)hs->n);
+  /* Only this thread writes it. */
+  if ((int64_t)hs->n >
+      __atomic_load_n(&fr->st.hosts_held_max, __ATOMIC_RELAXED))
+    STAT_SET(fr, hosts_held_max, (int64_t)hs->n);
   for (size_t i = 0; i < hs->n; i++) {
     ready += hs->v[i].queued > 0;
     active += hs->v[i].queued > 0 || hs->v[i].out > 0;
@@ -666,9 +675,7 @@ static int add_keys(struct frontier *fr, const char *p, size_t len, int depth,
       size_t hl = store_host_len(keys[i]);
       struct fhost *h = host_find(hs, keys[i], hl);
       if (!h && hs->n >= hs->max) {
-        hs->spilled = 1; /* queued in the store: hosts_admit takes it in */
-        hs->clean = 0;
-        hs->was_full = 1;
+        hosts_left_out(hs); /* hosts_admit takes it in later */
         continue;
       }
       /* A URL queued under a host the writer cannot record would never

@@ -17,9 +17,8 @@
  *
  * Memory: the ring holds at most FRONTIER_RING URLs and the writer at
  * most FRONTIER_HOSTS_MAX hosts; everything else waits in the store. A
- * result that was cancelled (a stopped run) is not
- * stored: its URL stays in flight and is queued again when the crawl is
- * closed or resumed. */
+ * result that was cancelled (a stopped run) is not stored: its URL stays
+ * in flight and is queued again when the crawl is closed or resumed. */
 #ifndef SPATE_FRONTIER_H
 #define SPATE_FRONTIER_H
 
@@ -83,10 +82,10 @@ struct frontier_stats {
    * unavailable): stored with the error, queued again by the next run. */
   int64_t retry_later;
   int64_t drops[CRAWL_DROP_N];
-  /* Hosts the writer holds in memory (frontier_options.hosts_max), now
-   * and at most so far; hosts taken in from the store after waiting
-   * there while the set was full. */
-  int64_t hosts_held, hosts_held_max, hosts_waited;
+  /* The most hosts the writer held in memory at once
+   * (frontier_options.hosts_max); hosts taken in from the store after
+   * waiting there while the set was full. */
+  int64_t hosts_held_max, hosts_waited;
 };
 
 /* Opens (or resumes) the store, queues the seeds and fills the ring.

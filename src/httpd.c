@@ -1329,11 +1329,10 @@ static int ws_key_ok(const char *key)
  * or https:// when a proxy in front speaks TLS for us. */
 static int origin_ok(const char *origin, const char *host)
 {
-  if (!host)
-    return 0;
-  if (!strncasecmp(origin, "http://", 7))
-    return !strcasecmp(origin + 7, host);
-  return !strncasecmp(origin, "https://", 8) && !strcasecmp(origin + 8, host);
+  size_t scheme = !strncasecmp(origin, "http://", 7)    ? 7
+                  : !strncasecmp(origin, "https://", 8) ? 8
+                                                        : 0;
+  return host && scheme && !strcasecmp(origin + scheme, host);
 }
 
 /* Without a token the server is on loopback, and the Host a request names

@@ -32,9 +32,9 @@
  * frame 1008 "too slow"; SSE: a final "event: close" and a close), never
  * buffered without bound. A WebSocket upgrade whose Origin header is
  * present and is not this server's own origin (http:// or https:// +
- * HOST:PORT as the
- * client addressed it in Host) is refused with 403. Incoming WebSocket
- * messages are read and ignored (pings are answered, closes completed).
+ * HOST:PORT as the client addressed it in Host) is refused with 403. Incoming
+ * WebSocket messages are read and ignored (pings are answered, closes
+ * completed).
  */
 #ifndef SPATE_HTTPD_H
 #define SPATE_HTTPD_H

@@ -15,8 +15,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
+#include <uv.h>
 
 /* ---- visible text ------------------------------------------------------- */
 
@@ -551,17 +551,11 @@ static int query_words(const char *q)
   return n;
 }
 
-static uint64_t mono_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* sqlite3_progress_handler: non-zero stops the query. */
+/* sqlite3_progress_handler: non-zero stops the query. arg: the deadline,
+ * in uv_hrtime's nanoseconds. */
 static int past_deadline(void *arg)
 {
-  return mono_ms() >= *(const uint64_t *)arg;
+  return uv_hrtime() >= *(const uint64_t *)arg;
 }
 
 int search_query(const char *db_path, const char *query, int limit, int json,
@@ -634,7 +628,7 @@ int search_query(const char *db_path, const char *query, int limit, int json,
   sqlite3_bind_int(st, 2, limit);
   if (max_ms <= 0)
     max_ms = QUERY_MAX_MS;
-  uint64_t deadline = mono_ms() + (uint64_t)max_ms;
+  uint64_t deadline = uv_hrtime() + (uint64_t)max_ms * 1000000;
   sqlite3_progress_handler(db, 1000, past_deadline, &deadline);
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     const char *url = (const char *)sqlite3_column_text(st, 0);

@@ -692,18 +692,14 @@ int store_take(struct store *s, size_t max, struct store_item **items,
   return store_take_host(s, NULL, max, items, n);
 }
 
-/* The rows st selects (id, url, depth, referrer_id; its parameters bound)
- * taken: in flight, and handed back in *items. */
+/* The rows st selects (id, url, depth, referrer_id; its parameters bound),
+ * at most max, taken: in flight, and handed back in *items. */
 static int take_rows(struct store *s, sqlite3_stmt *st, size_t max,
                      struct store_item **items, size_t *n);
 
 int store_take_host(struct store *s, const char *host, size_t max,
                     struct store_item **items, size_t *n)
 {
-  *items = NULL;
-  *n = 0;
-  if (max == 0)
-    return 0;
   sqlite3_stmt *st = s->st[host ? ST_TAKE_HOST : ST_TAKE];
   if (host)
     sqlite3_bind_text(st, 1, host, -1, SQLITE_STATIC);
@@ -715,10 +711,6 @@ int store_take_host(struct store *s, const char *host, size_t max,
 int store_take_level(struct store *s, const char *host, int level, size_t max,
                      struct store_item **items, size_t *n)
 {
-  *items = NULL;
-  *n = 0;
-  if (max == 0)
-    return 0;
   sqlite3_stmt *st = s->st[ST_TAKE_LEVEL];
   sqlite3_bind_text(st, 1, host, -1, SQLITE_STATIC);
   sqlite3_bind_int(st, 2, level);
@@ -752,6 +744,12 @@ static int take_rows(struct store *s, sqlite3_stmt *st, size_t max,
   size_t len = 0, cap = 0;
   int own, rc;
 
+  *items = NULL;
+  *n = 0;
+  if (max == 0) {
+    sqlite3_reset(st);
+    return 0;
+  }
   rc = op_enter(s, &own);
   if (rc) {
     sqlite3_reset(st);

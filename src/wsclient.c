@@ -6,6 +6,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
@@ -656,21 +657,21 @@ static int join_headers(struct wsclient *c, const char *const *headers,
                         int nheaders)
 {
   struct buf b = {0};
-  size_t protocols = 0; /* offset + 1 of the value, 0: none */
+  size_t protocols = SIZE_MAX; /* where the value starts in b */
   for (int i = 0; i < nheaders; i++) {
     if (strncasecmp(headers[i], "User-Agent:", 11) == 0)
       c->own_agent = 1;
-    else if (!protocols &&
+    else if (protocols == SIZE_MAX &&
              strncasecmp(headers[i], "Sec-WebSocket-Protocol:", 23) == 0)
-      protocols = b.len + 23 + 1;
+      protocols = b.len + 23;
     if (buf_puts(&b, headers[i]) || buf_puts(&b, "\r\n")) {
       buf_free(&b);
       return -1;
     }
   }
   c->extra = buf_steal(&b);
-  if (protocols)
-    c->protocols = c->extra + protocols - 1;
+  if (protocols != SIZE_MAX)
+    c->protocols = c->extra + protocols;
   return 0;
 }
 

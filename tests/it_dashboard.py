@@ -313,6 +313,14 @@ def dashboard_job(addr, env=None):
                             text=True, env=env)
 
 
+def job_port(p):
+    """The port of the dashboard job p, from its first stderr line; None
+    (a failed check) when the line does not name it."""
+    m = re.search(r":(\d+)/", p.stderr.readline())
+    check(m, "dashboard address")
+    return int(m.group(1)) if m else None
+
+
 def end_job(p):
     if p.poll() is None:
         p.send_signal(signal.SIGINT)
@@ -360,11 +368,9 @@ def test_other_sites():
     dashboard's own page and curl can."""
     p = dashboard_job("127.0.0.1:0")
     try:
-        m = re.search(r":(\d+)/", p.stderr.readline())
-        check(m, "dashboard address")
-        if not m:
+        port = job_port(p)
+        if port is None:
             return
-        port = int(m.group(1))
         st, _, _ = http(port, "GET", "/metrics",
                         headers={"Host": f"rebind.example:{port}"})
         check(st == 403, f"a rebound name: {st}")
@@ -398,11 +404,9 @@ def test_fd_cap():
                          text=True)
     socks = []
     try:
-        m = re.search(r":(\d+)/", p.stderr.readline())
-        check(m, "dashboard address")
-        if not m:
+        port = job_port(p)
+        if port is None:
             return
-        port = int(m.group(1))
         codes = []
         for _ in range(150):
             s = socket.create_connection(("127.0.0.1", port), timeout=5)
